@@ -1,0 +1,92 @@
+package baseimage
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+)
+
+// DefaultPath is the PATH of Debian images.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Image assembles layers and a runtime config into a linux/amd64 image with a
+// fixed creation time, so identical inputs give an identical digest.
+func Image(cfg v1.Config, layers ...v1.Layer) (v1.Image, error) {
+	if len(cfg.Env) == 0 {
+		cfg.Env = []string{"PATH=" + DefaultPath}
+	}
+	base, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{
+		Architecture: "amd64",
+		OS:           "linux",
+		Created:      v1.Time{Time: Epoch},
+		Config:       cfg,
+		RootFS:       v1.RootFS{Type: "layers"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mutate.AppendLayers(base, layers...)
+}
+
+// Push writes img to ref and returns the pushed reference pinned by digest
+// (repo@sha256:…). Credentials come from the Docker config file, the way every
+// registry client finds them; nothing is passed on a command line.
+func Push(ctx context.Context, img v1.Image, ref string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	if err := remote.Write(r, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		return "", fmt.Errorf("push %s: %w (is the registry running? go run mage.go registry:up)", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return r.Context().Digest(d.String()).String(), nil
+}
+
+// Build makes the Debian base for spec, pushes it to ref (a tag) and returns
+// repo@digest. The layer is cached next to the tree, so a second call costs a
+// digest check and a no-op push.
+func Build(ctx context.Context, p *progress.Reporter, spec Spec, ref string) (string, error) {
+	dir, err := Rootfs(ctx, p, spec)
+	if err != nil {
+		return "", err
+	}
+	step := p.Start("image layer from %s", filepath.Base(dir))
+	layer, err := DirLayer(dir, dir+".layer.tar.gz")
+	if err != nil {
+		return "", step.Fail(err)
+	}
+	step.Done()
+	spec = spec.normalized()
+	img, err := Image(v1.Config{
+		Cmd: []string{"/bin/bash"},
+		Labels: map[string]string{
+			"org.lhcbdirac.pipeline.debian.suite":    spec.Suite,
+			"org.lhcbdirac.pipeline.debian.variant":  spec.Variant,
+			"org.lhcbdirac.pipeline.debian.packages": strings.Join(spec.Packages, ","),
+		},
+	}, layer)
+	if err != nil {
+		return "", err
+	}
+	step = p.Start("push %s", ref)
+	pinned, err := Push(ctx, img, ref)
+	if err != nil {
+		return "", step.Fail(err)
+	}
+	step.Done()
+	return pinned, nil
+}

@@ -1,0 +1,47 @@
+// Package cachedir locates the pipeline's cache and state directory. It lives
+// outside the clone so that a fresh clone (CI's, or a second worktree) reuses
+// the Dagger binaries, debootstrap trees and images built before.
+package cachedir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// EnvVar overrides the location.
+const EnvVar = "LHCBDIRAC_PIPELINE_CACHE"
+
+// Dir returns the cache root, creating it: $LHCBDIRAC_PIPELINE_CACHE, else
+// $XDG_CACHE_HOME/lhcbdirac-pipeline, else ~/.cache/lhcbdirac-pipeline.
+func Dir() (string, error) {
+	dir := os.Getenv(EnvVar)
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory: set %s: %w", EnvVar, err)
+		}
+		dir = filepath.Join(base, "lhcbdirac-pipeline")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("cache directory %s (set %s to move it): %w", dir, EnvVar, err)
+	}
+	return dir, nil
+}
+
+// Sub returns a directory below the cache root, creating it.
+func Sub(parts ...string) (string, error) {
+	root, err := Dir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(append([]string{root}, parts...)...)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, nil
+}

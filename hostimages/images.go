@@ -1,0 +1,200 @@
+package hostimages
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+)
+
+// RootfsSpec is the Debian tree under both host images: what the engine needs
+// to run containers (runc, CNI, iptables, dnsmasq, fuse-overlayfs) and to
+// fetch git sources, plus Debian's registry server.
+var RootfsSpec = baseimage.Spec{
+	Suite:   "bookworm",
+	Variant: "minbase",
+	Packages: []string{
+		"runc", "dnsmasq-base", "iptables", "containernetworking-plugins", "git",
+		"ca-certificates", "pigz", "xz-utils", "openssh-client", "fuse-overlayfs",
+		"docker-registry",
+	},
+}
+
+// imageRecipe changes when the layout of either image changes.
+const imageRecipe = "2"
+
+// registryConfig replaces Debian's default, which turns on htpasswd auth. The
+// listen address comes from REGISTRY_HTTP_ADDR at run time.
+const registryConfig = `version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+`
+
+// Images names the two host images, by tags that encode their inputs so a
+// changed input gives a new tag and an unchanged one finds the old image.
+type Images struct {
+	Engine   string
+	Registry string
+	CLI      string // the dagger CLI on the host, matching the engine
+}
+
+// Refs computes the tags without building anything.
+func Refs(t Tools) Images {
+	h := sha256.Sum256([]byte(imageRecipe + "\n" + t.Key + "\n" + RootfsSpec.Key()))
+	key := hex.EncodeToString(h[:])[:12]
+	return Images{
+		Engine:   "lhcbdirac-pipeline/dagger-engine:" + DaggerVersion + "-" + key,
+		Registry: "lhcbdirac-pipeline/registry:" + key,
+		CLI:      t.Path("dagger"),
+	}
+}
+
+// Ensure builds the Dagger binaries and loads both images into Docker, doing
+// only what is missing.
+func Ensure(ctx context.Context, p *progress.Reporter, repoRoot string) (Images, error) {
+	if err := dockercli.Check(ctx); err != nil {
+		return Images{}, err
+	}
+	tools, err := BuildTools(ctx, p, repoRoot)
+	if err != nil {
+		return Images{}, err
+	}
+	refs := Refs(tools)
+	lockDir, err := cachedir.Sub("images")
+	if err != nil {
+		return Images{}, err
+	}
+	unlock, err := cachedir.Lock(filepath.Join(lockDir, "load.lock"))
+	if err != nil {
+		return Images{}, err
+	}
+	defer unlock()
+
+	haveEngine, err := dockercli.ImageExists(ctx, refs.Engine)
+	if err != nil {
+		return Images{}, err
+	}
+	haveRegistry, err := dockercli.ImageExists(ctx, refs.Registry)
+	if err != nil {
+		return Images{}, err
+	}
+	if haveEngine && haveRegistry {
+		s := p.Start("host images %s, %s", refs.Engine, refs.Registry)
+		s.Cached()
+		return refs, nil
+	}
+
+	dir, err := baseimage.Rootfs(ctx, p, RootfsSpec)
+	if err != nil {
+		return Images{}, err
+	}
+	step := p.Start("layer from the Debian tree")
+	rootLayer, err := baseimage.DirLayer(dir, dir+".layer.tar.gz")
+	if err != nil {
+		return Images{}, step.Fail(err)
+	}
+	step.Done()
+
+	if !haveEngine {
+		step = p.Start("engine image %s", refs.Engine)
+		img, err := engineImage(tools, dir, rootLayer, filepath.Join(lockDir, "engine-"+tools.Key+".tar.gz"))
+		if err == nil {
+			err = load(ctx, refs.Engine, img)
+		}
+		if err := step.End(err); err != nil {
+			return Images{}, err
+		}
+	}
+	if !haveRegistry {
+		step = p.Start("registry image %s", refs.Registry)
+		cfgLayer, err := baseimage.FilesLayer([]baseimage.File{
+			{Path: "/etc/lhcbdirac-registry/config.yml", Data: []byte(registryConfig), Mode: 0o644},
+		}, filepath.Join(lockDir, "registry-config.tar.gz"))
+		var img v1.Image
+		if err == nil {
+			img, err = baseimage.Image(v1.Config{
+				Entrypoint: []string{"/usr/bin/docker-registry", "serve", "/etc/lhcbdirac-registry/config.yml"},
+				Labels:     map[string]string{"org.lhcbdirac.pipeline.role": "registry"},
+			}, rootLayer, cfgLayer)
+		}
+		if err == nil {
+			err = load(ctx, refs.Registry, img)
+		}
+		if err := step.End(err); err != nil {
+			return Images{}, err
+		}
+	}
+	return refs, nil
+}
+
+// engineImage lays the Dagger binaries over the Debian tree as ENGINE.md
+// describes: the engine as entrypoint, dagger-init, buildctl (the dial-stdio
+// shim the CLI execs into), runc where the engine looks for it, and the CNI
+// plugins in /opt/cni/bin.
+func engineImage(t Tools, rootfs string, rootLayer v1.Layer, layerPath string) (v1.Image, error) {
+	files := []baseimage.File{
+		{Path: "/usr/local/bin/dagger-engine", Source: t.Path("dagger-engine"), Mode: 0o755},
+		{Path: "/usr/local/bin/dagger-init", Source: t.Path("dagger-init"), Mode: 0o755},
+		{Path: "/usr/local/bin/buildctl", Source: t.Path("buildctl"), Mode: 0o755},
+		{Path: "/usr/local/bin/runc", Link: "/usr/sbin/runc"},
+		{Path: "/opt/cni/bin/dnsname", Source: t.Path("dnsname"), Mode: 0o755},
+		{Path: "/etc/dagger", Mode: 0o755},
+		{Path: "/var/lib/dagger", Mode: 0o755},
+	}
+	plugins, err := os.ReadDir(filepath.Join(rootfs, "usr/lib/cni"))
+	if err != nil {
+		return nil, fmt.Errorf("CNI plugins missing from the Debian tree (containernetworking-plugins): %w", err)
+	}
+	names := make([]string, 0, len(plugins))
+	for _, pl := range plugins {
+		names = append(names, pl.Name())
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		files = append(files, baseimage.File{Path: "/opt/cni/bin/" + n, Link: "/usr/lib/cni/" + n})
+	}
+	layer, err := baseimage.FilesLayer(files, layerPath)
+	if err != nil {
+		return nil, err
+	}
+	return baseimage.Image(v1.Config{
+		Entrypoint: []string{"/usr/local/bin/dagger-engine"},
+		Volumes:    map[string]struct{}{"/var/lib/dagger": {}},
+		Labels:     map[string]string{"org.lhcbdirac.pipeline.role": "dagger-engine", "org.opencontainers.image.version": DaggerVersion},
+	}, rootLayer, layer)
+}
+
+// load streams the image into `docker load` without a temporary file.
+func load(ctx context.Context, ref string, img v1.Image) error {
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarball.Write(tag, img, pw)) }()
+	_, err = dockercli.RunInput(ctx, pr, "load", "--quiet")
+	pr.CloseWithError(io.ErrClosedPipe)
+	return err
+}

@@ -1,0 +1,137 @@
+//go:build mage
+
+// lhcbdirac-pipeline builds, smoke-tests, pushes and deploys the LHCbDIRAC
+// service images. The targets only parse arguments and call the pipeline's
+// packages, where the logic and its tests live.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/registry"
+)
+
+// Engine manages the Dagger engine.
+type Engine mg.Namespace
+
+// Registry manages the embedded OCI registry.
+type Registry mg.Namespace
+
+// Base makes offline base images.
+type Base mg.Namespace
+
+// Up provisions the Dagger engine (builds it when none can be downloaded) and prints the variables the SDK needs.
+func (Engine) Up(ctx context.Context) error {
+	p := progress.New(nil)
+	ep, err := engine.Up(ctx, p)
+	if err != nil {
+		return err
+	}
+	p.Summary("engine:up")
+	for _, kv := range ep.Env() {
+		fmt.Println("export " + kv)
+	}
+	return nil
+}
+
+// Down stops and removes the local engine container (its cache volume and image stay).
+func (Engine) Down(ctx context.Context) error { return engine.Down(ctx) }
+
+// Status tells which engine is used and whether it runs.
+func (Engine) Status(ctx context.Context) error {
+	s, err := engine.Status(ctx)
+	if err == nil {
+		fmt.Println(s)
+	}
+	return err
+}
+
+// Up starts the embedded registry (data kept in a Docker volume) unless LHCBDIRAC_REGISTRY names another.
+func (Registry) Up(ctx context.Context) error {
+	addr, err := registry.Up(ctx, progress.New(nil))
+	if err == nil {
+		fmt.Println(addr)
+	}
+	return err
+}
+
+// Down stops the embedded registry; its data volume stays.
+func (Registry) Down(ctx context.Context) error {
+	return registry.Down(ctx, registry.Embedded(), false)
+}
+
+// Status tells which registry is used and whether it answers.
+func (Registry) Status(ctx context.Context) error {
+	s, err := registry.Status(ctx)
+	if err == nil {
+		fmt.Println(s)
+	}
+	return err
+}
+
+// Build makes a Debian base with debootstrap (packages comma-separated, "" for none), pushes it as <registry>/lhcbdirac-pipeline/base:<name> and prints its digest.
+func (Base) Build(ctx context.Context, name, packages string) error {
+	if name == "" || strings.ContainsAny(name, "/:@ ") {
+		return fmt.Errorf("base name %q: use a plain tag such as bookworm-git", name)
+	}
+	spec := baseimage.Spec{Suite: "bookworm", Variant: "minbase"}
+	for _, pkg := range strings.Split(packages, ",") {
+		if pkg = strings.TrimSpace(pkg); pkg != "" {
+			spec.Packages = append(spec.Packages, pkg)
+		}
+	}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	p := progress.New(nil)
+	addr, err := registry.Up(ctx, p)
+	if err != nil {
+		return err
+	}
+	ref, err := baseimage.Build(ctx, p, spec, addr+"/lhcbdirac-pipeline/base:"+name)
+	if err != nil {
+		return err
+	}
+	fmt.Println(ref)
+	return nil
+}
+
+// Smoke is the main job until the release exists: engine and registry up, then a command, a publish and a service binding checked end to end.
+func Smoke(ctx context.Context) error {
+	p := progress.New(nil)
+	r, err := pipeline.EngineSmoke(ctx, p, nil)
+	p.Summary("smoke")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("base:        %s\nexec:        %s\npublished:   %s\nregistry:    %s\nservice:     %s\n",
+		r.Base, r.Exec, r.Published, r.RegistryDigest, r.ServiceReply)
+	return nil
+}
+
+// Test provisions the engine and registry, then runs every test (integration tests included) against them.
+func Test(ctx context.Context) error {
+	p := progress.New(nil)
+	if _, err := registry.Up(ctx, p); err != nil {
+		return err
+	}
+	ep, err := engine.Up(ctx, p)
+	if err != nil {
+		return err
+	}
+	ep.Export()
+	p.Summary("provisioning")
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-timeout", "40m", "-v", "./...")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}

@@ -1,0 +1,136 @@
+// Package progress prints what a long-running target is doing, one step at a
+// time, with the time each step took. Cold engine provisioning takes minutes;
+// a user staring at a silent terminal cannot tell progress from a hang.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Reporter writes step lines to an output and remembers each step's duration
+// so that a summary can be printed (and asserted on by tests).
+type Reporter struct {
+	mu    sync.Mutex
+	out   io.Writer
+	now   func() time.Time
+	steps []Step
+}
+
+// Step is one finished (or failed) unit of work.
+type Step struct {
+	Name     string
+	Duration time.Duration
+	Cached   bool
+	Err      error
+}
+
+// New returns a reporter writing to out; nil means standard error, so that a
+// target's real output on standard output (a digest, a table) stays clean.
+func New(out io.Writer) *Reporter {
+	if out == nil {
+		out = os.Stderr
+	}
+	return &Reporter{out: out, now: time.Now}
+}
+
+// Discard is a reporter that prints nothing; useful for quiet callers.
+func Discard() *Reporter { return New(io.Discard) }
+
+// Running is a step under way.
+type Running struct {
+	r     *Reporter
+	name  string
+	start time.Time
+}
+
+// Start announces a step.
+func (r *Reporter) Start(format string, args ...any) *Running {
+	name := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	fmt.Fprintf(r.out, "==> %s ...\n", name)
+	r.mu.Unlock()
+	return &Running{r: r, name: name, start: r.now()}
+}
+
+// Infof prints a detail line under the current step.
+func (r *Reporter) Infof(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.out, "    %s\n", fmt.Sprintf(format, args...))
+}
+
+// Done finishes a step that did real work.
+func (s *Running) Done() { s.finish(false, nil) }
+
+// Cached finishes a step that found its result already there.
+func (s *Running) Cached() { s.finish(true, nil) }
+
+// Fail finishes a step with an error and returns the error unchanged so the
+// caller can write `return step.Fail(err)`.
+func (s *Running) Fail(err error) error {
+	s.finish(false, err)
+	return err
+}
+
+// End finishes a step according to err: a convenience for deferred calls.
+func (s *Running) End(err error) error {
+	if err != nil {
+		return s.Fail(err)
+	}
+	s.Done()
+	return nil
+}
+
+func (s *Running) finish(cached bool, err error) {
+	d := s.r.now().Sub(s.start)
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.steps = append(s.r.steps, Step{Name: s.name, Duration: d, Cached: cached, Err: err})
+	switch {
+	case err != nil:
+		fmt.Fprintf(s.r.out, "  ✗ %s failed after %s\n", s.name, round(d))
+	case cached:
+		fmt.Fprintf(s.r.out, "  ✓ %s (cached, %s)\n", s.name, round(d))
+	default:
+		fmt.Fprintf(s.r.out, "  ✓ %s (%s)\n", s.name, round(d))
+	}
+}
+
+// Steps returns the finished steps in the order they finished.
+func (r *Reporter) Steps() []Step {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Step(nil), r.steps...)
+}
+
+// Summary prints every finished step with its time, then the total.
+func (r *Reporter) Summary(title string) {
+	steps := r.Steps()
+	var total time.Duration
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.out, "%s:\n", title)
+	for _, s := range steps {
+		state := "done"
+		if s.Cached {
+			state = "cached"
+		}
+		if s.Err != nil {
+			state = "FAILED"
+		}
+		fmt.Fprintf(r.out, "  %-55s %-7s %10s\n", s.Name, state, round(s.Duration))
+		total += s.Duration
+	}
+	fmt.Fprintf(r.out, "  %-55s %-7s %10s\n", "total", "", round(total))
+}
+
+func round(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
+}

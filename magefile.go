@@ -119,8 +119,26 @@ func Smoke(ctx context.Context) error {
 	return nil
 }
 
-// Test provisions the engine and registry, then runs every test (integration tests included) against them.
+// Lint fails when gofmt would change a file or go vet reports anything.
+func Lint(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "gofmt", "-l", ".").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("gofmt: %v: %s", err, out)
+	}
+	if files := strings.TrimSpace(string(out)); files != "" {
+		return fmt.Errorf("gofmt would change these files (run gofmt -w):\n%s", files)
+	}
+	vet := exec.CommandContext(ctx, "go", "vet", "./...")
+	vet.Stdout, vet.Stderr = os.Stdout, os.Stderr
+	if err := vet.Run(); err != nil {
+		return fmt.Errorf("go vet: %w", err)
+	}
+	return nil
+}
+
+// Test lints, provisions the engine and registry, then runs every test (integration tests included) against them.
 func Test(ctx context.Context) error {
+	mg.CtxDeps(ctx, Lint)
 	p := progress.New(nil)
 	if _, err := registry.Up(ctx, p); err != nil {
 		return err

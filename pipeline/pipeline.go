@@ -32,7 +32,7 @@ var ErrSkip = errors.New("skipped")
 // SkipError says why a stage was skipped.
 type SkipError struct{ Reason string }
 
-func (e SkipError) Error() string { return "skipped: " + e.Reason }
+func (e SkipError) Error() string        { return "skipped: " + e.Reason }
 func (e SkipError) Is(target error) bool { return target == ErrSkip }
 
 // Skip returns a SkipError.

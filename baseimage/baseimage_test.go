@@ -1,0 +1,191 @@
+package baseimage
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+func TestSpecKeyIgnoresPackageOrderAndDuplicates(t *testing.T) {
+	a := Spec{Packages: []string{"git", "busybox"}}
+	b := Spec{Suite: "bookworm", Variant: "minbase", Packages: []string{"busybox", "git", "git"}}
+	if a.Key() != b.Key() {
+		t.Fatalf("same tree, different keys: %s vs %s", a.Key(), b.Key())
+	}
+	if a.Key() == (Spec{Packages: []string{"git"}}).Key() {
+		t.Fatal("different package lists share a key")
+	}
+}
+
+func TestSpecValidateRejectsShellAndOptionLikeNames(t *testing.T) {
+	for _, bad := range []string{"git;rm -rf /", "--foo", "Git", "a", "x y", "$(id)"} {
+		err := Spec{Packages: []string{bad}}.Validate()
+		if err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("package %q: error %v should reject and name it", bad, err)
+		}
+	}
+	if err := (Spec{Packages: []string{"libc6", "g++", "python3.11"}}).Validate(); err != nil {
+		t.Fatalf("valid names rejected: %v", err)
+	}
+}
+
+func TestMirrorFromAptSources(t *testing.T) {
+	dir := t.TempDir()
+	deb822 := filepath.Join(dir, "debian.sources")
+	os.WriteFile(deb822, []byte("Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\n\nTypes: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm\n"), 0o644)
+	if got := mirrorFromDeb822(deb822); got != "http://mirror.invalid/debian" {
+		t.Fatalf("deb822 mirror = %q", got)
+	}
+	list := filepath.Join(dir, "sources.list")
+	os.WriteFile(list, []byte("# comment\ndeb [arch=amd64] http://mirror.invalid/debian/ bookworm main\n"), 0o644)
+	if got := mirrorFromList(list); got != "http://mirror.invalid/debian/" {
+		t.Fatalf("list mirror = %q", got)
+	}
+	t.Setenv(MirrorEnv, "file:///srv/debian")
+	if got, err := Mirror(); err != nil || got != "file:///srv/debian" {
+		t.Fatalf("override: %q %v", got, err)
+	}
+}
+
+// makeTree builds a small tree with the entry kinds a Debian tree has.
+func makeTree(t *testing.T, mtime time.Time) string {
+	t.Helper()
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "usr/bin"), 0o755))
+	must(os.MkdirAll(filepath.Join(dir, "proc/1"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "proc/1/status"), []byte("runtime"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "usr/bin/tool"), []byte("#!/bin/sh\necho hi\n"), 0o755))
+	must(os.Chmod(filepath.Join(dir, "usr/bin/tool"), os.ModeSetuid|0o755))
+	must(os.Link(filepath.Join(dir, "usr/bin/tool"), filepath.Join(dir, "usr/bin/tool-again")))
+	must(os.Symlink("tool", filepath.Join(dir, "usr/bin/alias")))
+	must(os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644))
+	for _, p := range []string{"usr/bin/tool", "usr/bin", "usr", "proc/1/status"} {
+		must(os.Chtimes(filepath.Join(dir, p), mtime, mtime))
+	}
+	return dir
+}
+
+func TestDirLayerIsDeterministicAndFaithful(t *testing.T) {
+	out := t.TempDir()
+	l1, err := DirLayer(makeTree(t, time.Unix(1000, 0)), filepath.Join(out, "a.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := DirLayer(makeTree(t, time.Unix(99999, 0)), filepath.Join(out, "b.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := l1.Digest()
+	d2, _ := l2.Digest()
+	if d1 != d2 {
+		t.Fatalf("same tree with other mtimes gave digests %s and %s", d1, d2)
+	}
+
+	entries := readLayer(t, filepath.Join(out, "a.tar.gz"))
+	if h := entries["usr/bin/tool"]; h == nil || h.Mode&0o4000 == 0 || !h.ModTime.Equal(Epoch) {
+		t.Errorf("setuid file wrongly recorded: %+v", h)
+	}
+	if h := entries["usr/bin/tool-again"]; h == nil || h.Typeflag != tar.TypeLink || h.Linkname != "usr/bin/tool" {
+		t.Errorf("hard link not kept as a link: %+v", h)
+	}
+	if h := entries["usr/bin/alias"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "tool" {
+		t.Errorf("symlink wrongly recorded: %+v", h)
+	}
+	if _, ok := entries["proc/1/status"]; ok {
+		t.Error("contents of /proc were put in the layer")
+	}
+	if _, ok := entries["proc/"]; !ok {
+		t.Error("the /proc mount point itself is missing")
+	}
+	if _, ok := entries[".complete"]; ok {
+		t.Error("the cache marker leaked into the layer")
+	}
+}
+
+func TestFilesLayerAndImageAreDeterministic(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "bin")
+	os.WriteFile(src, []byte("binary"), 0o600)
+	files := []File{
+		{Path: "/usr/local/bin/x", Source: src, Mode: 0o755},
+		{Path: "/etc/app/config.yml", Data: []byte("a: 1\n"), Mode: 0o644},
+		{Path: "/usr/local/bin/runc", Link: "/usr/sbin/runc"},
+	}
+	dir := t.TempDir()
+	digest := func(out string) v1.Hash {
+		l, err := FilesLayer(files, filepath.Join(dir, out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := Image(v1.Config{Entrypoint: []string{"/usr/local/bin/x"}}, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := img.ConfigFile()
+		if cf.OS != "linux" || cf.Architecture != "amd64" || len(cf.RootFS.DiffIDs) != 1 || cf.Config.Env[0] != "PATH="+DefaultPath {
+			t.Fatalf("config wrong: %+v", cf)
+		}
+		return d
+	}
+	if a, b := digest("1.tar.gz"), digest("2.tar.gz"); a != b {
+		t.Fatalf("same inputs gave images %s and %s", a, b)
+	}
+	entries := readLayer(t, filepath.Join(dir, "1.tar.gz"))
+	for _, want := range []string{"usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/x", "etc/app/config.yml", "usr/local/bin/runc"} {
+		if entries[want] == nil {
+			t.Errorf("layer lacks %s (has %v)", want, keys(entries))
+		}
+	}
+	if entries["usr/local/bin/x"].Mode != 0o755 {
+		t.Errorf("mode not taken from the File: %o", entries["usr/local/bin/x"].Mode)
+	}
+}
+
+func readLayer(t *testing.T, path string) map[string]*tar.Header {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	out := map[string]*tar.Header{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h.Name] = h
+	}
+}
+
+func keys(m map[string]*tar.Header) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestDetectModeExternalWhenUserPointsElsewhere(t *testing.T) {
+	t.Setenv(RunnerHostEnv, "tcp://engine.example:1234")
+	m, err := DetectMode(context.Background())
+	if err != nil || m != ModeExternal {
+		t.Fatalf("mode = %s, %v; want external", m, err)
+	}
+}
+
+func TestDetectModeOwnContainerIsLocal(t *testing.T) {
+	// The variables Up exports point at our own container; a later Up in the
+	// same process must keep managing it rather than take it as external.
+	t.Setenv(RunnerHostEnv, "docker-container://"+ContainerName())
+	t.Setenv(ModeEnv, "local")
+	m, err := DetectMode(context.Background())
+	if err != nil || m != ModeLocal {
+		t.Fatalf("mode = %s, %v; want local", m, err)
+	}
+}
+
+func TestDetectModeRejectsUnknownValueNamingIt(t *testing.T) {
+	t.Setenv(RunnerHostEnv, "")
+	t.Setenv(ModeEnv, "cloud")
+	_, err := DetectMode(context.Background())
+	if err == nil || !strings.Contains(err.Error(), ModeEnv) || !strings.Contains(err.Error(), "cloud") {
+		t.Fatalf("error %v should name %s and the value", err, ModeEnv)
+	}
+	t.Setenv(ModeEnv, "dagger")
+	if m, err := DetectMode(context.Background()); err != nil || m != ModeDagger {
+		t.Fatalf("mode = %s, %v; want dagger", m, err)
+	}
+}
+
+func TestRunArgsAvoidPrivilegedAndKeepTheEngineContained(t *testing.T) {
+	args := runArgs(Endpoint{Container: "c"}, "/cache/engine.json")
+	joined := strings.Join(args, " ")
+	if strings.Contains(joined, "--privileged") {
+		t.Fatal("--privileged fails on these machines")
+	}
+	for _, want := range []string{"--cap-add ALL", "--cap-drop SYS_RESOURCE", "seccomp=unconfined",
+		"systempaths=unconfined", "--network host", stateVolume + ":/var/lib/dagger",
+		"/cache/engine.json:/etc/dagger/engine.json:ro"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("docker run lacks %q: %s", want, joined)
+		}
+	}
+}
+
+func TestEngineConfigListsPlainHTTPRegistries(t *testing.T) {
+	t.Setenv("LHCBDIRAC_EMBEDDED_REGISTRY_ADDR", "127.0.0.1:5999")
+	t.Setenv(InsecureRegistriesEnv, " 127.0.0.1:6000 ,,")
+	b, err := engineConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Registries map[string]struct{ HTTP bool } `json:"registries"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for k, v := range cfg.Registries {
+		if !v.HTTP {
+			t.Errorf("%s not marked http", k)
+		}
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"127.0.0.1:5999", "127.0.0.1:6000"}) {
+		t.Fatalf("registries = %v", got)
+	}
+}
+
+func TestEndpointEnv(t *testing.T) {
+	ep := Endpoint{RunnerHost: "docker-container://x", CLIBin: "/c/dagger"}
+	env := ep.Env()
+	if !slices.Equal(env, []string{RunnerHostEnv + "=docker-container://x", CLIBinEnv + "=/c/dagger"}) {
+		t.Fatalf("env = %v", env)
+	}
+	if len((Endpoint{Mode: ModeDagger}).Env()) != 0 {
+		t.Fatal("dagger mode must export nothing: the SDK provisions itself")
+	}
+}

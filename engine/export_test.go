@@ -1,0 +1,4 @@
+package engine
+
+// WaitReady exposes waitReady to the integration tests.
+var WaitReady = waitReady

@@ -15,6 +15,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
 )
 
 // Epoch is the modification time written for every file of a layer. Fixed
@@ -37,6 +39,13 @@ type File struct {
 // provide those. Hard links are kept as links, so the layer is no bigger than
 // the tree.
 func DirLayer(dir, out string) (v1.Layer, error) {
+	// Parallel test packages and targets build the same cached layer; the
+	// lock makes the second wait and reuse the first one's file.
+	unlock, err := cachedir.Lock(out + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if _, err := os.Stat(out); err != nil {
 		if err := writeGzipTar(out, func(tw *tar.Writer) error { return tarDir(tw, dir) }); err != nil {
 			return nil, fmt.Errorf("layer from %s: %w", dir, err)
@@ -129,11 +138,11 @@ func copyFile(tw *tar.Writer, name, src string, mode int64) error {
 // writeGzipTar writes atomically: a crash leaves no half-written layer that a
 // later run would take for a finished one.
 func writeGzipTar(out string, fill func(*tar.Writer) error) error {
-	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".*.tmp")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	defer os.Remove(tmp)
 	zw, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
 	tw := tar.NewWriter(zw)

@@ -14,7 +14,9 @@ type ConnectError struct {
 	Err  error
 }
 
-func (e *ConnectError) Error() string { return fmt.Sprintf("dips: cannot connect to %s: %v", e.Addr, e.Err) }
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("dips: cannot connect to %s: %v", e.Addr, e.Err)
+}
 func (e *ConnectError) Unwrap() error { return e.Err }
 
 // TLSError: the TLS handshake failed, or the server rejected our certificate
@@ -34,7 +36,9 @@ type ProtocolError struct {
 	Err   error
 }
 
-func (e *ProtocolError) Error() string { return fmt.Sprintf("dips: protocol error at %s: %v", e.Stage, e.Err) }
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("dips: protocol error at %s: %v", e.Stage, e.Err)
+}
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // RemoteError is an S_ERROR answered by the service.

@@ -11,7 +11,7 @@ import (
 )
 
 // parsePy reads the Python literals the vector file uses in python_repr
-// (py3, and py2's u'' and 123L), into the Go values Decode produces, so that
+// (py3, and py2's u” and 123L), into the Go values Decode produces, so that
 // tests compare meaning rather than formatting.
 func parsePy(s string) (any, error) {
 	p := &pyParser{s: s}

@@ -152,7 +152,9 @@ func Proxy(owner KeyPair, path string, validFor time.Duration) (string, error) {
 	}
 	// ProxyCertInfo ::= SEQUENCE { pCPathLenConstraint INTEGER OPTIONAL,
 	//   proxyPolicy SEQUENCE { policyLanguage OID (id-ppl-inheritAll), policy OCTET STRING OPTIONAL } }
-	pci, err := asn1.Marshal(struct{ Policy struct{ Language asn1.ObjectIdentifier } }{struct{ Language asn1.ObjectIdentifier }{asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 21, 1}}})
+	pci, err := asn1.Marshal(struct {
+		Policy struct{ Language asn1.ObjectIdentifier }
+	}{struct{ Language asn1.ObjectIdentifier }{asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 21, 1}}})
 	if err != nil {
 		return "", err
 	}

@@ -173,6 +173,11 @@ func (c *Client) expect(ctx context.Context, u URL, dc *Conn, stage string) (any
 
 // ioError classifies a failure after the handshake.
 func (c *Client) ioError(ctx context.Context, u URL, stage string, err error) error {
+	// The socket deadline is the context's deadline when that is sooner, and
+	// it can fire a moment before the context's own timer does.
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) && ctx.Err() == nil {
+		return fmt.Errorf("dips: %s %s: %w", u, stage, context.DeadlineExceeded)
+	}
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("dips: %s %s: %w", u, stage, ctx.Err())

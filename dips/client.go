@@ -79,6 +79,10 @@ type Client struct {
 	ConnectTimeout time.Duration
 	// CallTimeout bounds the exchange after the handshake (default 600 s).
 	CallTimeout time.Duration
+	// ServerName, when set, is the name the server certificate must carry
+	// (and the SNI) instead of the URL's host: a self-ping dials localhost
+	// but the service presents the host's own certificate.
+	ServerName string
 	// JSON sends JSON instead of DEncode (as DIRAC v9 does). Replies are
 	// read in either form regardless.
 	JSON bool
@@ -217,7 +221,11 @@ func (c *Client) dial(ctx context.Context, u URL) (net.Conn, error) {
 	if u.Scheme == "dip" {
 		return raw, nil
 	}
-	cfg, err := c.tlsConfig(u.Host)
+	name := u.Host
+	if c.ServerName != "" {
+		name = c.ServerName
+	}
+	cfg, err := c.tlsConfig(name)
 	if err != nil {
 		raw.Close()
 		return nil, err

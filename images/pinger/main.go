@@ -1,0 +1,19 @@
+// Command pinger serves DIPS pings over HTTP for Consul health checks; see
+// package pinger. It stops gracefully on SIGTERM (what Marathon and Docker
+// send) or SIGINT.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pinger"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(pinger.Main(ctx, os.Args[1:], os.Getenv, os.Stderr, nil))
+}

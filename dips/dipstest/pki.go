@@ -5,6 +5,9 @@
 package dipstest
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -31,6 +34,9 @@ type PKI struct {
 	CA     *x509.Certificate
 	caKey  *rsa.PrivateKey
 	serial int64
+	// ECDSA makes Host and User issue P-256 keys instead of RSA-2048 (grid
+	// certificates are RSA; ECDSA shows what the key type costs).
+	ECDSA bool
 }
 
 // CADir is the hashed CA directory (grid-security/certificates).
@@ -73,7 +79,7 @@ func NewPKI(dir, name string) (*PKI, error) {
 type KeyPair struct {
 	CertFile, KeyFile string
 	Cert              *x509.Certificate
-	Key               *rsa.PrivateKey
+	Key               crypto.Signer
 }
 
 // Host issues a host certificate whose SANs are the given names and IPs,
@@ -114,11 +120,17 @@ func (p *PKI) template(subject pkix.Name) *x509.Certificate {
 }
 
 func (p *PKI) issue(base string, tmpl *x509.Certificate) (KeyPair, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	var key crypto.Signer
+	var err error
+	if p.ECDSA {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	} else {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
 	if err != nil {
 		return KeyPair{}, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CA, &key.PublicKey, p.caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CA, key.Public(), p.caKey)
 	if err != nil {
 		return KeyPair{}, err
 	}
@@ -171,7 +183,7 @@ func Proxy(owner KeyPair, path string, validFor time.Duration) (string, error) {
 		KeyUsage:        x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment,
 		ExtraExtensions: []pkix.Extension{{Id: dips.OIDProxyCertInfo, Critical: true, Value: pci}},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, owner.Cert, &key.PublicKey, owner.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, owner.Cert, key.Public(), owner.Key)
 	if err != nil {
 		return "", err
 	}
@@ -209,8 +221,12 @@ func SubjectHash(c *x509.Certificate) uint32 {
 }
 
 func pemCert(der []byte) *pem.Block { return &pem.Block{Type: "CERTIFICATE", Bytes: der} }
-func pemKey(k *rsa.PrivateKey) *pem.Block {
-	return &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}
+func pemKey(k crypto.Signer) *pem.Block {
+	if ec, ok := k.(*ecdsa.PrivateKey); ok {
+		b, _ := x509.MarshalECPrivateKey(ec)
+		return &pem.Block{Type: "EC PRIVATE KEY", Bytes: b}
+	}
+	return &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k.(*rsa.PrivateKey))}
 }
 
 func writePEM(path string, mode os.FileMode, blocks ...*pem.Block) error {

@@ -1,0 +1,224 @@
+// Package render turns a services file into Marathon app definitions: an
+// editable text/template (with sprig's functions) renders each service, the
+// output must parse as JSON and pass the app schema, and the result is
+// written with stable key order, one <System>_<Service>.json per app as the
+// seed's generate-marathon-config did. Nothing is returned unless every app
+// is valid, so a bad service can never be half deployed.
+package render
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"github.com/Masterminds/sprig/v3"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
+)
+
+//go:embed app.json.tmpl
+var defaultTemplate string
+
+// DefaultTemplateName names the embedded template in errors.
+const DefaultTemplateName = "marathon/render/app.json.tmpl (embedded)"
+
+// DefaultTemplate returns the embedded template text, for users to copy.
+func DefaultTemplate() string { return defaultTemplate }
+
+// Data is what the template sees for one service.
+type Data struct {
+	services.Resolved
+	ID          string
+	Version     string
+	Image       string // repository:version
+	HealthCheck struct{ GracePeriodSeconds, IntervalSeconds, TimeoutSeconds, MaxConsecutiveFailures int }
+}
+
+// App is one rendered, validated app definition.
+type App struct {
+	Service services.Resolved
+	ID      string
+	Doc     map[string]any // decoded with json.Number
+	JSON    []byte         // canonical: indented, keys sorted
+}
+
+// FileName is the seed's output name: <System>_<Service>.json.
+func (a App) FileName() string { return a.Service.System + "_" + a.Service.Service + ".json" }
+
+// Renderer holds a parsed template and a schema.
+type Renderer struct {
+	tmplName string
+	tmpl     *template.Template
+	schema   *Schema
+}
+
+// New parses the template at tmplPath ("" for the embedded default).
+func New(tmplPath string, schema *Schema) (*Renderer, error) {
+	text, name := defaultTemplate, DefaultTemplateName
+	if tmplPath != "" {
+		b, err := os.ReadFile(tmplPath)
+		if err != nil {
+			return nil, err
+		}
+		text, name = string(b), tmplPath
+	}
+	t, err := template.New(filepath.Base(name)).Funcs(sprig.TxtFuncMap()).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	if schema == nil {
+		if schema, err = DefaultSchema(); err != nil {
+			return nil, err
+		}
+	}
+	return &Renderer{tmplName: name, tmpl: t, schema: schema}, nil
+}
+
+// AppID is the Marathon id of a service: /system/service, lower case (the
+// seed lower-cased it too; Marathon ids are lower case).
+func AppID(name string) string { return "/" + strings.ToLower(name) }
+
+// Render renders every service of env at version. All apps are rendered and
+// validated; any failure fails the whole call, listing every bad app.
+func (r *Renderer) Render(f *services.File, env, ver string) ([]App, error) {
+	v, err := version.Parse(ver)
+	if err != nil {
+		return nil, err
+	}
+	resolved, err := f.Resolve(env)
+	if err != nil {
+		return nil, err
+	}
+	var apps []App
+	var errs []error
+	for _, s := range resolved {
+		app, err := r.one(s, v.Raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: service %s: %w", f.Path, s.Name, err))
+			continue
+		}
+		apps = append(apps, app)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return apps, nil
+}
+
+func (r *Renderer) one(s services.Resolved, ver string) (App, error) {
+	d := Data{Resolved: s, ID: AppID(s.Name), Version: ver, Image: s.Image + ":" + ver}
+	// The seed's Consul check, through the pinger; {host} and {port} are
+	// filled in by mesos-consul, not here.
+	labels := map[string]string{
+		"dirac_component": s.Name,
+		"check_interval":  "20s",
+		"system":          s.SystemLabel,
+	}
+	if s.PingerURL != "" {
+		labels["check_http"] = strings.TrimRight(s.PingerURL, "/") + "/ping?host={host}&port={port}&service=" + s.Name
+	}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	d.Labels = labels
+	if d.Env == nil {
+		d.Env = map[string]string{}
+	}
+	if d.Constraints == nil {
+		d.Constraints = [][]string{}
+	}
+	h := s.HealthCheck
+	d.HealthCheck.GracePeriodSeconds = deref(h.GracePeriodSeconds)
+	d.HealthCheck.IntervalSeconds = deref(h.IntervalSeconds)
+	d.HealthCheck.TimeoutSeconds = deref(h.TimeoutSeconds)
+	d.HealthCheck.MaxConsecutiveFailures = deref(h.MaxConsecutiveFailures)
+
+	var out bytes.Buffer
+	if err := r.tmpl.Execute(&out, d); err != nil {
+		return App{}, fmt.Errorf("template %s: %w", r.tmplName, err)
+	}
+	doc, err := decodeStrict(out.Bytes())
+	if err != nil {
+		return App{}, fmt.Errorf("template %s rendered invalid JSON: %w", r.tmplName, err)
+	}
+	if err := r.schema.Validate(doc); err != nil {
+		return App{}, fmt.Errorf("app %s %w", d.ID, err)
+	}
+	var canon bytes.Buffer
+	enc := json.NewEncoder(&canon) // map keys come out sorted
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // keep check_http's "&" readable
+	if err := enc.Encode(doc); err != nil {
+		return App{}, err
+	}
+	return App{Service: s, ID: d.ID, Doc: doc, JSON: canon.Bytes()}, nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// decodeStrict parses one JSON object, keeping numbers as written, refusing
+// duplicate-free trailing data, and reporting syntax errors by line.
+func decodeStrict(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
+			return nil, fmt.Errorf("line %d of the output: %v\n%s", line, err, excerpt(b, line))
+		}
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("more than one JSON value in the output")
+	}
+	return doc, nil
+}
+
+func excerpt(b []byte, line int) string {
+	lines := strings.Split(string(b), "\n")
+	lo, hi := max(0, line-3), min(len(lines), line+1)
+	var out []string
+	for i := lo; i < hi; i++ {
+		out = append(out, fmt.Sprintf("%5d | %s", i+1, lines[i]))
+	}
+	return strings.Join(out, "\n")
+}
+
+// WriteDir writes each app as <System>_<Service>.json into dir. Files are
+// written to temporary names first, so an interrupted run leaves no partial
+// app definition behind.
+func WriteDir(apps []App, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, a := range apps {
+		tmp, err := os.CreateTemp(dir, a.FileName()+".*.tmp")
+		if err != nil {
+			return err
+		}
+		if _, err := tmp.Write(a.JSON); err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			return err
+		}
+		tmp.Close()
+		if err := os.Rename(tmp.Name(), filepath.Join(dir, a.FileName())); err != nil {
+			return err
+		}
+	}
+	return nil
+}

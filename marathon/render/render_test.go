@@ -1,0 +1,261 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func mustRender(t *testing.T, servicesPath, env, ver string) []App {
+	t.Helper()
+	f, err := services.Load(servicesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := r.Render(f, env, ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apps
+}
+
+func officialSchema(t *testing.T) *Schema {
+	t.Helper()
+	path := filepath.Join(testenv.Testdata(t), "marathon", "AppDefinition.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("MARATHON SCHEMA MISSING: %v", err)
+	}
+	s, err := CompileSchema("Marathon's AppDefinition.json", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// seedView extracts what the seed's generated apps express, reading both the
+// seed's legacy fields and the 1.5+ fields we render, so the comparison holds
+// "except where a field was deliberately modernised" (README lists them).
+func seedView(t *testing.T, doc map[string]any) map[string]any {
+	t.Helper()
+	get := func(path ...string) any {
+		var cur any = doc
+		for _, p := range path {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil
+			}
+			cur = m[p]
+		}
+		return cur
+	}
+	pm := get("container", "portMappings")
+	if pm == nil {
+		pm = get("container", "docker", "portMappings") // seed: inside docker
+	}
+	mapping := pm.([]any)[0].(map[string]any)
+	network := get("container", "docker", "network")
+	if network == nil {
+		if get("networks").([]any)[0].(map[string]any)["mode"] == "container/bridge" {
+			network = "BRIDGE"
+		}
+	}
+	hc := get("healthChecks").([]any)[0].(map[string]any)
+	cmd := hc["command"].(map[string]any)["value"].(string)
+	labels := get("labels").(map[string]any)
+	return map[string]any{
+		"id":             strings.TrimPrefix(doc["id"].(string), "/"),
+		"cpus":           num(doc["cpus"]),
+		"mem":            num(doc["mem"]),
+		"disk":           num(doc["disk"]),
+		"instances":      num(doc["instances"]),
+		"constraints":    doc["constraints"],
+		"volumes":        get("container", "volumes"),
+		"image":          get("container", "docker", "image"),
+		"containerPort":  num(mapping["containerPort"]),
+		"hostPort":       num(mapping["hostPort"]),
+		"network":        network,
+		"privileged":     get("container", "docker", "privileged"),
+		"forcePullImage": get("container", "docker", "forcePullImage"),
+		"parameters":     get("container", "docker", "parameters"),
+		"check":          []any{hc["protocol"], num(hc["gracePeriodSeconds"]), num(hc["intervalSeconds"]), num(hc["timeoutSeconds"]), num(hc["maxConsecutiveFailures"])},
+		// the self-ping's argument: <port>/<System>/<Service>
+		"checkTarget":     cmd[strings.LastIndex(cmd, " ")+1:],
+		"checkEntrypoint": strings.HasPrefix(cmd, "/opt/dirac/dockerEntrypoint.sh "),
+		"check_http":      labels["check_http"],
+		"check_interval":  labels["check_interval"],
+		"system":          labels["system"],
+		"args":            doc["args"],
+		"upgrade":         []any{num(get("upgradeStrategy", "minimumHealthCapacity")), num(get("upgradeStrategy", "maximumOverCapacity"))},
+	}
+}
+
+func num(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64()
+		return f
+	case float64:
+		return x
+	}
+	return v
+}
+
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return doc
+}
+
+// TestSeedServicesMatchDerivedApps renders the seed's own services file at
+// v8r5 and compares each app with what generate-marathon-config produced.
+func TestSeedServicesMatchDerivedApps(t *testing.T) {
+	td := testenv.Testdata(t)
+	apps := mustRender(t, filepath.Join(td, "seeds", "lhcbdirac", "certification_services.json"), "certification", "v8r5")
+	derived := filepath.Join(td, "seeds", "derived", "generate-marathon-config_v8r5")
+	entries, _ := os.ReadDir(derived)
+	if len(apps) != len(entries) || len(apps) != 6 {
+		t.Fatalf("rendered %d apps, the seed generated %d", len(apps), len(entries))
+	}
+	official := officialSchema(t)
+	for _, a := range apps {
+		want := seedView(t, readJSON(t, filepath.Join(derived, a.FileName())))
+		got := seedView(t, a.Doc)
+		for k := range want {
+			if !reflect.DeepEqual(got[k], want[k]) {
+				t.Errorf("%s: %s = %#v, the seed had %#v", a.FileName(), k, got[k], want[k])
+			}
+		}
+		if err := official.Validate(a.Doc); err != nil {
+			t.Errorf("%s: %v", a.FileName(), err)
+		}
+	}
+}
+
+func TestGoldenAndDeterministic(t *testing.T) {
+	official := officialSchema(t)
+	for _, env := range []string{"certification", "production"} {
+		apps := mustRender(t, "testdata/services.yaml", env, "v9.1")
+		again := mustRender(t, "testdata/services.yaml", env, "v9.1")
+		for i, a := range apps {
+			if !bytes.Equal(a.JSON, again[i].JSON) {
+				t.Fatalf("%s: two renders differ", a.FileName())
+			}
+			if err := official.Validate(a.Doc); err != nil {
+				t.Errorf("%s/%s: %v", env, a.FileName(), err)
+			}
+			golden := filepath.Join("testdata", "golden", env, a.FileName())
+			if *update {
+				os.MkdirAll(filepath.Dir(golden), 0o755)
+				os.WriteFile(golden, a.JSON, 0o644)
+				continue
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./marathon/render -update to create)", err)
+			}
+			if !bytes.Equal(a.JSON, want) {
+				t.Errorf("%s differs from %s:\n%s", a.FileName(), golden, a.JSON)
+			}
+		}
+	}
+}
+
+func TestBadTemplateAndSchemaErrorsNameTheirSource(t *testing.T) {
+	f, err := services.Load("testdata/services.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	cases := map[string]struct{ tmpl, want string }{
+		"invalid JSON":   {"{\n  \"id\": {{ .ID | toJson }},\n  \"cpus\": ,\n}", "line 3 of the output"},
+		"schema rejects": {`{"id": {{ .ID | toJson }}, "cpus": 0.1, "mem": 10, "instances": 1, "container": {"type": "DOCKER", "docker": {"image": "x"}}, "bogus": 1}`, "bogus"},
+		"cmd and args":   {`{"id": {{ .ID | toJson }}, "cmd": "x", "args": ["y"], "cpus": 0.1, "mem": 10, "instances": 1, "container": {"type": "DOCKER", "docker": {"image": "x"}}}`, "rejected by"},
+		"unknown field":  {`{"id": {{ .Nope }} }`, "Nope"},
+		"port range":     {`{"id": {{ .ID | toJson }}, "cpus": 0.1, "mem": 10, "instances": 1, "container": {"type": "DOCKER", "docker": {"image": "x"}, "portMappings": [{"containerPort": 70000}]}}`, "/container/portMappings/0/containerPort"},
+	}
+	for name, c := range cases {
+		path := write(strings.ReplaceAll(name, " ", "_")+".tmpl", c.tmpl)
+		r, err := New(path, nil)
+		if err == nil {
+			_, err = r.Render(f, "certification", "v9.1")
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v should mention %q", name, err, c.want)
+			continue
+		}
+		if name != "unknown field" && !strings.Contains(err.Error(), path) && !strings.Contains(err.Error(), "/datamanagement/filecatalog") {
+			t.Errorf("%s: error should name the template or the app: %v", name, err)
+		}
+	}
+	r, _ := New("", nil)
+	if _, err := r.Render(f, "certification", "9.1"); err == nil || !strings.Contains(err.Error(), `"9.1"`) {
+		t.Errorf("invalid version: %v", err)
+	}
+	if _, err := r.Render(f, "staging", "v9.1"); err == nil || !strings.Contains(err.Error(), "staging") {
+		t.Errorf("unknown environment: %v", err)
+	}
+}
+
+// Both schemas refuse the same broken apps; ours is at least as strict.
+func TestSchemasAgreeOnBrokenApps(t *testing.T) {
+	official := officialSchema(t)
+	ours, err := DefaultSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := mustRender(t, "testdata/services.yaml", "certification", "v9.1")
+	base := string(apps[0].JSON)
+	for name, mutate := range map[string]func(map[string]any){
+		"no id":          func(d map[string]any) { delete(d, "id") },
+		"bad id":         func(d map[string]any) { d["id"] = "/Data_Management" },
+		"cmd and args":   func(d map[string]any) { d["cmd"] = "sleep 1" },
+		"cpus as text":   func(d map[string]any) { d["cpus"] = "0.1" },
+		"negative mem":   func(d map[string]any) { d["mem"] = json.Number("-1") },
+		"bad constraint": func(d map[string]any) { d["constraints"] = []any{[]any{"hostname", "SOMETIMES"}} },
+		"unknown key":    func(d map[string]any) { d["cpu"] = json.Number("1") },
+		"bad volume mode": func(d map[string]any) {
+			d["container"].(map[string]any)["volumes"].([]any)[0].(map[string]any)["mode"] = "RX"
+		},
+	} {
+		var d map[string]any
+		dec := json.NewDecoder(strings.NewReader(base))
+		dec.UseNumber()
+		dec.Decode(&d)
+		mutate(d)
+		if official.Validate(d) == nil {
+			t.Errorf("%s: Marathon's schema accepts it (test case is wrong)", name)
+		}
+		if ours.Validate(d) == nil {
+			t.Errorf("%s: our schema accepts what Marathon's refuses", name)
+		}
+	}
+}

@@ -1,0 +1,435 @@
+// Package services reads the list of DIRAC services to deploy: a strictly
+// decoded YAML file (services.yaml), or the seed's certification_services.json
+// as it is, so existing lists keep working. Every error names the file and
+// the line or field.
+package services
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// HealthCheck overrides the COMMAND health check's timing.
+type HealthCheck struct {
+	GracePeriodSeconds     *int `yaml:"gracePeriodSeconds" json:"gracePeriodSeconds,omitempty"`
+	IntervalSeconds        *int `yaml:"intervalSeconds" json:"intervalSeconds,omitempty"`
+	TimeoutSeconds         *int `yaml:"timeoutSeconds" json:"timeoutSeconds,omitempty"`
+	MaxConsecutiveFailures *int `yaml:"maxConsecutiveFailures" json:"maxConsecutiveFailures,omitempty"`
+}
+
+// Settings can be given at every level: defaults, environment, service,
+// service-in-environment; the more specific wins, maps are merged.
+type Settings struct {
+	CPUs        *float64          `yaml:"cpus"`
+	Mem         *float64          `yaml:"mem"`
+	Instances   *int              `yaml:"instances"`
+	Env         map[string]string `yaml:"env"`
+	Labels      map[string]string `yaml:"labels"`
+	Constraints [][]string        `yaml:"constraints"`
+	HealthCheck *HealthCheck      `yaml:"healthCheck"`
+}
+
+// Environment is where a release goes: its dirac.cfg and grid-security on
+// the agents, and settings for all its services.
+type Environment struct {
+	DiracCfg     string `yaml:"diracCfg"`     // host path mounted at /opt/dirac/etc/dirac.cfg
+	GridSecurity string `yaml:"gridSecurity"` // host path mounted at /opt/dirac/etc/grid-security
+	System       string `yaml:"system"`       // the "system" label (prod, cert…)
+	Settings     `yaml:",inline"`
+}
+
+// Service is one DIRAC service.
+type Service struct {
+	Name         string `yaml:"name"` // System/Service
+	Port         int    `yaml:"port"` // DIPS port inside the container
+	Settings     `yaml:",inline"`
+	Environments map[string]Settings `yaml:"environments"`
+	line         int
+}
+
+// File is a services file.
+type File struct {
+	Path         string                 `yaml:"-"`
+	Image        string                 `yaml:"image"`     // repository, without tag
+	PingerURL    string                 `yaml:"pingerURL"` // base URL of the pinger Consul calls
+	Defaults     Settings               `yaml:"defaults"`
+	Environments map[string]Environment `yaml:"environments"`
+	Services     []Service              `yaml:"services"`
+}
+
+// Resolved is one service's effective settings in one environment.
+type Resolved struct {
+	System, Service string // the two halves of Name
+	Name            string
+	Port            int
+	CPUs, Mem       float64
+	Instances       int
+	Env             map[string]string
+	Labels          map[string]string
+	Constraints     [][]string
+	HealthCheck     HealthCheck
+	DiracCfg        string
+	GridSecurity    string
+	SystemLabel     string
+	Image           string
+	PingerURL       string
+}
+
+// Seed defaults: what generate-marathon-config.py and its template used.
+const (
+	SeedImage        = "gitlab-registry.cern.ch/lhcb-dirac/lhcbdirac"
+	SeedPingerURL    = "http://lbdiracgw:1234"
+	SeedEnvironment  = "certification"
+	SeedDiracCfg     = "/etc/dirac/LHCb-Certification.cfg"
+	SeedGridSecurity = "/etc/grid-security"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*/[A-Za-z][A-Za-z0-9_]*$`)
+
+// Load reads a services file: YAML, or the seed's JSON format.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes and validates a services file's content.
+func Parse(path string, b []byte) (*File, error) {
+	var f *File
+	var err error
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+		f, err = parseSeedJSON(path, b)
+	} else {
+		f, err = parseYAML(path, b)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.Path = path
+	return f, f.validate()
+}
+
+func parseYAML(path string, b []byte) (*File, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true) // an unknown key is an error, not silently ignored
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) { // one line per problem, each with the file
+			lines := make([]string, len(te.Errors))
+			for i, e := range te.Errors {
+				lines[i] = path + ": " + strings.ReplaceAll(e, " in type services.", " in ")
+			}
+			return nil, errors.New(strings.Join(lines, "\n"))
+		}
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	// Line numbers for later errors come from the node tree.
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err == nil && len(root.Content) > 0 {
+		if svcs := mapValue(root.Content[0], "services"); svcs != nil {
+			for i, n := range svcs.Content {
+				if i < len(f.Services) {
+					f.Services[i].line = n.Line
+				}
+			}
+		}
+	}
+	return &f, nil
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// seedService is one entry of certification_services.json; the seed wrote
+// ports as strings.
+type seedService struct {
+	Port      json.RawMessage `json:"port"`
+	CPU       *float64        `json:"cpu"`
+	Mem       *float64        `json:"mem"`
+	Instances *int            `json:"instances"`
+}
+
+func parseSeedJSON(path string, b []byte) (*File, error) {
+	var raw map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("%s: not a seed services file ({System: {Service: {port: …}}}): %v", path, err)
+	}
+	f := &File{
+		Image:     SeedImage,
+		PingerURL: SeedPingerURL,
+		Environments: map[string]Environment{
+			SeedEnvironment: {DiracCfg: SeedDiracCfg, GridSecurity: SeedGridSecurity, System: "prod"},
+		},
+	}
+	systems := sortedKeys(raw)
+	for _, sys := range systems {
+		for _, name := range sortedKeys(raw[sys]) {
+			field := sys + "." + name
+			dec := json.NewDecoder(bytes.NewReader(raw[sys][name]))
+			dec.DisallowUnknownFields()
+			var s seedService
+			if err := dec.Decode(&s); err != nil {
+				return nil, fmt.Errorf("%s: %s: %v", path, field, err)
+			}
+			port, err := seedPort(s.Port)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s.port: %v", path, field, err)
+			}
+			svc := Service{Name: sys + "/" + name, Port: port}
+			// The seed treated 0 like "not given" (Python falsiness).
+			if s.CPU != nil && *s.CPU != 0 {
+				svc.CPUs = s.CPU
+			}
+			if s.Mem != nil && *s.Mem != 0 {
+				svc.Mem = s.Mem
+			}
+			if s.Instances != nil && *s.Instances != 0 {
+				svc.Instances = s.Instances
+			}
+			f.Services = append(f.Services, svc)
+		}
+	}
+	return f, nil
+}
+
+func seedPort(raw json.RawMessage) (int, error) {
+	if len(raw) == 0 {
+		return 0, errors.New("missing (the only required key)")
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return strconv.Atoi(strings.TrimSpace(s))
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, fmt.Errorf("%s is not a port number", raw)
+	}
+	return n, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func (f *File) where(s Service, i int) string {
+	if s.line > 0 {
+		return fmt.Sprintf("%s:%d: services[%d] (%s)", f.Path, s.line, i, s.Name)
+	}
+	return fmt.Sprintf("%s: services[%d] (%s)", f.Path, i, s.Name)
+}
+
+func (f *File) validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if f.Image == "" {
+		add("%s: image: required (the repository the lhcbdirac image is pushed to)", f.Path)
+	} else if strings.ContainsAny(f.Image, "@ ") || strings.Contains(f.Image[strings.LastIndex(f.Image, "/")+1:], ":") {
+		add("%s: image %q: give the repository without tag or digest; the release version is the tag", f.Path, f.Image)
+	}
+	if len(f.Environments) == 0 {
+		add("%s: environments: at least one is required (e.g. certification, production)", f.Path)
+	}
+	for name, e := range f.Environments {
+		if e.DiracCfg == "" || !strings.HasPrefix(e.DiracCfg, "/") {
+			add("%s: environments.%s.diracCfg: an absolute host path is required, got %q", f.Path, name, e.DiracCfg)
+		}
+		if e.GridSecurity == "" || !strings.HasPrefix(e.GridSecurity, "/") {
+			add("%s: environments.%s.gridSecurity: an absolute host path is required, got %q", f.Path, name, e.GridSecurity)
+		}
+		checkSettings(&errs, fmt.Sprintf("%s: environments.%s", f.Path, name), e.Settings)
+	}
+	checkSettings(&errs, f.Path+": defaults", f.Defaults)
+	if len(f.Services) == 0 {
+		add("%s: services: the list is empty", f.Path)
+	}
+	names, ports := map[string]int{}, map[int]string{}
+	for i, s := range f.Services {
+		w := f.where(s, i)
+		if !nameRE.MatchString(s.Name) {
+			add("%s: name %q: want System/Service (letters and digits)", w, s.Name)
+		}
+		if j, dup := names[strings.ToLower(s.Name)]; dup {
+			add("%s: duplicate service %q (also services[%d]); Marathon app ids are case-insensitive", w, s.Name, j)
+		}
+		names[strings.ToLower(s.Name)] = i
+		if s.Port < 1 || s.Port > 65535 {
+			add("%s: port %d: out of range 1-65535", w, s.Port)
+		} else if other, dup := ports[s.Port]; dup {
+			add("%s: port %d: already used by %s", w, s.Port, other)
+		}
+		ports[s.Port] = s.Name
+		checkSettings(&errs, w, s.Settings)
+		for env, st := range s.Environments {
+			if _, ok := f.Environments[env]; !ok {
+				add("%s: environments.%s: no such environment (have %s)", w, env, strings.Join(sortedKeys(f.Environments), ", "))
+			}
+			checkSettings(&errs, w+".environments."+env, st)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkSettings(errs *[]error, where string, s Settings) {
+	add := func(format string, a ...any) { *errs = append(*errs, fmt.Errorf(where+": "+format, a...)) }
+	if s.CPUs != nil && *s.CPUs <= 0 {
+		add("cpus %v: must be positive", *s.CPUs)
+	}
+	if s.Mem != nil && *s.Mem <= 0 {
+		add("mem %v: must be positive (MB)", *s.Mem)
+	}
+	if s.Instances != nil && *s.Instances <= 0 {
+		add("instances %d: must be positive", *s.Instances)
+	}
+	for k := range s.Env {
+		if !envRE.MatchString(k) {
+			add("env %q: not a valid variable name", k)
+		}
+	}
+	for _, c := range s.Constraints {
+		if len(c) < 2 || len(c) > 3 {
+			add("constraint %q: want [field, operator] or [field, operator, value]", c)
+		}
+	}
+	if h := s.HealthCheck; h != nil {
+		for name, v := range map[string]*int{"gracePeriodSeconds": h.GracePeriodSeconds, "intervalSeconds": h.IntervalSeconds, "timeoutSeconds": h.TimeoutSeconds, "maxConsecutiveFailures": h.MaxConsecutiveFailures} {
+			if v != nil && *v < 0 {
+				add("healthCheck.%s %d: must not be negative", name, *v)
+			}
+		}
+		if h.IntervalSeconds != nil && h.TimeoutSeconds != nil && *h.TimeoutSeconds > *h.IntervalSeconds {
+			add("healthCheck.timeoutSeconds %d exceeds intervalSeconds %d", *h.TimeoutSeconds, *h.IntervalSeconds)
+		}
+	}
+}
+
+var envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// EnvironmentNames lists the environments, sorted.
+func (f *File) EnvironmentNames() []string { return sortedKeys(f.Environments) }
+
+// Find returns a service by name.
+func (f *File) Find(name string) (Service, bool) {
+	for _, s := range f.Services {
+		if strings.EqualFold(s.Name, name) {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// Resolve computes every service's settings in one environment.
+func (f *File) Resolve(env string) ([]Resolved, error) {
+	e, ok := f.Environments[env]
+	if !ok {
+		return nil, fmt.Errorf("%s: no environment %q (have %s)", f.Path, env, strings.Join(f.EnvironmentNames(), ", "))
+	}
+	out := make([]Resolved, 0, len(f.Services))
+	for _, s := range f.Services {
+		st := merge(merge(merge(seedDefaults(), f.Defaults), e.Settings), s.Settings)
+		if o, ok := s.Environments[env]; ok {
+			st = merge(st, o)
+		}
+		sys, svc, _ := strings.Cut(s.Name, "/")
+		r := Resolved{
+			System: sys, Service: svc, Name: s.Name, Port: s.Port,
+			CPUs: *st.CPUs, Mem: *st.Mem, Instances: *st.Instances,
+			Env: st.Env, Labels: st.Labels, Constraints: st.Constraints,
+			DiracCfg: e.DiracCfg, GridSecurity: e.GridSecurity, SystemLabel: e.System,
+			Image: f.Image, PingerURL: f.PingerURL,
+		}
+		if st.HealthCheck != nil {
+			r.HealthCheck = *st.HealthCheck
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// seedDefaults are generate-marathon-config's defaults and the template's
+// constraint and health-check timing.
+func seedDefaults() Settings {
+	cpus, mem, inst := 0.1, 200.0, 1
+	g, i, t, m := 300, 60, 20, 3
+	return Settings{CPUs: &cpus, Mem: &mem, Instances: &inst,
+		Constraints: [][]string{{"hostname", "UNIQUE"}},
+		HealthCheck: &HealthCheck{GracePeriodSeconds: &g, IntervalSeconds: &i, TimeoutSeconds: &t, MaxConsecutiveFailures: &m}}
+}
+
+func merge(base, over Settings) Settings {
+	out := base
+	if over.CPUs != nil {
+		out.CPUs = over.CPUs
+	}
+	if over.Mem != nil {
+		out.Mem = over.Mem
+	}
+	if over.Instances != nil {
+		out.Instances = over.Instances
+	}
+	if over.Constraints != nil {
+		out.Constraints = over.Constraints
+	}
+	out.Env = mergeMap(base.Env, over.Env)
+	out.Labels = mergeMap(base.Labels, over.Labels)
+	if over.HealthCheck != nil {
+		h := HealthCheck{}
+		if base.HealthCheck != nil {
+			h = *base.HealthCheck
+		}
+		o := over.HealthCheck
+		if o.GracePeriodSeconds != nil {
+			h.GracePeriodSeconds = o.GracePeriodSeconds
+		}
+		if o.IntervalSeconds != nil {
+			h.IntervalSeconds = o.IntervalSeconds
+		}
+		if o.TimeoutSeconds != nil {
+			h.TimeoutSeconds = o.TimeoutSeconds
+		}
+		if o.MaxConsecutiveFailures != nil {
+			h.MaxConsecutiveFailures = o.MaxConsecutiveFailures
+		}
+		out.HealthCheck = &h
+	}
+	return out
+}
+
+func mergeMap(a, b map[string]string) map[string]string {
+	if len(a) == 0 && len(b) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,95 @@
+package services
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+)
+
+func TestSeedJSONIsAcceptedAsIs(t *testing.T) {
+	f, err := Load(filepath.Join(testenv.Testdata(t), "seeds", "lhcbdirac", "certification_services.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := f.Resolve("certification")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Resolved{}
+	for _, r := range rs {
+		got[r.Name] = r
+	}
+	if len(got) != 6 {
+		t.Fatalf("%d services, want 6", len(got))
+	}
+	fc := got["DataManagement/FileCatalog"]
+	if fc.Port != 9197 || fc.Instances != 2 || fc.CPUs != 0.1 || fc.Mem != 200 || fc.DiracCfg != SeedDiracCfg {
+		t.Fatalf("FileCatalog resolved to %+v", fc)
+	}
+	if r := got["RequestManagement/ReqProxy"]; r.Port != 9161 || r.Instances != 1 {
+		t.Fatalf("ReqProxy resolved to %+v", r)
+	}
+}
+
+func TestSettingsMergeFromDefaultsToServiceEnvironment(t *testing.T) {
+	f, err := Parse("s.yaml", []byte(`
+image: r/lhcbdirac
+defaults: {mem: 300, env: {A: "1", B: "1"}}
+environments:
+  production: {diracCfg: /p.cfg, gridSecurity: /gs, instances: 3, env: {B: "2"}}
+  certification: {diracCfg: /c.cfg, gridSecurity: /gs}
+services:
+  - {name: Sys/Svc, port: 9100, env: {C: "3"}, environments: {production: {instances: 5, mem: 900}}}
+  - {name: Sys/Other, port: 9101}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, _ := f.Resolve("production")
+	if prod[0].Instances != 5 || prod[0].Mem != 900 || prod[0].Env["A"] != "1" || prod[0].Env["B"] != "2" || prod[0].Env["C"] != "3" {
+		t.Fatalf("production Sys/Svc = %+v", prod[0])
+	}
+	if prod[1].Instances != 3 || prod[1].Mem != 300 || prod[1].CPUs != 0.1 {
+		t.Fatalf("production Sys/Other = %+v", prod[1])
+	}
+	cert, _ := f.Resolve("certification")
+	if cert[0].Instances != 1 || cert[0].DiracCfg != "/c.cfg" || *cert[0].HealthCheck.GracePeriodSeconds != 300 {
+		t.Fatalf("certification Sys/Svc = %+v", cert[0])
+	}
+}
+
+func TestBadInputNamesFileAndLine(t *testing.T) {
+	head := "image: r/lhcbdirac\nenvironments:\n  certification: {diracCfg: /c.cfg, gridSecurity: /gs}\nservices:\n"
+	for name, c := range map[string]struct{ body, want string }{
+		"unknown key":     {head + "  - {name: A/B, port: 9100, cpu: 1}\n", "s.yaml: line 5: field cpu not found"},
+		"duplicate":       {head + "  - {name: A/B, port: 9100}\n  - {name: a/b, port: 9101}\n", "s.yaml:6: services[1] (a/b): duplicate service"},
+		"duplicate port":  {head + "  - {name: A/B, port: 9100}\n  - {name: A/C, port: 9100}\n", "port 9100: already used by A/B"},
+		"port range":      {head + "  - {name: A/B, port: 70000}\n", "s.yaml:5: services[0] (A/B): port 70000: out of range"},
+		"zero cpus":       {head + "  - {name: A/B, port: 9100, cpus: 0}\n", "cpus 0: must be positive"},
+		"negative mem":    {head + "  - {name: A/B, port: 9100, mem: -5}\n", "mem -5: must be positive"},
+		"zero instances":  {head + "  - {name: A/B, port: 9100, instances: 0}\n", "instances 0: must be positive"},
+		"bad name":        {head + "  - {name: FileCatalog, port: 9100}\n", `name "FileCatalog": want System/Service`},
+		"unknown env":     {head + "  - {name: A/B, port: 9100, environments: {staging: {}}}\n", "environments.staging: no such environment"},
+		"tagged image":    {"image: r/lhcbdirac:v1\n" + head[len("image: r/lhcbdirac\n"):] + "  - {name: A/B, port: 9100}\n", "without tag"},
+		"relative cfg":    {"image: r/x\nenvironments:\n  c: {diracCfg: dirac.cfg, gridSecurity: /gs}\nservices:\n  - {name: A/B, port: 9100}\n", "environments.c.diracCfg"},
+		"bad type":        {head + "  - {name: A/B, port: nine}\n", "line 5"},
+		"empty":           {head, "services: the list is empty"},
+	} {
+		_, err := Parse("s.yaml", []byte(c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", name, err, c.want)
+		}
+	}
+	for name, c := range map[string]struct{ body, want string }{
+		"seed unknown key": {`{"A": {"B": {"port": "9100", "cpus": 1}}}`, `A.B: json: unknown field "cpus"`},
+		"seed no port":     {`{"A": {"B": {"mem": 100}}}`, "A.B.port: missing"},
+		"seed bad port":    {`{"A": {"B": {"port": "x"}}}`, "A.B.port"},
+	} {
+		_, err := Parse("seed.json", []byte(c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "seed.json") {
+			t.Errorf("%s: error %v, want it to contain %q and the file", name, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+// Package version validates LHCbDIRAC release versions. A version becomes an
+// image tag, a git ref and part of Marathon app definitions, so it is
+// checked once, strictly, before anything uses it.
+package version
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// DIRAC's two numbering schemes: vXrY[pZ] (up to v10) and vX.Y[.Z] (v9 on),
+// with an optional -pre[N] pre-release suffix.
+var re = regexp.MustCompile(`^v[0-9]+((r[0-9]+(p[0-9]+)?)|(\.[0-9]+){1,2})(-pre[0-9]*)?$`)
+var preRE = regexp.MustCompile(`-pre[0-9]*$`)
+
+// Version is a checked release version.
+type Version struct {
+	Raw string
+	Pre bool // a -pre version: builds and moves the devel tag, never deploys to production
+}
+
+func (v Version) String() string { return v.Raw }
+
+// Parse checks a version string.
+func Parse(s string) (Version, error) {
+	if !re.MatchString(s) {
+		return Version{}, fmt.Errorf("version %q: want vX.Y[.Z] or vXrY[pZ], optionally with -preN (e.g. v9.1, v9.1.2-pre1, v8r5p3)", s)
+	}
+	return Version{Raw: s, Pre: preRE.MatchString(s)}, nil
+}

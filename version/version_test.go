@@ -1,0 +1,20 @@
+package version
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	for in, pre := range map[string]bool{"v9.1": false, "v9.1.2": false, "v8r5": false, "v8r5p3": false, "v9.1-pre1": true, "v10.0.0-pre": true, "v8r5p3-pre2": true} {
+		v, err := Parse(in)
+		if err != nil || v.Pre != pre || v.String() != in {
+			t.Errorf("Parse(%q) = %+v, %v", in, v, err)
+		}
+	}
+	for _, bad := range []string{"", "9.1", "v9", "v9.1.2.3", "v9.1-rc1", "v9.1 ", "v9.1;rm", "latest", "v9r", "V9.1", "v9.1-pre1x"} {
+		if _, err := Parse(bad); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("Parse(%q) = %v, want an error naming it", bad, err)
+		}
+	}
+}

@@ -63,19 +63,19 @@ services:
 func TestBadInputNamesFileAndLine(t *testing.T) {
 	head := "image: r/lhcbdirac\nenvironments:\n  certification: {diracCfg: /c.cfg, gridSecurity: /gs}\nservices:\n"
 	for name, c := range map[string]struct{ body, want string }{
-		"unknown key":     {head + "  - {name: A/B, port: 9100, cpu: 1}\n", "s.yaml: line 5: field cpu not found"},
-		"duplicate":       {head + "  - {name: A/B, port: 9100}\n  - {name: a/b, port: 9101}\n", "s.yaml:6: services[1] (a/b): duplicate service"},
-		"duplicate port":  {head + "  - {name: A/B, port: 9100}\n  - {name: A/C, port: 9100}\n", "port 9100: already used by A/B"},
-		"port range":      {head + "  - {name: A/B, port: 70000}\n", "s.yaml:5: services[0] (A/B): port 70000: out of range"},
-		"zero cpus":       {head + "  - {name: A/B, port: 9100, cpus: 0}\n", "cpus 0: must be positive"},
-		"negative mem":    {head + "  - {name: A/B, port: 9100, mem: -5}\n", "mem -5: must be positive"},
-		"zero instances":  {head + "  - {name: A/B, port: 9100, instances: 0}\n", "instances 0: must be positive"},
-		"bad name":        {head + "  - {name: FileCatalog, port: 9100}\n", `name "FileCatalog": want System/Service`},
-		"unknown env":     {head + "  - {name: A/B, port: 9100, environments: {staging: {}}}\n", "environments.staging: no such environment"},
-		"tagged image":    {"image: r/lhcbdirac:v1\n" + head[len("image: r/lhcbdirac\n"):] + "  - {name: A/B, port: 9100}\n", "without tag"},
-		"relative cfg":    {"image: r/x\nenvironments:\n  c: {diracCfg: dirac.cfg, gridSecurity: /gs}\nservices:\n  - {name: A/B, port: 9100}\n", "environments.c.diracCfg"},
-		"bad type":        {head + "  - {name: A/B, port: nine}\n", "line 5"},
-		"empty":           {head, "services: the list is empty"},
+		"unknown key":    {head + "  - {name: A/B, port: 9100, cpu: 1}\n", "s.yaml: line 5: field cpu not found"},
+		"duplicate":      {head + "  - {name: A/B, port: 9100}\n  - {name: a/b, port: 9101}\n", "s.yaml:6: services[1] (a/b): duplicate service"},
+		"duplicate port": {head + "  - {name: A/B, port: 9100}\n  - {name: A/C, port: 9100}\n", "port 9100: already used by A/B"},
+		"port range":     {head + "  - {name: A/B, port: 70000}\n", "s.yaml:5: services[0] (A/B): port 70000: out of range"},
+		"zero cpus":      {head + "  - {name: A/B, port: 9100, cpus: 0}\n", "cpus 0: must be positive"},
+		"negative mem":   {head + "  - {name: A/B, port: 9100, mem: -5}\n", "mem -5: must be positive"},
+		"zero instances": {head + "  - {name: A/B, port: 9100, instances: 0}\n", "instances 0: must be positive"},
+		"bad name":       {head + "  - {name: FileCatalog, port: 9100}\n", `name "FileCatalog": want System/Service`},
+		"unknown env":    {head + "  - {name: A/B, port: 9100, environments: {staging: {}}}\n", "environments.staging: no such environment"},
+		"tagged image":   {"image: r/lhcbdirac:v1\n" + head[len("image: r/lhcbdirac\n"):] + "  - {name: A/B, port: 9100}\n", "without tag"},
+		"relative cfg":   {"image: r/x\nenvironments:\n  c: {diracCfg: dirac.cfg, gridSecurity: /gs}\nservices:\n  - {name: A/B, port: 9100}\n", "environments.c.diracCfg"},
+		"bad type":       {head + "  - {name: A/B, port: nine}\n", "line 5"},
+		"empty":          {head, "services: the list is empty"},
 	} {
 		_, err := Parse("s.yaml", []byte(c.body))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -87,17 +87,18 @@ func (s Spec) EnvList() []string {
 // app is the part of an app definition that decides how a task runs; both
 // the 1.5+ fields and the legacy docker ones are read.
 type app struct {
-	ID       string                  `json:"id"`
-	Cmd      *string                 `json:"cmd"`
-	Args     []string                `json:"args"`
-	CPUs     float64                 `json:"cpus"`
-	Mem      float64                 `json:"mem"`
-	Disk     float64                 `json:"disk"`
-	GPUs     int                     `json:"gpus"`
-	Env      map[string]any          `json:"env"`
-	Labels   map[string]string       `json:"labels"`
-	Networks []struct{ Mode string } `json:"networks"`
-	PortDefs []struct {
+	ID           string                  `json:"id"`
+	Cmd          *string                 `json:"cmd"`
+	Args         []string                `json:"args"`
+	CPUs         float64                 `json:"cpus"`
+	Mem          float64                 `json:"mem"`
+	Disk         float64                 `json:"disk"`
+	GPUs         int                     `json:"gpus"`
+	Env          map[string]any          `json:"env"`
+	Labels       map[string]string       `json:"labels"`
+	Networks     []struct{ Mode string } `json:"networks"`
+	RequirePorts bool                    `json:"requirePorts"`
+	PortDefs     []struct {
 		Port     int
 		Name     string
 		Protocol string

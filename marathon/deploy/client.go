@@ -1,0 +1,220 @@
+// Package deploy puts rendered app definitions on Marathon: create or
+// update each app, wait until its deployment has really succeeded (the new
+// version runs and every instance is healthy), roll it back when it has not
+// within a deadline, and print a plan instead when asked for a dry run.
+//
+// go-marathon drives deployments, versions and rollbacks. App bodies go over
+// plain HTTP as JSON, for two reasons: v0.7.1, the only go-marathon version
+// the module proxy serves, models apps as Marathon 1.4 did and would silently
+// drop container.portMappings and networks; and it always sends Marathon's
+// default partial update, which cannot remove a field. Its WaitOnDeployment
+// is not used either: it cannot tell success from cancellation, and Marathon
+// never fails a deployment by itself.
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	marathon "github.com/gambol99/go-marathon"
+)
+
+// Credentials come from the environment only, never from flags or files
+// that end up in logs: MARATHON_USER/MARATHON_PASSWORD, or MARATHON_TOKEN.
+const (
+	URLEnv      = "MARATHON_URL"
+	UserEnv     = "MARATHON_USER"
+	PasswordEnv = "MARATHON_PASSWORD"
+	TokenEnv    = "MARATHON_TOKEN"
+)
+
+// Client talks to one Marathon.
+type Client struct {
+	base  string
+	http  *http.Client
+	user  string
+	pass  string
+	token string
+	m     marathon.Marathon
+}
+
+// NewClient connects to baseURL with credentials read by getenv.
+func NewClient(baseURL string, getenv func(string) string) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("Marathon URL %q: want http(s)://host[:port][/path]", baseURL)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("Marathon URL: put credentials in %s/%s or %s, not in the URL", UserEnv, PasswordEnv, TokenEnv)
+	}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second},
+		user: getenv(UserEnv), pass: getenv(PasswordEnv), token: getenv(TokenEnv)}
+	cfg := marathon.NewDefaultConfig()
+	cfg.URL = c.base
+	cfg.HTTPClient = c.http
+	cfg.HTTPBasicAuthUser, cfg.HTTPBasicPassword, cfg.DCOSToken = c.user, c.pass, c.token
+	cfg.EventsTransport = marathon.EventsTransportSSE
+	cfg.LogOutput = io.Discard
+	c.m, err = marathon.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("Marathon at %s: %s", c.base, redact(err.Error(), c))
+	}
+	return c, nil
+}
+
+// FromEnv connects to $MARATHON_URL.
+func FromEnv() (*Client, error) {
+	u := os.Getenv(URLEnv)
+	if u == "" {
+		return nil, fmt.Errorf("%s is not set", URLEnv)
+	}
+	return NewClient(u, os.Getenv)
+}
+
+// Marathon exposes the go-marathon client.
+func (c *Client) Marathon() marathon.Marathon { return c.m }
+
+// APIError is a non-2xx answer.
+type APIError struct {
+	Status      int
+	Message     string
+	Deployments []string // the locking deployments of a 409
+}
+
+func (e *APIError) Error() string {
+	if len(e.Deployments) > 0 {
+		return fmt.Sprintf("Marathon answered %d: %s (locking deployments: %s)", e.Status, e.Message, strings.Join(e.Deployments, ", "))
+	}
+	return fmt.Sprintf("Marathon answered %d: %s", e.Status, e.Message)
+}
+
+// do sends a JSON request and decodes a JSON answer (numbers kept as text).
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) (http.Header, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	switch {
+	case c.token != "":
+		req.Header.Set("Authorization", "token="+c.token)
+	case c.user != "":
+		req.SetBasicAuth(c.user, c.pass)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %s", method, path, redact(err.Error(), c))
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if resp.StatusCode/100 != 2 {
+		e := &APIError{Status: resp.StatusCode}
+		var msg struct {
+			Message     string `json:"message"`
+			Deployments []struct {
+				ID string `json:"id"`
+			} `json:"deployments"`
+			Details any `json:"details"`
+		}
+		if json.Unmarshal(raw, &msg) == nil && msg.Message != "" {
+			e.Message = msg.Message
+			if msg.Details != nil {
+				d, _ := json.Marshal(msg.Details)
+				e.Message += " " + string(d)
+			}
+			for _, d := range msg.Deployments {
+				e.Deployments = append(e.Deployments, d.ID)
+			}
+		} else {
+			e.Message = strings.TrimSpace(string(raw))
+		}
+		return resp.Header, fmt.Errorf("%s %s: %w", method, path, e)
+	}
+	if out != nil && len(bytes.TrimSpace(raw)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(out); err != nil {
+			return resp.Header, fmt.Errorf("%s %s: bad JSON answer: %w", method, path, err)
+		}
+	}
+	return resp.Header, nil
+}
+
+// GetApp returns the app as Marathon runs it, or nil when it does not exist.
+func (c *Client) GetApp(ctx context.Context, id string) (map[string]any, error) {
+	var out struct {
+		App map[string]any `json:"app"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/v2/apps"+id, nil, &out)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return nil, nil
+	}
+	return out.App, err
+}
+
+// ListApps returns every app.
+func (c *Client) ListApps(ctx context.Context) ([]map[string]any, error) {
+	var out struct {
+		Apps []map[string]any `json:"apps"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/v2/apps", nil, &out)
+	return out.Apps, err
+}
+
+// PutApp creates or replaces an app and returns the deployment id and the
+// new version. partial=false sends ?partialUpdate=false: fields missing from
+// def go back to Marathon's defaults instead of keeping old values.
+func (c *Client) PutApp(ctx context.Context, id string, def any, partial, force bool) (deployID, version string, err error) {
+	q := url.Values{}
+	if !partial {
+		q.Set("partialUpdate", "false")
+	}
+	if force {
+		q.Set("force", "true")
+	}
+	path := "/v2/apps" + id
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out struct {
+		DeploymentID string `json:"deploymentId"`
+		Version      string `json:"version"`
+	}
+	h, err := c.do(ctx, http.MethodPut, path, def, &out)
+	if err != nil {
+		return "", "", err
+	}
+	if out.DeploymentID == "" && h != nil {
+		out.DeploymentID = h.Get("Marathon-Deployment-Id")
+	}
+	return out.DeploymentID, out.Version, nil
+}
+
+// redact keeps credentials out of error messages.
+func redact(s string, c *Client) string {
+	for _, secret := range []string{c.pass, c.token} {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "****")
+		}
+	}
+	return s
+}

@@ -1,0 +1,336 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	marathon "github.com/gambol99/go-marathon"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
+)
+
+func renderApps(t testing.TB, ver string, edit func(*services.File)) []render.App {
+	t.Helper()
+	f, err := services.Load("../render/testdata/services.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(f)
+	}
+	r, err := render.New("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := r.Render(f, "certification", ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apps
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func setup(t testing.TB) (*marathontest.Server, *Client, Options, *syncBuf) {
+	t.Helper()
+	srv := marathontest.New()
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuf{}
+	return srv, c, Options{Timeout: 2 * time.Second, Poll: 15 * time.Millisecond, Log: log}, log
+}
+
+func countRequests(srv *marathontest.Server, prefix string) int {
+	n := 0
+	for _, r := range srv.Requests() {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCreateThenUnchangedThenUpdate(t *testing.T) {
+	srv, c, o, _ := setup(t)
+	ctx := context.Background()
+	apps := renderApps(t, "v9.1", nil)
+	res, err := Apply(ctx, c, apps, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Action != Create || r.DeploymentID == "" {
+			t.Fatalf("first deploy: %+v", r)
+		}
+		app := srv.App(r.ID)
+		if fmt.Sprint(app["tasksHealthy"]) != fmt.Sprint(app["instances"]) {
+			t.Fatalf("%s not healthy after Apply: %v/%v", r.ID, app["tasksHealthy"], app["instances"])
+		}
+	}
+	if n := countRequests(srv, "PUT /v2/apps/datamanagement/filecatalog?partialUpdate=false"); n != 1 {
+		t.Fatalf("want one full (non-partial) PUT, requests: %v", srv.Requests())
+	}
+
+	puts := countRequests(srv, "PUT ")
+	res, err = Apply(ctx, c, apps, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Action != Unchanged {
+			t.Fatalf("second deploy of the same apps: %+v", r)
+		}
+	}
+	if countRequests(srv, "PUT ") != puts {
+		t.Fatal("unchanged apps were PUT again")
+	}
+
+	bigger := renderApps(t, "v9.1", func(f *services.File) { m := 512.0; f.Services[1].Mem = &m })
+	plan, err := Plan(ctx, c, bigger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	FormatPlan(&out, plan)
+	for _, want := range []string{"unchanged /datamanagement/filecatalog", "update    /requestmanagement/reqmanager", `-  "mem": 256`, `+  "mem": 512`, "plan: 0 to create, 1 to update, 1 unchanged"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, out.String())
+		}
+	}
+	before := srv.App("/requestmanagement/reqmanager")["version"]
+	if _, err := Apply(ctx, c, bigger, o); err != nil {
+		t.Fatal(err)
+	}
+	after := srv.App("/requestmanagement/reqmanager")
+	if after["version"] == before || after["mem"].(json.Number).String() != "512" {
+		t.Fatalf("update not applied: %v", after)
+	}
+}
+
+func TestUnhealthyUpdateIsRolledBack(t *testing.T) {
+	srv, c, o, log := setup(t)
+	ctx := context.Background()
+	if _, err := Apply(ctx, c, renderApps(t, "v9.1", nil), o); err != nil {
+		t.Fatal(err)
+	}
+	good := srv.App("/datamanagement/filecatalog")
+	srv.Behaviour = func(app map[string]any) marathontest.Outcome {
+		img := app["container"].(map[string]any)["docker"].(map[string]any)["image"].(string)
+		return marathontest.Outcome{Healthy: !strings.HasSuffix(img, ":v9.2"), Delay: 20 * time.Millisecond}
+	}
+	o.Timeout = 300 * time.Millisecond
+	res, err := Apply(ctx, c, renderApps(t, "v9.2", nil), o)
+	if err == nil {
+		t.Fatal("an app that never gets healthy deployed without error")
+	}
+	for _, want := range []string{"app /datamanagement/filecatalog", "not healthy within 300ms", "0/2 healthy", "rolled back to version " + good["version"].(string)} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	for _, r := range res {
+		if !r.RolledBack {
+			t.Errorf("%s not marked rolled back", r.ID)
+		}
+	}
+	now := srv.App("/datamanagement/filecatalog")
+	img := now["container"].(map[string]any)["docker"].(map[string]any)["image"]
+	if img != "registry.example.org/lhcb-dirac/lhcbdirac:v9.1" || now["tasksHealthy"] != 2 {
+		t.Fatalf("after rollback the app runs %v with %v healthy", img, now["tasksHealthy"])
+	}
+	if !strings.Contains(log.String(), "rolling back") {
+		t.Errorf("log: %s", log.String())
+	}
+	if len(srv.Deployments()) != 0 {
+		t.Errorf("deployments left running: %v", srv.Deployments())
+	}
+}
+
+func TestFailedCreateRemovesTheApp(t *testing.T) {
+	srv, c, o, _ := setup(t)
+	srv.Behaviour = func(map[string]any) marathontest.Outcome { return marathontest.Outcome{Healthy: false} }
+	o.Timeout = 200 * time.Millisecond
+	_, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil)[:1], o)
+	if err == nil || !strings.Contains(err.Error(), "the app was new and is removed") {
+		t.Fatalf("error %v", err)
+	}
+	if srv.App("/datamanagement/filecatalog") != nil {
+		t.Fatal("a new app that never got healthy is still there")
+	}
+}
+
+func TestConflictWaitsOrForces(t *testing.T) {
+	srv, c, o, log := setup(t)
+	ctx := context.Background()
+	apps := renderApps(t, "v9.1", nil)[:1]
+	if _, err := Apply(ctx, c, apps, o); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else starts a slow deployment on the app.
+	srv.Behaviour = func(map[string]any) marathontest.Outcome {
+		return marathontest.Outcome{Healthy: true, Delay: 400 * time.Millisecond}
+	}
+	other := renderApps(t, "v9.1.1", nil)[:1]
+	if _, _, err := c.PutApp(ctx, other[0].ID, other[0].Doc, false, false); err != nil {
+		t.Fatal(err)
+	}
+	srv.Behaviour = nil
+	start := time.Now()
+	res, err := Apply(ctx, c, renderApps(t, "v9.1.2", nil)[:1], o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 300*time.Millisecond || !strings.Contains(log.String(), "locked by deployment") {
+		t.Fatalf("a 409 should wait for the running deployment (took %s): %s", time.Since(start), log.String())
+	}
+	if res[0].Action != Update {
+		t.Fatalf("%+v", res[0])
+	}
+
+	srv.Behaviour = func(map[string]any) marathontest.Outcome {
+		return marathontest.Outcome{Healthy: true, Delay: 5 * time.Second}
+	}
+	if _, _, err := c.PutApp(ctx, other[0].ID, other[0].Doc, false, false); err != nil {
+		t.Fatal(err)
+	}
+	srv.Behaviour = nil
+	o.Force = true
+	start = time.Now()
+	if _, err := Apply(ctx, c, renderApps(t, "v9.1.3", nil)[:1], o); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 2*time.Second || countRequests(srv, "PUT /v2/apps/datamanagement/filecatalog?force=true&partialUpdate=false") != 1 {
+		t.Fatalf("force should override at once (took %s): %v", time.Since(start), srv.Requests())
+	}
+}
+
+func TestSoftUpdateSwapsOnlyDiracImages(t *testing.T) {
+	srv, c, o, _ := setup(t)
+	// The seed's app layout (docker label parameter, legacy port mappings),
+	// one with a registry port, and an app that is not DIRAC's.
+	srv.Seed(map[string]any{"id": "/dm/fc", "instances": json.Number("3"), "cpus": json.Number("0.1"), "mem": json.Number("200"),
+		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "registry:5000/lhcb-dirac/lhcbdirac:v8r4",
+			"parameters": []any{map[string]any{"key": "label", "value": "dirac_component=DataManagement/FileCatalog"}}}}})
+	srv.Seed(map[string]any{"id": "/rm/req", "instances": json.Number("1"), "cpus": json.Number("0.1"), "mem": json.Number("200"),
+		"labels":    map[string]any{"dirac_component": "RequestManagement/ReqManager"},
+		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "gitlab-registry.cern.ch/lhcb-dirac/lhcbdirac:v8r4"}}})
+	srv.Seed(map[string]any{"id": "/pinger", "instances": json.Number("1"), "cpus": json.Number("0.1"), "mem": json.Number("100"),
+		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "gitlab-registry.cern.ch/lhcb-dirac/lhcbdirac:pinger_v0r3"}}})
+	res, err := SoftUpdate(context.Background(), c, "v8r5", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("%d apps updated, want the 2 DIRAC ones: %+v", len(res), res)
+	}
+	fc := srv.App("/dm/fc")
+	if img := fc["container"].(map[string]any)["docker"].(map[string]any)["image"]; img != "registry:5000/lhcb-dirac/lhcbdirac:v8r5" {
+		t.Fatalf("image %v", img)
+	}
+	if fc["instances"].(json.Number).String() != "3" {
+		t.Fatalf("instance count changed: %v", fc["instances"])
+	}
+	if img := srv.App("/pinger")["container"].(map[string]any)["docker"].(map[string]any)["image"]; img != "gitlab-registry.cern.ch/lhcb-dirac/lhcbdirac:pinger_v0r3" {
+		t.Fatalf("a non-DIRAC app was touched: %v", img)
+	}
+}
+
+func TestRetag(t *testing.T) {
+	for in, want := range map[string]string{
+		"repo:v1": "repo:v2", "host:5000/repo": "host:5000/repo:v2", "host:5000/a/repo:v1": "host:5000/a/repo:v2",
+		"repo@sha256:abc": "repo:v2", "repo": "repo:v2",
+	} {
+		if got, _ := retag(in, "v2"); got != want {
+			t.Errorf("retag(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCredentialsFromEnvironmentNeverLeak(t *testing.T) {
+	srv := marathontest.New()
+	defer srv.Close()
+	srv.User, srv.Password = "deployer", "s3cr3t-pw"
+	env := map[string]string{UserEnv: "deployer", PasswordEnv: "s3cr3t-pw"}
+	c, err := NewClient(srv.URL, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuf{}
+	o := Options{Timeout: time.Second, Poll: 15 * time.Millisecond, Log: log}
+	if _, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil), o); err != nil {
+		t.Fatal(err)
+	}
+	env[PasswordEnv] = "wrong-s3cr3t"
+	bad, _ := NewClient(srv.URL, func(k string) string { return env[k] })
+	_, err = Apply(context.Background(), bad, renderApps(t, "v9.1", nil), o)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	for _, s := range []string{err.Error(), log.String()} {
+		if strings.Contains(s, "s3cr3t") {
+			t.Fatalf("a credential leaked: %s", s)
+		}
+	}
+	if _, err := NewClient("http://deployer:pw@marathon:8080", nil); err == nil || strings.Contains(err.Error(), "pw@") {
+		t.Fatalf("credentials in the URL: %v", err)
+	}
+}
+
+// go-marathon itself against the test server: the calls the pipeline uses,
+// and the event stream.
+func TestGoMarathonCannotTellTheDifference(t *testing.T) {
+	srv, c, o, _ := setup(t)
+	m := c.Marathon()
+	events, err := m.AddEventsListener(marathon.EventIDDeploymentSuccess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.RemoveEventsListener(events)
+	time.Sleep(100 * time.Millisecond) // let the SSE stream attach
+	if _, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil)[:1], o); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-events:
+		if e.ID != marathon.EventIDDeploymentSuccess {
+			t.Fatalf("event %+v", e)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no deployment_success event on the stream")
+	}
+	app, err := m.Application("/datamanagement/filecatalog")
+	if err != nil || app.Container.Docker.Image != "registry.example.org/lhcb-dirac/lhcbdirac:v9.1" || app.TasksHealthy != 2 {
+		t.Fatalf("Application: %+v %v", app, err)
+	}
+	vs, err := m.ApplicationVersions("/datamanagement/filecatalog")
+	if err != nil || len(vs.Versions) != 1 || vs.Versions[0] != app.Version {
+		t.Fatalf("versions %v %v", vs, err)
+	}
+	if _, err := m.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	dup := marathon.NewDockerApplication().Name("/datamanagement/filecatalog").CPU(0.1).Memory(64).Count(1)
+	dup.Container.Docker.Container("x:1")
+	_, err = m.CreateApplication(dup)
+	if apiErr, ok := err.(*marathon.APIError); !ok || apiErr.ErrCode != marathon.ErrCodeDuplicateID {
+		t.Fatalf("duplicate create: %#v", err)
+	}
+	_ = srv
+}

@@ -1,0 +1,769 @@
+// Package marathontest is a Marathon API test server: apps with versions,
+// create-or-update with Marathon's partialUpdate and force semantics, 409s
+// for apps locked by a deployment, deployments that finish only when every
+// instance of the new version is healthy (and otherwise run forever, as
+// Marathon's do), cancel with rollback, health-check results, and the SSE
+// event stream. Response bodies follow Marathon's documented examples
+// closely enough that go-marathon cannot tell the difference for the calls
+// the pipeline makes.
+//
+// Not covered: pods, groups (/v2/groups), queues, tasks endpoints, leader
+// election and proxying, readiness checks, scaling by resource offers (every
+// instance starts at once), constraints and placement, secrets, event
+// filtering by event_type, /v2/eventSubscriptions (removed in Marathon 1.5).
+package marathontest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Outcome says how the tasks of a new app version behave.
+type Outcome struct {
+	Healthy bool          // health checks pass (apps without checks always "pass")
+	Delay   time.Duration // time until the instances run (and are judged)
+}
+
+// Server is a fake Marathon on loopback.
+type Server struct {
+	URL string
+	// Behaviour decides the outcome of deploying a definition; default:
+	// healthy after 30 ms, except images whose tag contains "broken".
+	Behaviour func(app map[string]any) Outcome
+	// User/Password or Token, when set, are required on every request.
+	User, Password, Token string
+
+	mu          sync.Mutex
+	apps        map[string]*appState
+	deployments map[string]*deployment
+	order       []string // deployment ids in creation order
+	subs        map[chan event]struct{}
+	requests    []string
+	ts          *httptest.Server
+	stop        chan struct{}
+	lastVersion time.Time
+}
+
+type version struct {
+	ts  string
+	def map[string]any
+}
+
+type appState struct {
+	versions                 []version // oldest first; last is current
+	running, healthy, staged int
+	lastFailure              string
+}
+
+func (a *appState) current() version { return a.versions[len(a.versions)-1] }
+
+type deployment struct {
+	id, version, appID string
+	started            time.Time
+	outcome            Outcome
+	target             *version // nil: the app is deleted
+	prev               *version // nil: the deployment created the app
+	failedEmitted      time.Time
+}
+
+type event struct{ kind, data string }
+
+// New starts the server.
+func New() *Server {
+	s := &Server{apps: map[string]*appState{}, deployments: map[string]*deployment{}, subs: map[chan event]struct{}{}, stop: make(chan struct{})}
+	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.ts.URL
+	go s.loop()
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() {
+	close(s.stop)
+	s.mu.Lock()
+	for ch := range s.subs {
+		close(ch)
+		delete(s.subs, ch)
+	}
+	s.mu.Unlock()
+	s.ts.CloseClientConnections()
+	s.ts.Close()
+}
+
+// Requests lists "METHOD path?query" of every request, in order.
+func (s *Server) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
+// App returns the current definition of an app (nil when absent), with
+// its version and task counts.
+func (s *Server) App(id string) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.apps[normID(id)]
+	if a == nil {
+		return nil
+	}
+	return s.appJSON(normID(id), a)
+}
+
+// Deployments returns the ids of deployments under way.
+func (s *Server) Deployments() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, id := range s.order {
+		if _, ok := s.deployments[id]; ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Seed installs an app directly, as if deployed long ago and healthy.
+func (s *Server) Seed(def map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := normID(def["id"].(string))
+	def = clone(def)
+	def["id"] = id
+	n := instances(def)
+	s.apps[id] = &appState{versions: []version{{ts: s.newVersion(), def: def}}, running: n, healthy: healthyCount(def, n)}
+}
+
+func (s *Server) outcome(def map[string]any) Outcome {
+	if s.Behaviour != nil {
+		return s.Behaviour(def)
+	}
+	img, _ := dig(def, "container", "docker", "image").(string)
+	return Outcome{Healthy: !strings.Contains(img[strings.LastIndex(img, ":")+1:], "broken"), Delay: 30 * time.Millisecond}
+}
+
+// ---- HTTP ----
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
+	s.mu.Unlock()
+	if !s.authorized(r) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Invalid username or password."})
+		return
+	}
+	p := r.URL.Path
+	switch {
+	case p == "/ping":
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "pong\n")
+	case p == "/v2/info":
+		writeJSON(w, 200, map[string]any{"name": "marathon", "version": "1.10.26", "elected": true, "leader": r.Host,
+			"marathon_config": map[string]any{"local_port_min": 10000, "local_port_max": 20000, "env_vars_prefix": nil}})
+	case p == "/v2/events":
+		s.events(w, r)
+	case p == "/v2/deployments" && r.Method == http.MethodGet:
+		s.listDeployments(w)
+	case strings.HasPrefix(p, "/v2/deployments/") && r.Method == http.MethodDelete:
+		s.deleteDeployment(w, r, strings.TrimPrefix(p, "/v2/deployments/"))
+	case p == "/v2/apps" && r.Method == http.MethodGet:
+		s.listApps(w)
+	case p == "/v2/apps" && r.Method == http.MethodPost:
+		s.createApp(w, r)
+	case strings.HasPrefix(p, "/v2/apps/"):
+		s.appRoute(w, r, strings.TrimPrefix(p, "/v2/apps"))
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
+	}
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	switch {
+	case s.Token != "":
+		return r.Header.Get("Authorization") == "token="+s.Token
+	case s.User != "":
+		u, p, ok := r.BasicAuth()
+		return ok && u == s.User && p == s.Password
+	}
+	return true
+}
+
+func (s *Server) appRoute(w http.ResponseWriter, r *http.Request, rest string) {
+	if i := strings.Index(rest, "/versions"); i >= 0 {
+		id, ver := normID(rest[:i]), strings.TrimPrefix(strings.TrimPrefix(rest[i:], "/versions"), "/")
+		s.versions(w, id, ver)
+		return
+	}
+	id := normID(rest)
+	switch r.Method {
+	case http.MethodGet:
+		s.mu.Lock()
+		a := s.apps[id]
+		var body map[string]any
+		if a != nil {
+			body = s.appJSON(id, a)
+		}
+		s.mu.Unlock()
+		if body == nil {
+			writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"app": body})
+	case http.MethodPut:
+		s.putApp(w, r, id)
+	case http.MethodDelete:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a := s.apps[id]
+		if a == nil {
+			writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
+			return
+		}
+		if s.lockedLocked(w, r, id) {
+			return
+		}
+		cur := a.current()
+		d := s.startLocked(id, nil, &cur)
+		w.Header().Set("Marathon-Deployment-Id", d.id)
+		writeJSON(w, 200, map[string]string{"deploymentId": d.id, "version": d.version})
+	default:
+		writeJSON(w, 405, map[string]string{"message": "method not allowed"})
+	}
+}
+
+func (s *Server) versions(w http.ResponseWriter, id, ver string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.apps[id]
+	if a == nil {
+		writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
+		return
+	}
+	if ver == "" {
+		var vs []string
+		for i := len(a.versions) - 1; i >= 0; i-- {
+			vs = append(vs, a.versions[i].ts)
+		}
+		writeJSON(w, 200, map[string]any{"versions": vs})
+		return
+	}
+	for _, v := range a.versions {
+		if v.ts == ver {
+			def := clone(v.def)
+			def["version"] = v.ts
+			writeJSON(w, 200, def)
+			return
+		}
+	}
+	writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("Version '%s' of app '%s' does not exist", ver, id)})
+}
+
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request) (map[string]any, bool) {
+	var body map[string]any
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
+		writeJSON(w, 400, map[string]any{"message": "Invalid JSON", "details": []any{map[string]any{"path": "/", "errors": []string{err.Error()}}}})
+		return nil, false
+	}
+	return body, true
+}
+
+// validate applies the checks Marathon's validators make on the fields a
+// deploy sends (Marathon itself accepts null for absent fields, as
+// go-marathon sends them). 422 with details, as Marathon answers.
+func (s *Server) validate(w http.ResponseWriter, def map[string]any) bool {
+	var problems []map[string]any
+	bad := func(path, msg string) {
+		problems = append(problems, map[string]any{"path": path, "errors": []string{msg}})
+	}
+	id, _ := def["id"].(string)
+	if !idRE.MatchString(id) {
+		bad("/id", "must match the path id pattern (lower case, digits, '-', '.')")
+	}
+	if def["cmd"] != nil && def["args"] != nil {
+		bad("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.")
+	}
+	for _, k := range []string{"cpus", "mem", "disk", "instances"} {
+		if n, ok := def[k].(json.Number); ok {
+			if f, err := n.Float64(); err != nil || f < 0 {
+				bad("/"+k, "got "+n.String()+", expected 0 or more")
+			}
+		} else if def[k] != nil {
+			bad("/"+k, "must be a number")
+		}
+	}
+	if c, ok := def["container"].(map[string]any); ok && c["type"] == "DOCKER" {
+		if img, _ := dig(c, "docker", "image").(string); img == "" {
+			bad("/container/docker/image", "must not be empty")
+		}
+	}
+	if len(problems) == 0 {
+		return true
+	}
+	writeJSON(w, 422, map[string]any{"message": "Object is not valid", "details": problems})
+	return false
+}
+
+var idRE = regexp.MustCompile(`^(/(([a-z0-9]|[a-z0-9][a-z0-9\-.]*[a-z0-9])))+$`)
+
+func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.decodeBody(w, r)
+	if !ok {
+		return
+	}
+	id, _ := body["id"].(string)
+	id = normID(id)
+	body["id"] = id
+	if !s.validate(w, body) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.apps[id] != nil {
+		writeJSON(w, 409, map[string]string{"message": fmt.Sprintf("An app with id [%s] already exists.", id)})
+		return
+	}
+	d := s.startLocked(id, &version{def: body}, nil)
+	w.Header().Set("Marathon-Deployment-Id", d.id)
+	w.Header().Set("Location", s.URL+"/v2/apps"+id)
+	out := s.appJSON(id, s.apps[id])
+	out["deployments"] = []any{map[string]string{"id": d.id}}
+	writeJSON(w, 201, out)
+}
+
+// putApp is create-or-update; partialUpdate (default true) merges top-level
+// fields into the current definition; {"version": v} rolls back.
+func (s *Server) putApp(w http.ResponseWriter, r *http.Request, id string) {
+	body, ok := s.decodeBody(w, r)
+	if !ok {
+		return
+	}
+	partial := r.URL.Query().Get("partialUpdate") != "false"
+	s.mu.Lock()
+	a := s.apps[id]
+	s.mu.Unlock()
+	var def map[string]any
+	if v, isRollback := body["version"].(string); isRollback && len(body) == 1 {
+		if a == nil {
+			writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
+			return
+		}
+		s.mu.Lock()
+		for _, old := range a.versions {
+			if old.ts == v {
+				def = clone(old.def)
+			}
+		}
+		s.mu.Unlock()
+		if def == nil {
+			writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("Version '%s' of app '%s' does not exist", v, id)})
+			return
+		}
+	} else {
+		delete(body, "version")
+		if bid, ok := body["id"].(string); ok && normID(bid) != id {
+			writeJSON(w, 422, map[string]any{"message": "Object is not valid", "details": []any{map[string]any{"path": "/id", "errors": []string{"id in the body differs from the URL"}}}})
+			return
+		}
+		body["id"] = id
+		if a != nil && partial {
+			s.mu.Lock()
+			def = clone(a.current().def)
+			s.mu.Unlock()
+			for k, v := range body {
+				def[k] = v
+			}
+		} else {
+			def = body
+		}
+		if !s.validate(w, def) {
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a = s.apps[id]
+	if a != nil && s.lockedLocked(w, r, id) {
+		return
+	}
+	var prev *version
+	if a != nil {
+		cur := a.current()
+		prev = &cur
+	}
+	d := s.startLocked(id, &version{def: def}, prev)
+	w.Header().Set("Marathon-Deployment-Id", d.id)
+	status := 200
+	if prev == nil {
+		status = 201
+	}
+	writeJSON(w, status, map[string]string{"deploymentId": d.id, "version": d.version})
+}
+
+// lockedLocked answers 409 when a deployment holds the app, unless force,
+// which cancels it without rollback. Called with s.mu held.
+func (s *Server) lockedLocked(w http.ResponseWriter, r *http.Request, id string) bool {
+	var locking []string
+	for _, did := range s.order {
+		if d, ok := s.deployments[did]; ok && d.appID == id {
+			locking = append(locking, did)
+		}
+	}
+	if len(locking) == 0 {
+		return false
+	}
+	if r.URL.Query().Get("force") == "true" {
+		for _, did := range locking {
+			delete(s.deployments, did)
+			s.emitLocked("deployment_failed", map[string]any{"id": did})
+		}
+		return false
+	}
+	var deps []any
+	for _, did := range locking {
+		deps = append(deps, map[string]string{"id": did})
+	}
+	writeJSON(w, 409, map[string]any{
+		"message":     fmt.Sprintf("App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/%s'.", locking[0]),
+		"deployments": deps,
+	})
+	return true
+}
+
+// startLocked records the new version (if any) and starts a deployment.
+func (s *Server) startLocked(id string, target, prev *version) *deployment {
+	d := &deployment{id: newID(), appID: id, started: time.Now(), prev: prev}
+	a := s.apps[id]
+	switch {
+	case target == nil: // delete
+		d.version = s.newVersion()
+	case prev != nil && reflect.DeepEqual(canon(target.def), canon(prev.def)):
+		// An identical definition: a deployment id, no new version, no restart.
+		d.version = prev.ts
+		d.target = prev
+		d.outcome = Outcome{Healthy: true}
+	default:
+		target.ts = s.newVersion()
+		target.def["id"] = id
+		if a == nil {
+			a = &appState{}
+			s.apps[id] = a
+		}
+		a.versions = append(a.versions, *target)
+		d.target = target
+		d.version = target.ts
+		d.outcome = s.outcome(target.def)
+		a.staged, a.running, a.healthy = instances(target.def), 0, 0
+	}
+	s.deployments[d.id] = d
+	s.order = append(s.order, d.id)
+	s.emitLocked("deployment_info", map[string]any{"plan": map[string]any{"id": d.id, "version": d.version}})
+	return d
+}
+
+func (s *Server) listDeployments(w http.ResponseWriter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []any{}
+	for _, id := range s.order {
+		d, ok := s.deployments[id]
+		if !ok {
+			continue
+		}
+		action := "RestartApplication"
+		switch {
+		case d.target == nil:
+			action = "StopApplication"
+		case d.prev == nil:
+			action = "StartApplication"
+		}
+		step := map[string]any{"action": action, "app": d.appID}
+		out = append(out, map[string]any{
+			"id": d.id, "version": d.version, "affectedApps": []string{d.appID}, "affectedPods": []string{},
+			"steps":          []any{map[string]any{"actions": []any{step}}},
+			"currentActions": []any{map[string]any{"action": action, "app": d.appID, "readinessCheckResults": []any{}}},
+			"currentStep":    1, "totalSteps": 1,
+		})
+	}
+	writeJSON(w, 200, out)
+}
+
+// deleteDeployment cancels; without force Marathon starts a rollback
+// deployment to the previous version (or removes an app the deployment
+// created) and answers with its id.
+func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deployments[id]
+	if !ok {
+		writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("DeploymentPlan %s does not exist", id)})
+		return
+	}
+	delete(s.deployments, id)
+	s.emitLocked("deployment_failed", map[string]any{"id": id})
+	if r.URL.Query().Get("force") == "true" {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	var rb *deployment
+	if d.prev == nil { // the app was new: rolling back removes it
+		a := s.apps[d.appID]
+		cur := a.current()
+		rb = s.startLocked(d.appID, nil, &cur)
+	} else {
+		prev := *d.prev
+		prev.def = clone(prev.def)
+		rb = s.startLocked(d.appID, &prev, &version{ts: d.version, def: s.apps[d.appID].current().def})
+	}
+	w.Header().Set("Marathon-Deployment-Id", rb.id)
+	writeJSON(w, 200, map[string]string{"deploymentId": rb.id, "version": rb.version})
+}
+
+func (s *Server) listApps(w http.ResponseWriter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.apps))
+	for id := range s.apps {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	apps := []any{}
+	for _, id := range ids {
+		apps = append(apps, s.appJSON(id, s.apps[id]))
+	}
+	writeJSON(w, 200, map[string]any{"apps": apps})
+}
+
+// appJSON is the app as Marathon returns it: the definition plus version,
+// deployments under way and task counts. Called with s.mu held.
+func (s *Server) appJSON(id string, a *appState) map[string]any {
+	cur := a.current()
+	out := clone(cur.def)
+	out["id"] = id
+	out["version"] = cur.ts
+	out["versionInfo"] = map[string]any{"lastConfigChangeAt": cur.ts, "lastScalingAt": cur.ts}
+	deps := []any{}
+	for _, did := range s.order {
+		if d, ok := s.deployments[did]; ok && d.appID == id {
+			deps = append(deps, map[string]string{"id": did})
+		}
+	}
+	out["deployments"] = deps
+	out["tasksStaged"] = a.staged
+	out["tasksRunning"] = a.running
+	out["tasksHealthy"] = a.healthy
+	out["tasksUnhealthy"] = a.running - a.healthy
+	if a.lastFailure != "" {
+		out["lastTaskFailure"] = map[string]any{"appId": id, "message": a.lastFailure, "state": "TASK_FAILED", "version": cur.ts}
+	}
+	if _, ok := out["instances"]; !ok {
+		out["instances"] = 1
+	}
+	return out
+}
+
+// ---- the scheduler ----
+
+func (s *Server) loop() {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.tick(now)
+		}
+	}
+}
+
+func (s *Server) tick(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.order {
+		d, ok := s.deployments[id]
+		if !ok || now.Sub(d.started) < d.outcome.Delay {
+			continue
+		}
+		a := s.apps[d.appID]
+		if d.target == nil { // stop/delete
+			delete(s.apps, d.appID)
+			delete(s.deployments, id)
+			s.emitLocked("deployment_success", map[string]any{"id": id})
+			continue
+		}
+		n := instances(d.target.def)
+		a.staged, a.running = 0, n
+		if d.outcome.Healthy || !hasHealthChecks(d.target.def) {
+			a.healthy = healthyCount(d.target.def, n)
+			a.lastFailure = ""
+			delete(s.deployments, id)
+			s.emitLocked("health_status_changed_event", map[string]any{"appId": d.appID, "version": d.version, "alive": true})
+			s.emitLocked("deployment_success", map[string]any{"id": id})
+			continue
+		}
+		// Marathon never fails a deployment: it keeps it and reports
+		// failing health checks.
+		a.healthy = 0
+		a.lastFailure = "health check failed: dirac-self-ping exited 1"
+		if now.Sub(d.failedEmitted) > 100*time.Millisecond {
+			d.failedEmitted = now
+			s.emitLocked("failed_health_check_event", map[string]any{"appId": d.appID, "taskId": d.appID + ".task", "version": d.version})
+		}
+	}
+	// forget finished deployments in the order list
+	kept := s.order[:0]
+	for _, id := range s.order {
+		if _, ok := s.deployments[id]; ok {
+			kept = append(kept, id)
+		}
+	}
+	s.order = kept
+}
+
+// ---- events (SSE) ----
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		writeJSON(w, 405, map[string]string{"message": "events need Accept: text/event-stream"})
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		return
+	}
+	ch := make(chan event, 256)
+	s.mu.Lock()
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if _, ok := s.subs[ch]; ok {
+			delete(s.subs, ch)
+			close(ch)
+		}
+		s.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(200)
+	attached, _ := json.Marshal(map[string]any{"eventType": "event_stream_attached", "remoteAddress": r.RemoteAddr, "timestamp": stamp(time.Now())})
+	fmt.Fprintf(w, "event: event_stream_attached\ndata: %s\n\n", attached)
+	fl.Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.kind, e.data)
+			fl.Flush()
+		}
+	}
+}
+
+func (s *Server) emitLocked(kind string, payload map[string]any) {
+	payload["eventType"] = kind
+	payload["timestamp"] = stamp(time.Now())
+	b, _ := json.Marshal(payload)
+	for ch := range s.subs {
+		select {
+		case ch <- event{kind, string(b)}:
+		default: // a slow consumer loses events, as with Marathon
+		}
+	}
+}
+
+// ---- helpers ----
+
+func (s *Server) newVersion() string {
+	t := time.Now().UTC().Truncate(time.Millisecond)
+	if !t.After(s.lastVersion) {
+		t = s.lastVersion.Add(time.Millisecond)
+	}
+	s.lastVersion = t
+	return stamp(t)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func normID(id string) string { return "/" + strings.Trim(id, "/") }
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func instances(def map[string]any) int {
+	switch n := def["instances"].(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return int(i)
+	case float64:
+		return int(n)
+	case nil:
+		return 1
+	}
+	return 1
+}
+
+func hasHealthChecks(def map[string]any) bool {
+	hc, _ := def["healthChecks"].([]any)
+	return len(hc) > 0
+}
+
+func healthyCount(def map[string]any, n int) int {
+	if hasHealthChecks(def) {
+		return n
+	}
+	return 0 // Marathon counts only tasks with checks as healthy
+}
+
+func dig(m map[string]any, path ...string) any {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[p]
+	}
+	return cur
+}
+
+func clone(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	dec.Decode(&out)
+	return out
+}
+
+func canon(m map[string]any) string {
+	c := clone(m)
+	delete(c, "version")
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

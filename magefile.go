@@ -119,7 +119,16 @@ func renderApps(servicesFile, env, version string) ([]render.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := render.New(os.Getenv("LHCBDIRAC_MARATHON_TEMPLATE"), nil)
+	// Marathon's own AppDefinition.json, when given, is checked as well.
+	var extra []*render.Schema
+	if path := os.Getenv("LHCBDIRAC_MARATHON_SCHEMA"); path != "" {
+		s, err := render.LoadSchemaFile(path)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, s)
+	}
+	r, err := render.New(os.Getenv("LHCBDIRAC_MARATHON_TEMPLATE"), nil, extra...)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -146,10 +147,10 @@ func (c *Client) Call(ctx context.Context, rawURL, method string, args ...any) (
 		return nil, fmt.Errorf("dips: proposal of %d bytes exceeds DIRAC's %d-byte limit (service name too long?)", len(payload), ProposalLimit)
 	}
 	if err := WriteFrame(conn, payload); err != nil {
-		return nil, c.ioError(ctx, u, "proposal", err)
+		return nil, c.rejectedOr(ctx, u, conn, c.ioError(ctx, u, "proposal", err))
 	}
 	if _, err := c.expect(ctx, u, dc, "proposal"); err != nil {
-		return nil, err
+		return nil, c.rejectedOr(ctx, u, conn, err)
 	}
 	if args == nil {
 		args = []any{}
@@ -173,6 +174,29 @@ func (c *Client) expect(ctx context.Context, u URL, dc *Conn, stage string) (any
 		return nil, &RemoteError{Stage: stage, Errno: r.Errno, Message: r.Message}
 	}
 	return r.Value, nil
+}
+
+// rejectedOr tells a TLS 1.3 certificate rejection from a protocol failure.
+// With TLS 1.3 the server checks our certificate after our side of the
+// handshake is done: it answers the proposal with an alert and closes, so
+// the first write or read fails — with the alert if it has arrived, or with
+// a reset or end of stream if the close overtook it. Before any DIPS reply,
+// a DIRAC server never closes without a message, so those mean rejection.
+func (c *Client) rejectedOr(ctx context.Context, u URL, conn net.Conn, err error) error {
+	var pe *ProtocolError
+	tc, isTLS := conn.(*tls.Conn)
+	if !errors.As(err, &pe) || !isTLS || tc.ConnectionState().Version != tls.VersionTLS13 || ctx.Err() != nil {
+		return err
+	}
+	// The alert may be waiting in the socket: read it for a precise reason.
+	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, rerr := conn.Read(make([]byte, 1)); rerr != nil && isTLSRejection(rerr) {
+		return &TLSError{Addr: u.Addr(), Err: rerr}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return &TLSError{Addr: u.Addr(), Err: fmt.Errorf("the server closed the connection right after the TLS 1.3 handshake, before any DIPS reply: it refused our certificate (%v)", pe.Err)}
+	}
+	return err
 }
 
 // ioError classifies a failure after the handshake.

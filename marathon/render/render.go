@@ -56,11 +56,13 @@ func (a App) FileName() string { return a.Service.System + "_" + a.Service.Servi
 type Renderer struct {
 	tmplName string
 	tmpl     *template.Template
-	schema   *Schema
+	schemas  []*Schema
 }
 
-// New parses the template at tmplPath ("" for the embedded default).
-func New(tmplPath string, schema *Schema) (*Renderer, error) {
+// New parses the template at tmplPath ("" for the embedded default). Apps
+// are validated against schema (nil: the embedded app schema) and any extra
+// schemas, such as Marathon's own AppDefinition.json (LoadSchemaFile).
+func New(tmplPath string, schema *Schema, extra ...*Schema) (*Renderer, error) {
 	text, name := defaultTemplate, DefaultTemplateName
 	if tmplPath != "" {
 		b, err := os.ReadFile(tmplPath)
@@ -78,7 +80,7 @@ func New(tmplPath string, schema *Schema) (*Renderer, error) {
 			return nil, err
 		}
 	}
-	return &Renderer{tmplName: name, tmpl: t, schema: schema}, nil
+	return &Renderer{tmplName: name, tmpl: t, schemas: append([]*Schema{schema}, extra...)}, nil
 }
 
 // AppID is the Marathon id of a service: /system/service, lower case (the
@@ -148,8 +150,10 @@ func (r *Renderer) one(s services.Resolved, ver string) (App, error) {
 	if err != nil {
 		return App{}, fmt.Errorf("template %s rendered invalid JSON: %w", r.tmplName, err)
 	}
-	if err := r.schema.Validate(doc); err != nil {
-		return App{}, fmt.Errorf("app %s %w", d.ID, err)
+	for _, sc := range r.schemas {
+		if err := sc.Validate(doc); err != nil {
+			return App{}, fmt.Errorf("app %s %w", d.ID, err)
+		}
 	}
 	var canon bytes.Buffer
 	enc := json.NewEncoder(&canon) // map keys come out sorted

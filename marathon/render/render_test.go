@@ -157,6 +157,15 @@ func TestSeedServicesMatchDerivedApps(t *testing.T) {
 
 func TestGoldenAndDeterministic(t *testing.T) {
 	official := officialSchema(t)
+	// Rendering with Marathon's schema as an extra check accepts the same apps.
+	withOfficial, err := New("", nil, official)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := services.Load("testdata/services.yaml")
+	if _, err := withOfficial.Render(f, "production", "v9.1"); err != nil {
+		t.Fatal(err)
+	}
 	for _, env := range []string{"certification", "production"} {
 		apps := mustRender(t, "testdata/services.yaml", env, "v9.1")
 		again := mustRender(t, "testdata/services.yaml", env, "v9.1")
@@ -257,5 +266,33 @@ func TestSchemasAgreeOnBrokenApps(t *testing.T) {
 		if ours.Validate(d) == nil {
 			t.Errorf("%s: our schema accepts what Marathon's refuses", name)
 		}
+	}
+}
+
+// One bad service fails the whole render: no app comes back, so nothing can
+// be deployed, and the error names the file, the service and the template.
+func TestOneBadServiceRendersNothing(t *testing.T) {
+	f, err := services.Load("testdata/services.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := filepath.Join(t.TempDir(), "app.json.tmpl")
+	text := strings.Replace(DefaultTemplate(), `"disk": 0,`, `"disk": {{ if eq .Service "ReqManager" }}-1{{ else }}0{{ end }},`, 1)
+	os.WriteFile(tmpl, []byte(text), 0o644)
+	r, err := New(tmpl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := r.Render(f, "certification", "v9.1")
+	if apps != nil || err == nil {
+		t.Fatalf("got %d apps, err %v", len(apps), err)
+	}
+	for _, want := range []string{"testdata/services.yaml", "service RequestManagement/ReqManager", "/disk"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "FileCatalog") {
+		t.Errorf("the good service is blamed: %v", err)
 	}
 }

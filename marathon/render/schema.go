@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -23,6 +24,15 @@ type Schema struct {
 
 // DefaultSchema is the embedded app schema.
 func DefaultSchema() (*Schema, error) { return CompileSchema("app.schema.json", appSchema) }
+
+// LoadSchemaFile compiles a schema file, e.g. Marathon's AppDefinition.json.
+func LoadSchemaFile(path string) (*Schema, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return CompileSchema(path, b)
+}
 
 // CompileSchema compiles a JSON schema (draft 4, as Marathon's own is). Its
 // $schema is ignored: Marathon's file names the unversioned meta-schema.

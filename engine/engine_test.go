@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
 )
 
 func TestDetectModeExternalWhenUserPointsElsewhere(t *testing.T) {
@@ -89,5 +92,23 @@ func TestEndpointEnv(t *testing.T) {
 	}
 	if len((Endpoint{Mode: ModeDagger}).Env()) != 0 {
 		t.Fatal("dagger mode must export nothing: the SDK provisions itself")
+	}
+}
+
+func TestExternalEngineBuildsNothing(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("LHCBDIRAC_PIPELINE_CACHE", cache)
+	t.Setenv(RunnerHostEnv, "tcp://127.0.0.1:1")
+	t.Setenv(CLIBinEnv, "/opt/dagger/bin/dagger")
+	ep, err := Up(context.Background(), progress.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Mode != ModeExternal || ep.RunnerHost != "tcp://127.0.0.1:1" || ep.CLIBin != "/opt/dagger/bin/dagger" {
+		t.Fatalf("endpoint %+v", ep)
+	}
+	entries, _ := os.ReadDir(cache)
+	if len(entries) != 0 {
+		t.Fatalf("external mode wrote to the cache: %v", entries)
 	}
 }

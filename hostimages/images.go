@@ -52,27 +52,50 @@ http:
   addr: 127.0.0.1:5000
 `
 
-// Images names the two host images, by tags that encode their inputs so a
-// changed input gives a new tag and an unchanged one finds the old image.
+// Images names the engine image and the CLI that matches it, by tags that
+// encode their inputs: a changed input gives a new tag, an unchanged one
+// finds the old image.
 type Images struct {
-	Engine   string
-	Registry string
-	CLI      string // the dagger CLI on the host, matching the engine
+	Engine string
+	CLI    string // the dagger CLI on the host, matching the engine
 }
 
-// Refs computes the tags without building anything.
+// Refs computes the engine tags without building anything.
 func Refs(t Tools) Images {
 	h := sha256.Sum256([]byte(imageRecipe + "\n" + t.Key + "\n" + RootfsSpec.Key()))
 	key := hex.EncodeToString(h[:])[:12]
-	return Images{
-		Engine:   "lhcbdirac-pipeline/dagger-engine:" + DaggerVersion + "-" + key,
-		Registry: "lhcbdirac-pipeline/registry:" + key,
-		CLI:      t.Path("dagger"),
-	}
+	return Images{Engine: "lhcbdirac-pipeline/dagger-engine:" + DaggerVersion + "-" + key, CLI: t.Path("dagger")}
 }
 
-// Ensure builds the Dagger binaries and loads both images into Docker, doing
-// only what is missing.
+// RegistryRef is the registry image's tag; it needs no Dagger binary, so an
+// external engine with the embedded registry builds nothing of Dagger's.
+func RegistryRef() string {
+	h := sha256.Sum256([]byte(imageRecipe + "\nregistry\n" + RootfsSpec.Key()))
+	return "lhcbdirac-pipeline/registry:" + hex.EncodeToString(h[:])[:12]
+}
+
+// rootLayer returns the Debian tree and its layer, building what is missing.
+func rootLayer(ctx context.Context, p *progress.Reporter) (string, v1.Layer, error) {
+	dir, err := baseimage.Rootfs(ctx, p, RootfsSpec)
+	if err != nil {
+		return "", nil, err
+	}
+	step := p.Start("layer from the Debian tree")
+	l, err := baseimage.DirLayer(dir, dir+".layer.tar.gz")
+	return dir, l, step.End(err)
+}
+
+func imagesLock() (string, func(), error) {
+	dir, err := cachedir.Sub("images")
+	if err != nil {
+		return "", nil, err
+	}
+	unlock, err := cachedir.Lock(filepath.Join(dir, "load.lock"))
+	return dir, unlock, err
+}
+
+// Ensure builds the Dagger binaries and loads the engine image into Docker,
+// doing only what is missing.
 func Ensure(ctx context.Context, p *progress.Reporter, repoRoot string) (Images, error) {
 	if err := dockercli.Check(ctx); err != nil {
 		return Images{}, err
@@ -82,71 +105,67 @@ func Ensure(ctx context.Context, p *progress.Reporter, repoRoot string) (Images,
 		return Images{}, err
 	}
 	refs := Refs(tools)
-	lockDir, err := cachedir.Sub("images")
-	if err != nil {
-		return Images{}, err
-	}
-	unlock, err := cachedir.Lock(filepath.Join(lockDir, "load.lock"))
+	dir, unlock, err := imagesLock()
 	if err != nil {
 		return Images{}, err
 	}
 	defer unlock()
-
-	haveEngine, err := dockercli.ImageExists(ctx, refs.Engine)
-	if err != nil {
-		return Images{}, err
-	}
-	haveRegistry, err := dockercli.ImageExists(ctx, refs.Registry)
-	if err != nil {
-		return Images{}, err
-	}
-	if haveEngine && haveRegistry {
-		s := p.Start("host images %s, %s", refs.Engine, refs.Registry)
-		s.Cached()
+	step := p.Start("engine image %s", refs.Engine)
+	if have, err := dockercli.ImageExists(ctx, refs.Engine); err != nil || have {
+		if err != nil {
+			return Images{}, step.Fail(err)
+		}
+		step.Cached()
 		return refs, nil
 	}
-
-	dir, err := baseimage.Rootfs(ctx, p, RootfsSpec)
-	if err != nil {
-		return Images{}, err
-	}
-	step := p.Start("layer from the Debian tree")
-	rootLayer, err := baseimage.DirLayer(dir, dir+".layer.tar.gz")
+	rootfs, layer, err := rootLayer(ctx, p)
 	if err != nil {
 		return Images{}, step.Fail(err)
 	}
-	step.Done()
+	img, err := engineImage(tools, rootfs, layer, filepath.Join(dir, "engine-"+tools.Key+".tar.gz"))
+	if err == nil {
+		err = load(ctx, refs.Engine, img)
+	}
+	return refs, step.End(err)
+}
 
-	if !haveEngine {
-		step = p.Start("engine image %s", refs.Engine)
-		img, err := engineImage(tools, dir, rootLayer, filepath.Join(lockDir, "engine-"+tools.Key+".tar.gz"))
-		if err == nil {
-			err = load(ctx, refs.Engine, img)
-		}
-		if err := step.End(err); err != nil {
-			return Images{}, err
-		}
+// RegistryImage loads the registry image into Docker unless it is there.
+func RegistryImage(ctx context.Context, p *progress.Reporter) (string, error) {
+	if err := dockercli.Check(ctx); err != nil {
+		return "", err
 	}
-	if !haveRegistry {
-		step = p.Start("registry image %s", refs.Registry)
-		cfgLayer, err := baseimage.FilesLayer([]baseimage.File{
-			{Path: "/etc/lhcbdirac-registry/config.yml", Data: []byte(registryConfig), Mode: 0o644},
-		}, filepath.Join(lockDir, "registry-config.tar.gz"))
-		var img v1.Image
-		if err == nil {
-			img, err = baseimage.Image(v1.Config{
-				Entrypoint: []string{"/usr/bin/docker-registry", "serve", "/etc/lhcbdirac-registry/config.yml"},
-				Labels:     map[string]string{"org.lhcbdirac.pipeline.role": "registry"},
-			}, rootLayer, cfgLayer)
-		}
-		if err == nil {
-			err = load(ctx, refs.Registry, img)
-		}
-		if err := step.End(err); err != nil {
-			return Images{}, err
-		}
+	ref := RegistryRef()
+	dir, unlock, err := imagesLock()
+	if err != nil {
+		return "", err
 	}
-	return refs, nil
+	defer unlock()
+	step := p.Start("registry image %s", ref)
+	if have, err := dockercli.ImageExists(ctx, ref); err != nil || have {
+		if err != nil {
+			return "", step.Fail(err)
+		}
+		step.Cached()
+		return ref, nil
+	}
+	_, layer, err := rootLayer(ctx, p)
+	if err != nil {
+		return "", step.Fail(err)
+	}
+	cfgLayer, err := baseimage.FilesLayer([]baseimage.File{
+		{Path: "/etc/lhcbdirac-registry/config.yml", Data: []byte(registryConfig), Mode: 0o644},
+	}, filepath.Join(dir, "registry-config.tar.gz"))
+	var img v1.Image
+	if err == nil {
+		img, err = baseimage.Image(v1.Config{
+			Entrypoint: []string{"/usr/bin/docker-registry", "serve", "/etc/lhcbdirac-registry/config.yml"},
+			Labels:     map[string]string{"org.lhcbdirac.pipeline.role": "registry"},
+		}, layer, cfgLayer)
+	}
+	if err == nil {
+		err = load(ctx, ref, img)
+	}
+	return ref, step.End(err)
 }
 
 // engineImage lays the Dagger binaries over the Debian tree as ENGINE.md

@@ -53,15 +53,11 @@ func Up(ctx context.Context, p *progress.Reporter) (string, error) {
 		p.Infof("registry: using %s=%s (nothing to start)", Env, addr)
 		return addr, nil
 	}
-	root, err := hostimages.RepoRoot()
+	image, err := hostimages.RegistryImage(ctx, p)
 	if err != nil {
 		return "", err
 	}
-	imgs, err := hostimages.Ensure(ctx, p, root)
-	if err != nil {
-		return "", err
-	}
-	return addr, Start(ctx, p, Embedded(), imgs.Registry)
+	return addr, Start(ctx, p, Embedded(), image)
 }
 
 func (in Instance) runArgs(image string) []string {

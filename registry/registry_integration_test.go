@@ -21,18 +21,14 @@ import (
 func TestIntegrationRegistryKeepsImagesAcrossRestart(t *testing.T) {
 	ctx := t.Context()
 	p := testenv.Reporter(t)
-	root, err := hostimages.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgs, err := hostimages.Ensure(ctx, p, root)
+	image, err := hostimages.RegistryImage(ctx, p)
 	if err != nil {
 		t.Fatalf("INTEGRATION TEST CANNOT RUN: %v", err)
 	}
 	in := registry.Instance{Name: "lhcbdirac-registry-test", Addr: freeLoopbackAddr(t), Volume: "lhcbdirac-registry-test-data"}
 	_ = registry.Down(ctx, in, true)
 	t.Cleanup(func() { _ = registry.Down(t.Context(), in, true) })
-	if err := registry.Start(ctx, p, in, imgs.Registry); err != nil {
+	if err := registry.Start(ctx, p, in, image); err != nil {
 		t.Fatal(err)
 	}
 
@@ -73,7 +69,7 @@ func TestIntegrationRegistryKeepsImagesAcrossRestart(t *testing.T) {
 	}
 
 	// Starting again with everything as it is leaves the container alone.
-	if err := registry.Start(ctx, p, in, imgs.Registry); err != nil {
+	if err := registry.Start(ctx, p, in, image); err != nil {
 		t.Fatal(err)
 	}
 	steps := p.Steps()

@@ -135,16 +135,19 @@ func renderApps(servicesFile, env, version string) ([]render.App, error) {
 	return r.Render(f, env, version)
 }
 
-func deployOptions() (deploy.Options, error) {
+// marathonFromEnv connects to $MARATHON_URL with the options the
+// environment sets (MARATHON_FORCE, MARATHON_TIMEOUT).
+func marathonFromEnv() (*deploy.Client, deploy.Options, error) {
 	o := deploy.Options{Log: os.Stderr, Force: os.Getenv("MARATHON_FORCE") == "1"}
 	if t := os.Getenv("MARATHON_TIMEOUT"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil {
-			return o, fmt.Errorf("MARATHON_TIMEOUT=%q: %w", t, err)
+			return nil, o, fmt.Errorf("MARATHON_TIMEOUT=%q: %w", t, err)
 		}
 		o.Timeout = d
 	}
-	return o, nil
+	c, err := deploy.FromEnv()
+	return c, o, err
 }
 
 // Render writes one <System>_<Service>.json per service of the services file (YAML, or the seed's JSON) for env and version into dir.
@@ -166,7 +169,7 @@ func (Marathon) Plan(ctx context.Context, servicesFile, env, version string) err
 	if err != nil {
 		return err
 	}
-	c, err := deploy.FromEnv()
+	c, _, err := marathonFromEnv()
 	if err != nil {
 		return err
 	}
@@ -184,11 +187,7 @@ func (Marathon) Deploy(ctx context.Context, servicesFile, env, version string) e
 	if err != nil {
 		return err
 	}
-	c, err := deploy.FromEnv()
-	if err != nil {
-		return err
-	}
-	o, err := deployOptions()
+	c, o, err := marathonFromEnv()
 	if err != nil {
 		return err
 	}
@@ -201,11 +200,7 @@ func (Marathon) SoftUpdate(ctx context.Context, version string) error {
 	if _, err := versionpkg.Parse(version); err != nil {
 		return err
 	}
-	c, err := deploy.FromEnv()
-	if err != nil {
-		return err
-	}
-	o, err := deployOptions()
+	c, o, err := marathonFromEnv()
 	if err != nil {
 		return err
 	}

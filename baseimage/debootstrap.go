@@ -183,27 +183,29 @@ func Mirror() (string, error) {
 	return "", fmt.Errorf("no Debian mirror found in /etc/apt/sources.list(.d): set %s to the archive URL", MirrorEnv)
 }
 
+// mirrorFromDeb822 reads "URIs:" fields of a deb822 .sources file.
 func mirrorFromDeb822(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if v, ok := strings.CutPrefix(line, "URIs:"); ok {
-			for _, u := range strings.Fields(v) {
-				if isMainArchive(u) {
-					return u
-				}
-			}
+	return firstArchive(path, func(line string) []string {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "URIs:"); ok {
+			return strings.Fields(v)
 		}
-	}
-	return ""
+		return nil
+	})
 }
 
+// mirrorFromList reads "deb [options] URI suite …" lines of sources.list.
 func mirrorFromList(path string) string {
+	return firstArchive(path, func(line string) []string {
+		if fs := strings.Fields(line); len(fs) >= 3 && fs[0] == "deb" {
+			return fs[1:]
+		}
+		return nil
+	})
+}
+
+// firstArchive returns the first main-archive URI that candidates finds on a
+// line of the file.
+func firstArchive(path string, candidates func(line string) []string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
@@ -211,12 +213,9 @@ func mirrorFromList(path string) string {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) >= 3 && fs[0] == "deb" {
-			for _, u := range fs[1:] {
-				if isMainArchive(u) {
-					return u
-				}
+		for _, u := range candidates(sc.Text()) {
+			if isMainArchive(u) {
+				return u
 			}
 		}
 	}

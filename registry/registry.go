@@ -29,6 +29,9 @@ type Instance struct {
 	Name   string // container name
 	Addr   string // host:port to listen on (loopback)
 	Volume string // named volume holding the data
+	// Extra docker run arguments (e.g. -e/-v for an auth-enabled test
+	// instance); part of what makes a running instance "as asked".
+	Extra []string
 }
 
 // Embedded is the registry the release uses by default.
@@ -61,7 +64,7 @@ func Up(ctx context.Context, p *progress.Reporter) (string, error) {
 }
 
 func (in Instance) runArgs(image string) []string {
-	return []string{
+	args := []string{
 		"run", "-d", "--name", in.Name,
 		"--network", "host",
 		"--restart", "unless-stopped",
@@ -70,8 +73,8 @@ func (in Instance) runArgs(image string) []string {
 		"-e", "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/docker-registry",
 		"-e", "REGISTRY_STORAGE_DELETE_ENABLED=true",
 		"--label", "org.lhcbdirac.pipeline.registry-addr=" + in.Addr,
-		image,
 	}
+	return append(append(args, in.Extra...), image)
 }
 
 // Start runs the instance from image unless it already runs as asked.
@@ -163,7 +166,8 @@ func waitReady(ctx context.Context, in Instance, limit time.Duration) error {
 	}
 }
 
-// probe asks the registry API's base endpoint, which answers 200 when up.
+// probe asks the registry API's base endpoint, which answers 200 when up
+// (401 when it wants credentials).
 func probe(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -176,7 +180,8 @@ func probe(ctx context.Context, addr string) error {
 		return err
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	// 401 is an up registry asking for credentials (the API's own check).
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {
 		return fmt.Errorf("GET /v2/ answered %s", resp.Status)
 	}
 	return nil

@@ -1,0 +1,206 @@
+// Package push publishes the release's images: first by digest only (no tag
+// moves, so a failure leaves every tag where it was), verified by reading
+// each manifest back; then, once every image has passed its smoke tests,
+// the version tag (and devel for a -pre version, as the seed's CI did) is
+// moved to those digests and verified again.
+//
+// Images leave Dagger as OCI layouts and are pushed with
+// go-containerregistry, so the digest pushed is the digest Dagger computed.
+// Registry credentials come from the Docker config file (docker login, or
+// $DOCKER_CONFIG in CI), the way every registry client finds them: they are
+// never passed to containers, written into layers or printed.
+package push
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
+)
+
+// Pushed is an image in the registry, by digest.
+type Pushed struct {
+	Name   string // lhcbdirac, pinger, mesos-slave
+	Repo   string // registry/repository
+	Digest string // sha256:…
+	Size   int64  // config plus compressed layers, in bytes
+}
+
+// Ref is repo@digest.
+func (p Pushed) Ref() string { return p.Repo + "@" + p.Digest }
+
+func opts(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+}
+
+// ByDigest exports ctr from Dagger and pushes it to repo by digest, then
+// reads the manifest back and checks the digest.
+func ByDigest(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir string) (Pushed, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("repository %q: %w", repo, err)
+	}
+	img, cleanup, err := export(ctx, ctr, workDir)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
+	}
+	defer cleanup()
+	d, err := img.Digest()
+	if err != nil {
+		return Pushed{}, err
+	}
+	ref := r.Digest(d.String())
+	if err := remote.Write(ref, img, opts(ctx)...); err != nil {
+		return Pushed{}, fmt.Errorf("pushing %s to %s: %w (credentials come from the Docker config: docker login %s)", imageName, ref, err, r.RegistryStr())
+	}
+	desc, err := remote.Head(ref, opts(ctx)...)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("reading %s back: %w", ref, err)
+	}
+	if desc.Digest != d {
+		return Pushed{}, fmt.Errorf("%s: the registry serves %s", ref, desc.Digest)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return Pushed{}, err
+	}
+	size := m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	return Pushed{Name: imageName, Repo: r.String(), Digest: d.String(), Size: size}, nil
+}
+
+// Tags are the tags a version moves: the version itself, and devel for a
+// pre-release.
+func Tags(v version.Version) []string {
+	if v.Pre {
+		return []string{v.Raw, "devel"}
+	}
+	return []string{v.Raw}
+}
+
+// MoveTags points the version's tags of every image at its pushed digest
+// and verifies each. Call it only when every image has passed.
+func MoveTags(ctx context.Context, images []Pushed, v version.Version) error {
+	var errs []error
+	for _, p := range images {
+		r, err := name.NewRepository(p.Repo)
+		if err != nil {
+			return err
+		}
+		desc, err := remote.Get(r.Digest(p.Digest), opts(ctx)...)
+		if err != nil {
+			return fmt.Errorf("%s is no longer in the registry: %w", p.Ref(), err)
+		}
+		for _, tag := range Tags(v) {
+			t := r.Tag(tag)
+			if err := remote.Tag(t, desc, opts(ctx)...); err != nil {
+				errs = append(errs, fmt.Errorf("tagging %s as %s: %w", p.Ref(), t, err))
+				continue
+			}
+			got, err := remote.Head(t, opts(ctx)...)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("reading %s back: %w", t, err))
+			} else if got.Digest.String() != p.Digest {
+				errs = append(errs, fmt.Errorf("%s points at %s, not %s", t, got.Digest, p.Digest))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// export writes the container as an OCI layout under workDir and opens it;
+// cleanup removes the layout once the image has been pushed.
+func export(ctx context.Context, ctr *dagger.Container, workDir string) (img v1.Image, cleanup func(), err error) {
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	tmp, err := os.MkdirTemp(workDir, "oci-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	tarPath := tmp + ".tar"
+	defer os.Remove(tarPath)
+	if _, err = ctr.AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes}).Export(ctx, tarPath); err != nil {
+		return nil, nil, err
+	}
+	if err = untar(tarPath, tmp); err != nil {
+		return nil, nil, err
+	}
+	idx, err := layout.ImageIndexFromPath(tmp)
+	if err != nil {
+		return nil, nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(im.Manifests) != 1 {
+		return nil, nil, fmt.Errorf("the export holds %d manifests, want 1", len(im.Manifests))
+	}
+	img, err = idx.Image(im.Manifests[0].Digest)
+	return img, cleanup, err
+}
+
+// untar extracts the regular files and directories of an OCI layout tar,
+// refusing any path that would leave dir.
+func untar(tarPath, dir string) error {
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.Clean("/"+h.Name))
+		if !strings.HasPrefix(target, filepath.Clean(dir)+string(os.PathSeparator)) {
+			return fmt.Errorf("export holds a path outside the layout: %q", h.Name)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, tr)
+			out.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}

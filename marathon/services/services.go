@@ -381,43 +381,41 @@ func seedDefaults() Settings {
 		HealthCheck: &HealthCheck{GracePeriodSeconds: &g, IntervalSeconds: &i, TimeoutSeconds: &t, MaxConsecutiveFailures: &m}}
 }
 
+// merge lays over on top of base: set values win, maps merge key by key.
 func merge(base, over Settings) Settings {
-	out := base
-	if over.CPUs != nil {
-		out.CPUs = over.CPUs
-	}
-	if over.Mem != nil {
-		out.Mem = over.Mem
-	}
-	if over.Instances != nil {
-		out.Instances = over.Instances
+	out := Settings{
+		CPUs:        pick(base.CPUs, over.CPUs),
+		Mem:         pick(base.Mem, over.Mem),
+		Instances:   pick(base.Instances, over.Instances),
+		Constraints: base.Constraints,
+		Env:         mergeMap(base.Env, over.Env),
+		Labels:      mergeMap(base.Labels, over.Labels),
+		HealthCheck: base.HealthCheck,
 	}
 	if over.Constraints != nil {
 		out.Constraints = over.Constraints
 	}
-	out.Env = mergeMap(base.Env, over.Env)
-	out.Labels = mergeMap(base.Labels, over.Labels)
-	if over.HealthCheck != nil {
-		h := HealthCheck{}
+	if o := over.HealthCheck; o != nil {
+		var b HealthCheck
 		if base.HealthCheck != nil {
-			h = *base.HealthCheck
+			b = *base.HealthCheck
 		}
-		o := over.HealthCheck
-		if o.GracePeriodSeconds != nil {
-			h.GracePeriodSeconds = o.GracePeriodSeconds
+		out.HealthCheck = &HealthCheck{
+			GracePeriodSeconds:     pick(b.GracePeriodSeconds, o.GracePeriodSeconds),
+			IntervalSeconds:        pick(b.IntervalSeconds, o.IntervalSeconds),
+			TimeoutSeconds:         pick(b.TimeoutSeconds, o.TimeoutSeconds),
+			MaxConsecutiveFailures: pick(b.MaxConsecutiveFailures, o.MaxConsecutiveFailures),
 		}
-		if o.IntervalSeconds != nil {
-			h.IntervalSeconds = o.IntervalSeconds
-		}
-		if o.TimeoutSeconds != nil {
-			h.TimeoutSeconds = o.TimeoutSeconds
-		}
-		if o.MaxConsecutiveFailures != nil {
-			h.MaxConsecutiveFailures = o.MaxConsecutiveFailures
-		}
-		out.HealthCheck = &h
 	}
 	return out
+}
+
+// pick returns over when it is set, else base.
+func pick[T any](base, over *T) *T {
+	if over != nil {
+		return over
+	}
+	return base
 }
 
 func mergeMap(a, b map[string]string) map[string]string {

@@ -216,7 +216,7 @@ func (s *Server) appRoute(w http.ResponseWriter, r *http.Request, rest string) {
 		}
 		s.mu.Unlock()
 		if body == nil {
-			writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
+			appNotFound(w, id)
 			return
 		}
 		writeJSON(w, 200, map[string]any{"app": body})
@@ -227,7 +227,7 @@ func (s *Server) appRoute(w http.ResponseWriter, r *http.Request, rest string) {
 		defer s.mu.Unlock()
 		a := s.apps[id]
 		if a == nil {
-			writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
+			appNotFound(w, id)
 			return
 		}
 		if s.lockedLocked(w, r, id) {
@@ -247,7 +247,7 @@ func (s *Server) versions(w http.ResponseWriter, id, ver string) {
 	defer s.mu.Unlock()
 	a := s.apps[id]
 	if a == nil {
-		writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
+		appNotFound(w, id)
 		return
 	}
 	if ver == "" {
@@ -357,7 +357,7 @@ func (s *Server) putApp(w http.ResponseWriter, r *http.Request, id string) {
 	var def map[string]any
 	if v, isRollback := body["version"].(string); isRollback && len(body) == 1 {
 		if a == nil {
-			writeJSON(w, 404, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
+			appNotFound(w, id)
 			return
 		}
 		s.mu.Lock()
@@ -760,6 +760,11 @@ func canon(m map[string]any) string {
 	delete(c, "version")
 	b, _ := json.Marshal(c)
 	return string(b)
+}
+
+// appNotFound is Marathon's 404 for an unknown app id.
+func appNotFound(w http.ResponseWriter, id string) {
+	writeJSON(w, http.StatusNotFound, map[string]string{"message": fmt.Sprintf("App '%s' does not exist", id)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -37,7 +37,10 @@ type Config struct {
 	Env      map[string]string // environment of the supervised programs
 	Programs []Program         // in start order: mesos, log shipper, watchdog
 	Watchdog Watchdog
+	Shipper  *Shipper // the rsyslog log shipper's settings, when it is enabled and not replaced
 	Warnings []string
+	// StartRetries is supervisord's startretries for the agent (seed: 10).
+	StartRetries int
 }
 
 // Watchdog is the redpill configuration.
@@ -82,7 +85,7 @@ func Resolve(ctx context.Context, env map[string]string, h Hooks) (Config, error
 		"APP_NAME": "mesos-slave", "ENVIRONMENT": "local", "PARENT_HOST": "unknown",
 		"MESOS_LOG_DIR":                   "/var/log/mesos", // the seed wrote "=/var/log/mesos"
 		"MESOS_CONTAINERIZERS":            "docker,mesos",
-		"SERVICE_LOGSTASH_FORWARDER_CONF": "/opt/logstash-forwarder/mesos-slave.conf",
+		"SERVICE_LOGSTASH_FORWARDER_CONF": ShipperConf,
 		"SERVICE_REDPILL_MONITOR":         "mesos",
 		"SERVICE_MESOS_CMD":               "mesos-slave",
 	} {
@@ -123,6 +126,14 @@ func Resolve(ctx context.Context, env map[string]string, h Hooks) (Config, error
 		}
 	}
 
+	c.StartRetries = 10
+	if v := e["SERVICE_MESOS_STARTRETRIES"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("SERVICE_MESOS_STARTRETRIES=%q: want a number of retries, 0 or more", v)
+		}
+		c.StartRetries = n
+	}
 	// 5. The programs.
 	mesosCmd := strings.Fields(e["SERVICE_MESOS_CMD"])
 	if len(mesosCmd) == 0 {
@@ -135,7 +146,14 @@ func Resolve(ctx context.Context, env map[string]string, h Hooks) (Config, error
 	}
 	shipCmd := strings.Fields(e["SERVICE_LOGSTASH_FORWARDER_CMD"])
 	if len(shipCmd) == 0 {
-		shipCmd = []string{"/opt/logstash-forwarder/bin/logstash-forwarder", "-config=" + e["SERVICE_LOGSTASH_FORWARDER_CONF"]}
+		// logstash-forwarder is long dead; Debian's rsyslog ships the same
+		// files, with the same fields, to SERVICE_LOGSTASH_FORWARDER_ADDRESS.
+		shipCmd = []string{"rsyslogd", "-n", "-iNONE", "-f", e["SERVICE_LOGSTASH_FORWARDER_CONF"]}
+		if ship {
+			if c.Shipper, err = shipperFrom(e); err != nil {
+				return c, err
+			}
+		}
 	}
 	c.Programs = append(c.Programs, Program{Name: "logstash-forwarder", Command: shipCmd, Enabled: ship})
 	red, err := c.toggle("SERVICE_REDPILL")

@@ -21,6 +21,9 @@ func hooks() Hooks {
 
 func resolve(t *testing.T, env map[string]string) Config {
 	t.Helper()
+	if _, ok := env["SERVICE_LOGSTASH_FORWARDER_ADDRESS"]; !ok {
+		env["SERVICE_LOGSTASH_FORWARDER_ADDRESS"] = "logs.example:5000"
+	}
 	c, err := Resolve(context.Background(), env, hooks())
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,11 @@ files = /etc/supervisor/conf.d/*.conf
 	for _, f := range old {
 		os.Remove(f)
 	}
+	if c.Shipper != nil {
+		if err := write(root, c.Env["SERVICE_LOGSTASH_FORWARDER_CONF"], c.Shipper.RsyslogConf()); err != nil {
+			return err
+		}
+	}
 	for _, p := range c.Programs {
 		if !p.Enabled {
 			continue
@@ -67,7 +72,7 @@ files = /etc/supervisor/conf.d/*.conf
 		fmt.Fprintf(&b, "[program:%s]\ncommand=%s\n", p.Name, supervisorCommand(cmd))
 		switch p.Name {
 		case "mesos":
-			b.WriteString("user=root\nautostart=true\nautorestart=unexpected\nstartsecs=5\nstartretries=10\nstopsignal=TERM\n")
+			fmt.Fprintf(&b, "user=root\nautostart=true\nautorestart=unexpected\nstartsecs=5\nstartretries=%d\nstopsignal=TERM\n", c.StartRetries)
 		case "redpill":
 			b.WriteString("autostart=true\nautorestart=false\nstopwaitsecs=10\n")
 		default:

@@ -208,7 +208,55 @@ func (Marathon) SoftUpdate(ctx context.Context, version string) error {
 	return err
 }
 
-// Smoke is the main job until the release exists: engine and registry up, then a command, a publish and a service binding checked end to end.
+// Release builds the three images, smoke-tests every service as Marathon would run it, pushes and tags, renders the app definitions and deploys them (a dry run unless MARATHON_URL is set); version is vX.Y[.Z] or vXrY[pZ], optionally -preN.
+func Release(ctx context.Context, version string) error {
+	return release(ctx, version, "")
+}
+
+// TestService builds the images and runs one service (System/Service) as Marathon would, health-checks and pings it, shows its logs; nothing is pushed.
+func TestService(ctx context.Context, service string) error {
+	return release(ctx, os.Getenv("LHCBDIRAC_VERSION"), service)
+}
+
+func release(ctx context.Context, version, only string) error {
+	if only != "" && version == "" {
+		version = "v0.0"
+	}
+	p := progress.New(nil)
+	addr, _ := registry.Address()
+	cfg, err := pipeline.ConfigFromEnv(version, addr, pipeline.OSGetenv)
+	if err != nil {
+		return err
+	}
+	if only != "" {
+		if cfg, err = cfg.WithOnly(only); err != nil {
+			return err
+		}
+		cfg.Push, cfg.FreshSmoke = false, true
+	}
+	r := &pipeline.Release{Config: cfg, P: p, Out: os.Stdout}
+	if os.Getenv("MARATHON_URL") != "" && only == "" {
+		if r.Deploy, r.DeployO, err = marathonFromEnv(); err != nil {
+			return err
+		}
+	}
+	f, err := pipeline.Connect(ctx, p, nil)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r.F = f
+	err = r.Run(ctx)
+	if only != "" {
+		for _, s := range r.Smoke {
+			fmt.Printf("\n%s health check:\n%s\n%s log:\n%s\nping through the pinger:\n%s\n", s.Service, s.Health, s.Service, s.Log, s.Ping)
+		}
+	}
+	p.Summary("release " + cfg.Version.Raw)
+	return err
+}
+
+// Smoke checks the foundation alone: engine and registry up, then a command, a publish and a service binding checked end to end.
 func Smoke(ctx context.Context) error {
 	p := progress.New(nil)
 	r, err := pipeline.EngineSmoke(ctx, p, nil)

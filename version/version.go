@@ -6,6 +6,7 @@ package version
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // DIRAC's two numbering schemes: vXrY[pZ] (up to v10) and vX.Y[.Z] (v9 on),
@@ -27,4 +28,20 @@ func Parse(s string) (Version, error) {
 		return Version{}, fmt.Errorf("version %q: want vX.Y[.Z] or vXrY[pZ], optionally with -preN (e.g. v9.1, v9.1.2-pre1, v8r5p3)", s)
 	}
 	return Version{Raw: s, Pre: preRE.MatchString(s)}, nil
+}
+
+// PEP440 is the version as pip knows it: v9.1 and v9r1 are 9.1, v8r5p3 is
+// 8.5.3, and -preN is the pre-release aN.
+func (v Version) PEP440() string {
+	s := strings.TrimPrefix(v.Raw, "v")
+	pre := ""
+	if i := strings.Index(s, "-pre"); i >= 0 {
+		n := s[i+4:]
+		if n == "" {
+			n = "0"
+		}
+		s, pre = s[:i], "a"+n
+	}
+	s = strings.NewReplacer("r", ".", "p", ".").Replace(s)
+	return s + pre
 }

@@ -18,3 +18,15 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestPEP440(t *testing.T) {
+	for in, want := range map[string]string{"v9.1": "9.1", "v9r1": "9.1", "v8r5p3": "8.5.3", "v9.1.2-pre1": "9.1.2a1", "v11.0-pre": "11.0a0"} {
+		v, err := Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.PEP440(); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/enginecheck"
 )
@@ -19,7 +20,7 @@ import (
 // digest, a publish whose digest is read back with go-containerregistry, and a
 // service reached by its alias.
 func TestIntegrationEngineExecPublishAndServiceBinding(t *testing.T) {
-	f := testenv.Foundation(t)
+	f := testengine.Foundation(t)
 	p := testenv.Reporter(t)
 	ctx := t.Context()
 

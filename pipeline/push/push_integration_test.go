@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/push"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/registry"
@@ -43,7 +44,7 @@ func tagDigest(t *testing.T, ref string) (string, bool) {
 // pushed is Dagger's own; MoveTags points the version (and devel for -pre)
 // at the pushed digests.
 func TestIntegrationPushByDigestThenMoveTags(t *testing.T) {
-	f := testenv.Foundation(t)
+	f := testengine.Foundation(t)
 	ctx := t.Context()
 	run := fmt.Sprint(os.Getpid())
 	v, _ := version.Parse("v9.1.0-pre" + run)
@@ -89,7 +90,7 @@ func TestIntegrationPushByDigestThenMoveTags(t *testing.T) {
 // without it, and the planted password appears neither in the image nor in
 // any output.
 func TestIntegrationRegistryCredentialsOnlyFromDockerConfig(t *testing.T) {
-	f := testenv.Foundation(t)
+	f := testengine.Foundation(t)
 	ctx := t.Context()
 	const secret = "planted-s3cret-9f2c"
 	authDir := t.TempDir()

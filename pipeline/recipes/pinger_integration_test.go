@@ -14,6 +14,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/enginecheck"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/gobuild"
@@ -25,7 +26,7 @@ import (
 // Dagger service and pings a DIPS test server on the host through it, from a
 // client container over the Dagger network — as Consul would.
 func TestIntegrationPingerImage(t *testing.T) {
-	f := testenv.Foundation(t)
+	f := testengine.Foundation(t)
 	p := testenv.Reporter(t)
 	ctx := t.Context()
 	root, err := hostimages.RepoRoot()

@@ -1,0 +1,33 @@
+// Package testengine gives integration tests the real engine and registry,
+// and fails loudly — never skips — when they cannot be had: a green run
+// must mean the integration tests ran. (Apart from testenv so that packages
+// the pipeline imports can use testenv's test data without a cycle.)
+package testengine
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
+)
+
+// Foundation provisions (or reuses) the engine and registry and connects.
+// Provisioning progress goes to the test log.
+func Foundation(t testing.TB) *pipeline.Foundation {
+	t.Helper()
+	// The Dagger session lives as long as the context it was opened with, so
+	// the context ends with the test, not with this function.
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	f, err := pipeline.Connect(ctx, testenv.Reporter(t), nil)
+	if err != nil {
+		cancel()
+		t.Fatalf("INTEGRATION TEST CANNOT RUN: no Dagger engine/registry: %v", err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		cancel()
+	})
+	return f
+}

@@ -1,0 +1,203 @@
+package smoke
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"dagger.io/dagger"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/recipes"
+)
+
+// Images are the built images a service smoke test uses.
+type Images struct {
+	LHCbDIRAC *dagger.Container
+	Pinger    *dagger.Container
+	Client    *dagger.Container // has busybox wget: reaches the pinger as Consul would
+}
+
+// Result is one service's smoke test.
+type Result struct {
+	Service string
+	Health  string // the health check's output
+	Ping    string // the pinger's answer
+	Log     string // the service's own output while the health check ran
+	Elapsed time.Duration
+}
+
+// Options tune a run.
+type Options struct {
+	// Fresh forces the service to run again even when Dagger has the
+	// result of the same inputs cached (mage testService).
+	Fresh bool
+}
+
+// MaxGrace caps the wait for a service's first passing health check.
+var MaxGrace = 120 * time.Second
+
+// Spec is how Marathon would run the app: the run spec of its definition,
+// with PORT0… allocated as on an agent.
+func Spec(app render.App) (runspec.Spec, error) {
+	return runspec.FromApp(app.JSON, runspec.Options{Host: "smoke-agent"})
+}
+
+// container applies the run spec to the image: env (PORT0… included),
+// exposed container ports, the kit mounted at exactly the app's volume
+// paths, the app's docker labels. Dagger cannot cap CPU or memory; the
+// resources reach the task as Marathon passes them, MARATHON_APP_RESOURCE_*.
+func container(c *dagger.Client, img *dagger.Container, app render.App, spec runspec.Spec, kit Kit) (*dagger.Container, error) {
+	ctr := img
+	for _, kv := range spec.EnvList() {
+		k, v, _ := strings.Cut(kv, "=")
+		ctr = ctr.WithEnvVariable(k, v)
+	}
+	for _, m := range spec.Mounts {
+		switch m.HostPath {
+		case app.Service.DiracCfg:
+			ctr = ctr.WithMountedFile(m.ContainerPath, c.Host().File(kit.DiracCfg))
+		case app.Service.GridSecurity:
+			ctr = ctr.WithMountedDirectory(m.ContainerPath, c.Host().Directory(kit.GridSecurity))
+		default:
+			return nil, fmt.Errorf("%s: volume hostPath %q (containerPath %q) has no smoke-test stand-in: only the environment's diracCfg and gridSecurity are provided", app.Service.Name, m.HostPath, m.ContainerPath)
+		}
+	}
+	for _, p := range spec.Ports {
+		if p.Protocol == "tcp" || p.Protocol == "" {
+			ctr = ctr.WithExposedPort(p.ContainerPort)
+		}
+	}
+	for k, v := range spec.Labels {
+		ctr = ctr.WithLabel(k, v)
+	}
+	return ctr, nil
+}
+
+// argv is the task's command: the app's entrypoint (or the image's) and args.
+func argv(ctx context.Context, img *dagger.Container, spec runspec.Spec) ([]string, error) {
+	entry := spec.Entrypoint
+	if entry == nil {
+		var err error
+		if entry, err = img.Entrypoint(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return append(append([]string{}, entry...), spec.Args...), nil
+}
+
+// healthScript starts the task in the background and runs the app's
+// COMMAND health check the way Mesos does (sh -c, bounded by
+// timeoutSeconds) until it passes or the grace period ends. The task's
+// argv arrives as "$@" and the check as $SMOKE_HEALTH: nothing from the app
+// is spliced into the script.
+const healthScript = `"$@" >/tmp/smoke-service.log 2>&1 &
+task=$!
+i=0
+while [ "$i" -lt "$SMOKE_GRACE" ]; do
+  if ! kill -0 "$task" 2>/dev/null; then
+    echo "the task exited before its health check passed"
+    echo "--- service output"; cat /tmp/smoke-service.log
+    exit 1
+  fi
+  if timeout "$SMOKE_TIMEOUT" /bin/sh -c "$SMOKE_HEALTH" >/tmp/smoke-health.log 2>&1; then
+    echo "healthy after ${i}s:"; cat /tmp/smoke-health.log
+    echo "--- service output"; cat /tmp/smoke-service.log
+    exit 0
+  fi
+  i=$((i+1)); sleep 1
+done
+echo "not healthy within ${SMOKE_GRACE}s; last check:"; cat /tmp/smoke-health.log
+echo "--- service output"; cat /tmp/smoke-service.log
+exit 1
+`
+
+// Service smoke-tests one app.
+func Service(ctx context.Context, c *dagger.Client, imgs Images, app render.App, kit Kit, o Options) (Result, error) {
+	start := time.Now()
+	r := Result{Service: app.Service.Name}
+	spec, err := Spec(app)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", app.Service.Name, err)
+	}
+	ctr, err := container(c, imgs.LHCbDIRAC, app, spec, kit)
+	if err != nil {
+		return r, err
+	}
+	args, err := argv(ctx, imgs.LHCbDIRAC, spec)
+	if err != nil {
+		return r, err
+	}
+	if o.Fresh {
+		ctr = ctr.WithEnvVariable("SMOKE_RUN", strconv.FormatInt(time.Now().UnixNano(), 10))
+	}
+
+	// (1) The COMMAND health check, inside the container.
+	var hc *runspec.HealthCheck
+	for i := range spec.Health {
+		if spec.Health[i].Protocol == "COMMAND" {
+			hc = &spec.Health[i]
+			break
+		}
+	}
+	if hc == nil {
+		return r, fmt.Errorf("%s: the app has no COMMAND health check to run", app.Service.Name)
+	}
+	// Marathon's grace period bounds the wait (at most MaxGrace here: a
+	// smoke test should not take minutes to say a service never came up).
+	grace := min(max(hc.GracePeriodSeconds, 10), int(MaxGrace/time.Second))
+	check := ctr.
+		WithEnvVariable("SMOKE_HEALTH", hc.Command).
+		WithEnvVariable("SMOKE_GRACE", strconv.Itoa(grace)).
+		WithEnvVariable("SMOKE_TIMEOUT", strconv.Itoa(max(hc.TimeoutSeconds, 1))).
+		WithExec(append([]string{"/bin/sh", "-c", healthScript, "smoke"}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := check.ExitCode(ctx)
+	if err != nil {
+		return r, fmt.Errorf("%s: running the task: %w", app.Service.Name, err)
+	}
+	out, err := check.Stdout(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.Health, r.Log, _ = strings.Cut(out, "--- service output\n")
+	if code != 0 {
+		return r, fmt.Errorf("%s: health check %q failed (exit %d):\n%s", app.Service.Name, hc.Command, code, indent(out))
+	}
+
+	// (2) A DIPS ping through the pinger, over the Dagger network.
+	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: args})
+	alias := Alias(app.Service.Name)
+	port := app.Service.Port
+	pinger := imgs.Pinger.
+		WithMountedDirectory(recipes.DiracRoot+"/etc/grid-security", c.Host().Directory(kit.GridSecurity)).
+		WithEnvVariable("PINGER_ALLOW", fmt.Sprintf("%s:%d", alias, port)).
+		WithServiceBinding(alias, svc).
+		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
+	q := url.Values{"host": {alias}, "port": {strconv.Itoa(port)}, "service": {app.Service.Name}}
+	get := fmt.Sprintf("http://pinger:%d/ping?%s", recipes.PingerPort, q.Encode())
+	client := imgs.Client.WithServiceBinding("pinger", pinger)
+	if o.Fresh {
+		client = client.WithEnvVariable("SMOKE_RUN", strconv.FormatInt(time.Now().UnixNano(), 10))
+	}
+	// timeout(1), not wget -T: busybox wget -T segfaults in bookworm.
+	ping := client.WithExec([]string{"timeout", "60", "busybox", "wget", "-q", "-O", "-", get}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	pcode, err := ping.ExitCode(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.Ping, _ = ping.Stdout(ctx)
+	if pcode != 0 || !strings.Contains(r.Ping, fmt.Sprintf("%q", app.Service.Name)) {
+		stderr, _ := ping.Stderr(ctx)
+		return r, fmt.Errorf("%s: DIPS ping through the pinger (GET %s) failed (exit %d): %s %s", app.Service.Name, get, pcode, r.Ping, stderr)
+	}
+	r.Elapsed = time.Since(start)
+	return r, nil
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}

@@ -3,6 +3,7 @@ package baseimage
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -64,6 +65,17 @@ func Build(ctx context.Context, p *progress.Reporter, spec Spec, ref string) (st
 	if err != nil {
 		return "", err
 	}
+	// The digest pushed last time, if the registry still serves it: reading
+	// the layer back to compute the digest costs seconds on every release.
+	memo := dir + ".pushed-" + strings.NewReplacer("/", "_", ":", "_").Replace(ref)
+	if b, err := os.ReadFile(memo); err == nil {
+		if r, err := name.ParseReference(string(b)); err == nil {
+			if _, err := remote.Head(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err == nil {
+				p.Start("base %s", ref).Cached()
+				return string(b), nil
+			}
+		}
+	}
 	step := p.Start("image layer from %s", filepath.Base(dir))
 	layer, err := DirLayer(dir, dir+".layer.tar.gz")
 	if err != nil {
@@ -88,5 +100,5 @@ func Build(ctx context.Context, p *progress.Reporter, spec Spec, ref string) (st
 		return "", step.Fail(err)
 	}
 	step.Done()
-	return pinned, nil
+	return pinned, os.WriteFile(memo, []byte(pinned), 0o644)
 }

@@ -280,7 +280,7 @@ func (s smokeStage) Run(ctx context.Context) error {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var errs []error
-	sem := make(chan struct{}, 3) // two cores: a few services at a time
+	sem := make(chan struct{}, 6) // mostly waiting for services to start
 	for _, app := range r.Apps {
 		wg.Add(1)
 		go func() {

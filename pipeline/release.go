@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,6 +68,11 @@ type Release struct {
 	Smoke   []smoke.Result
 	Written []string // app definition files
 	Pushed  bool
+	// Deployed says what the deploy stage did (or why it did not).
+	Deployed string
+
+	// Rerun makes Dagger build again rather than reuse its cache.
+	Rerun string
 
 	builder   *gobuild.Builder
 	toolsBase string
@@ -213,7 +219,9 @@ func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 	in := recipes.LHCbDIRACInputs{
 		Base: r.lbase, Version: r.Config.Version, Installer: installer,
 		InstallerFrom: installerLabel(r.Config.Installer), Sources: r.Sources, PipIndexURL: r.Config.PipIndexURL,
+		Rerun: r.Rerun,
 	}
+	r.builder.Rerun = r.Rerun
 	for _, s := range r.Sources {
 		in.SourceDirs = append(in.SourceDirs, c.Host().Directory(s.Dir))
 	}
@@ -397,8 +405,18 @@ type deployStage struct{ r *Release }
 
 func (deployStage) String() string { return "deploy" }
 
-func (s deployStage) Run(ctx context.Context) error {
+func (s deployStage) Run(ctx context.Context) (err error) {
 	r := s.r
+	defer func() {
+		switch {
+		case err == nil:
+			r.Deployed = fmt.Sprintf("deployed %d apps to Marathon", len(r.Apps))
+		case errors.Is(err, ErrSkip):
+			r.Deployed = "not deployed: " + strings.TrimPrefix(err.Error(), "skipped: ")
+		default:
+			r.Deployed = "FAILED: " + err.Error()
+		}
+	}()
 	switch {
 	case !r.Config.Push:
 		return Skip("testService does not deploy")
@@ -446,6 +464,9 @@ func (r *Release) WriteSummary(w io.Writer) {
 	tw.Flush()
 	if r.Pushed {
 		fmt.Fprintf(w, "Tags: %s\n", strings.Join(push.Tags(r.Config.Version), ", "))
+	}
+	if r.Deployed != "" {
+		fmt.Fprintf(w, "Deploy: %s\n", r.Deployed)
 	}
 	for _, s := range r.Sources {
 		fmt.Fprintf(w, "%s: %s %s @ %s\n", s.Name, s.Repo, s.Branch, s.Commit)

@@ -93,6 +93,9 @@ type Builder struct {
 	version string
 	mods    Modules
 	src     *dagger.Directory
+	// Rerun, when set, makes Dagger run the builds again instead of using
+	// its cache (reproducibility tests: the bytes must not change).
+	Rerun string
 }
 
 // NewBuilder: base is a Debian image pinned by digest; repoRoot the clone.
@@ -127,7 +130,8 @@ func (b *Builder) Container() *dagger.Container {
 		WithEnvVariable("GOTOOLCHAIN", "local").
 		WithEnvVariable("CGO_ENABLED", "0").
 		WithDirectory("/src", b.src).
-		WithWorkdir("/src")
+		WithWorkdir("/src").
+		WithEnvVariable("LHCBDIRAC_RERUN", b.Rerun)
 }
 
 // Binary builds one package (a path inside the module, e.g. ./images/pinger)

@@ -26,8 +26,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
 )
 
@@ -53,11 +55,28 @@ func ByDigest(ctx context.Context, ctr *dagger.Container, imageName, repo, workD
 	if err != nil {
 		return Pushed{}, fmt.Errorf("repository %q: %w", repo, err)
 	}
-	img, cleanup, err := export(ctx, ctr, workDir)
+	exported, cleanup, err := export(ctx, ctr, workDir)
 	if err != nil {
 		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
 	}
 	defer cleanup()
+	// Dagger stamps the build time into the config and into the directories
+	// a step touches, so the exported digest changes whenever the cache is
+	// cold. The canonical form — every time zeroed, host fields dropped, by
+	// go-containerregistry — is what is pushed: the same inputs give the
+	// same digest. Rewriting layers costs seconds, so the mapping from an
+	// exported digest to its canonical one is remembered.
+	from, err := exported.Digest()
+	if err != nil {
+		return Pushed{}, err
+	}
+	if p, ok := remembered(ctx, r, from); ok {
+		return Pushed{Name: imageName, Repo: r.String(), Digest: p.Digest, Size: p.Size}, nil
+	}
+	img, err := mutate.Canonical(exported)
+	if err != nil {
+		return Pushed{}, err
+	}
 	d, err := img.Digest()
 	if err != nil {
 		return Pushed{}, err
@@ -81,7 +100,40 @@ func ByDigest(ctx context.Context, ctr *dagger.Container, imageName, repo, workD
 	for _, l := range m.Layers {
 		size += l.Size
 	}
+	remember(from, d.String(), size)
 	return Pushed{Name: imageName, Repo: r.String(), Digest: d.String(), Size: size}, nil
+}
+
+func memoPath(from v1.Hash) string {
+	dir, err := cachedir.Sub("canonical")
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, from.Hex)
+}
+
+// remembered returns the canonical digest of an exported image when it is
+// known and the repository already holds it.
+func remembered(ctx context.Context, r name.Repository, from v1.Hash) (Pushed, bool) {
+	b, err := os.ReadFile(memoPath(from))
+	if err != nil {
+		return Pushed{}, false
+	}
+	var p Pushed
+	if _, err := fmt.Sscanf(string(b), "%s %d", &p.Digest, &p.Size); err != nil {
+		return Pushed{}, false
+	}
+	desc, err := remote.Head(r.Digest(p.Digest), opts(ctx)...)
+	if err != nil || desc.Digest.String() != p.Digest {
+		return Pushed{}, false
+	}
+	return p, true
+}
+
+func remember(from v1.Hash, digest string, size int64) {
+	if p := memoPath(from); p != "" {
+		os.WriteFile(p, []byte(fmt.Sprintf("%s %d\n", digest, size)), 0o644)
+	}
 }
 
 // Tags are the tags a version moves: the version itself, and devel for a

@@ -31,6 +31,9 @@ type LHCbDIRACInputs struct {
 	Sources     []sources.Source
 	SourceDirs  []*dagger.Directory // one per Source
 	PipIndexURL string              // "" means offline: --no-index
+	// Rerun, when set, makes Dagger install again instead of using its
+	// cache; it never reaches the image (reproducibility tests).
+	Rerun string
 }
 
 // bashrc is what the entrypoint sources: DIRACOS's environment plus where
@@ -93,6 +96,7 @@ func LHCbDIRAC(c *dagger.Client, b *gobuild.Builder, in LHCbDIRACInputs) *dagger
 		WithEnvVariable("PATH", StandardPath).
 		WithEnvVariable("SOURCE_DATE_EPOCH", "0").
 		WithEnvVariable("PYTHONDONTWRITEBYTECODE", "1").
+		WithEnvVariable("LHCBDIRAC_RERUN", in.Rerun).
 		WithFile(EntrypointPath, entry).
 		WithFile("/tmp/"+installerName, in.Installer, dagger.ContainerWithFileOpts{Permissions: 0o755}).
 		WithWorkdir(DiracRoot).

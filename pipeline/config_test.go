@@ -1,0 +1,59 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(kv ...string) Getenv {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigDefaultsAreOffline(t *testing.T) {
+	c, err := ConfigFromEnv("v9.1", "127.0.0.1:5000", env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Offline() || c.Environment != "certification" || c.ImageRepo("pinger") != "127.0.0.1:5000/lhcbdirac-pipeline/pinger" || c.Services.Image != "127.0.0.1:5000/lhcbdirac-pipeline/lhcbdirac" {
+		t.Fatalf("%+v", c)
+	}
+	if len(c.Services.Services) != 6 || c.Dist != "dist/v9.1" {
+		t.Fatalf("embedded services: %d, dist %s", len(c.Services.Services), c.Dist)
+	}
+}
+
+func TestConfigBadInputNamesValueAndFix(t *testing.T) {
+	for _, tc := range []struct {
+		ver  string
+		env  Getenv
+		want string
+	}{
+		{"9.1", env(), `version "9.1": want vX.Y[.Z]`},
+		{"v9.1; rm -rf /", env(), "want vX.Y"},
+		{"v9.1", env("DIRAC_BRANCH", "rel-v9r1"), `DIRAC_BRANCH="rel-v9r1" is set without DIRAC_REPO`},
+		{"v9.1", env("LHCB_DIRAC_REPO", "https://git.example/LHCbDIRAC.git", "LHCB_DIRAC_BRANCH", "bad branch"), `LHCB_DIRAC_BRANCH="bad branch" is not a valid branch name`},
+		{"v9.1", env("LHCBDIRAC_BASE_LHCBDIRAC", "debian:bookworm"), `LHCBDIRAC_BASE_LHCBDIRAC="debian:bookworm": pin the base by digest`},
+		{"v9.1", env("LHCBDIRAC_PIP_INDEX_URL", "https://pypi.example/simple"), "LHCBDIRAC_DIRACOS_INSTALLER is not"},
+		{"v9.1", env("LHCBDIRAC_ENVIRONMENT", "prod"), `LHCBDIRAC_ENVIRONMENT="prod" is not an environment of pipeline/services.yaml (embedded) (have certification)`},
+		{"v9.1", env("LHCBDIRAC_SERVICES", "/nonexistent/services.yaml"), "/nonexistent/services.yaml"},
+	} {
+		_, err := ConfigFromEnv(tc.ver, "127.0.0.1:5000", tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.ver, err, tc.want)
+		}
+	}
+	c, err := ConfigFromEnv("v9.1", "127.0.0.1:5000", env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WithOnly("DataManagement/NoSuch"); err == nil || !strings.Contains(err.Error(), `service "DataManagement/NoSuch" is not in pipeline/services.yaml (embedded) (have DataManagement/DataIntegrity,`) {
+		t.Fatal(err)
+	}
+	if c2, err := c.WithOnly("DataManagement/FileCatalog"); err != nil || c2.Only != "DataManagement/FileCatalog" {
+		t.Fatal(c2.Only, err)
+	}
+}

@@ -1,0 +1,326 @@
+package pipeline_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+)
+
+func getenv(m map[string]string) pipeline.Getenv { return func(k string) string { return m[k] } }
+
+// planted is a credential that must never reach output, files or layers.
+const planted = "PLANTED-s3cr3t-7f1d"
+
+func plantCredentials(t *testing.T, registry string) {
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("robot:" + planted))
+	cfg := fmt.Sprintf(`{"auths":{"%s":{"auth":"%s"},"registry.invalid:5000":{"auth":"%s"}}}`, registry, auth, auth)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", dir)
+	t.Setenv("MARATHON_PASSWORD", planted)
+}
+
+// TestIntegrationReleaseWithFixtureSources runs the whole release on the
+// offline defaults — FIXTURE DIRAC/LHCbDIRAC sources from local git
+// repositories, debootstrap bases, the local registry — for a -pre version:
+// three images built, six services smoke-tested as Marathon would run them,
+// pushed by digest, tagged v…-pre1 and devel, apps rendered, deploy skipped.
+// Then it rebuilds every image without Dagger's cache and requires the same
+// digests, and scans output, files and layers for a planted credential.
+func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	plantCredentials(t, f.Registry)
+	dist := t.TempDir()
+	repo := f.Registry + "/itest-release"
+	cfg, err := pipeline.ConfigFromEnv("v0.9-pre1", f.Registry, getenv(map[string]string{"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	var progressLog bytes.Buffer
+	r := &pipeline.Release{Config: cfg, F: f, P: progress.New(&progressLog), Out: io.MultiWriter(&out, &progressLog)}
+	err = r.Run(ctx)
+	t.Log(progressLog.String())
+	if err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if !strings.Contains(out.String(), "Deploy: not deployed: v0.9-pre1 is a pre-release: pushed and tagged devel, not deployed") {
+		t.Errorf("a -pre release must not deploy:\n%s", out.String())
+	}
+	if len(r.Smoke) != 6 {
+		t.Fatalf("smoke results: %d", len(r.Smoke))
+	}
+	for _, s := range r.Smoke {
+		if !strings.Contains(s.Ping, `"name":"`+s.Service+`"`) || !strings.Contains(s.Health, "healthy after") {
+			t.Errorf("%s: health %q ping %q", s.Service, s.Health, s.Ping)
+		}
+	}
+	// Tags point at the pushed digests.
+	for _, n := range pipeline.ImageNames {
+		p := r.Images[n].Pushed
+		if p.Digest == "" {
+			t.Fatalf("%s was not pushed", n)
+		}
+		for _, tag := range []string{"v0.9-pre1", "devel"} {
+			ref, _ := name.ParseReference(p.Repo + ":" + tag)
+			d, err := remote.Head(ref)
+			if err != nil || d.Digest.String() != p.Digest {
+				t.Errorf("%s:%s: %v %v, want %s", p.Repo, tag, d, err, p.Digest)
+			}
+		}
+	}
+	// The hotfix/fixture commits are recorded as labels.
+	lbl, err := r.Images[pipeline.ImageLHCbDIRAC].Container.Label(ctx, "org.lhcbdirac.dirac.commit")
+	if err != nil || lbl != r.Sources[0].Commit {
+		t.Errorf("dirac commit label %q (%v), want %s", lbl, err, r.Sources[0].Commit)
+	}
+	// Rendered apps name the pushed repository.
+	app, err := os.ReadFile(filepath.Join(dist, "v0.9-pre1", "marathon", "DataManagement_FileCatalog.json"))
+	if err != nil || !strings.Contains(string(app), `"image": "`+repo+`/lhcbdirac:v0.9-pre1"`) {
+		t.Errorf("rendered app: %v\n%s", err, app)
+	}
+	summary, err := os.ReadFile(filepath.Join(dist, "v0.9-pre1", "summary.txt"))
+	if err != nil || !strings.Contains(string(summary), r.Images[pipeline.ImagePinger].Pushed.Digest) {
+		t.Errorf("summary: %v\n%s", err, summary)
+	}
+
+	// Same inputs, Dagger's cache bypassed: same digests.
+	again := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Rerun: time.Now().String()}
+	again.Config.Push = false
+	again.Images = map[string]*pipeline.Image{}
+	if err := pipeline.Run(ctx, again.P, again.Stages()[0]); err != nil {
+		t.Fatal(err)
+	}
+	ctrs, err := again.Recipes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range pipeline.ImageNames {
+		p, err := push.ByDigest(ctx, ctrs[n], n, f.Registry+"/itest-rerun/"+n, filepath.Join(t.TempDir(), n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s (%.1f MB), rebuilt %s", n, r.Images[n].Pushed.Digest, float64(p.Size)/1e6, p.Digest)
+		if p.Digest != r.Images[n].Pushed.Digest {
+			t.Errorf("%s is not reproducible: %s then %s", n, r.Images[n].Pushed.Digest, p.Digest)
+		}
+	}
+
+	// The planted credential is nowhere.
+	if strings.Contains(progressLog.String(), planted) {
+		t.Error("the credential is in the output")
+	}
+	filepath.Walk(dist, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(planted)) || bytes.Contains(b, []byte(base64.StdEncoding.EncodeToString([]byte("robot:"+planted)))) {
+				t.Errorf("the credential is in %s", p)
+			}
+		}
+		return nil
+	})
+	for _, n := range pipeline.ImageNames {
+		assertNotInImage(t, r.Images[n].Pushed.Ref(), planted)
+	}
+}
+
+// assertNotInImage reads every file of every layer and the config.
+func assertNotInImage(t *testing.T, ref, secret string) {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := img.RawConfigFile()
+	if bytes.Contains(cfg, []byte(secret)) {
+		t.Errorf("%s: the credential is in the image config", ref)
+	}
+	layers, _ := img.Layers()
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			b, _ := io.ReadAll(tr)
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s: the credential is in %s", ref, h.Name)
+			}
+		}
+		rc.Close()
+	}
+}
+
+// brokenDIRAC makes a DIRAC repository with a branch whose service exits at
+// once, and a branch whose version differs (a working hotfix).
+func hotfixRepos(t *testing.T) fixture.Repos {
+	t.Helper()
+	ctx := t.Context()
+	repos, err := fixture.Create(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(t.TempDir(), "work")
+	if err := fixture.Git(ctx, "", "clone", "--quiet", repos.DIRAC, work); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(branch, file, old, new string) {
+		if err := fixture.Git(ctx, work, "checkout", "--quiet", "-B", branch, "origin/"+fixture.Branch); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(work, file)
+		b, _ := os.ReadFile(p)
+		if !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("%s lacks %q", file, old)
+		}
+		os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
+		if err := fixture.Commit(ctx, work, branch); err != nil {
+			t.Fatal(err)
+		}
+		if err := fixture.Git(ctx, work, "push", "--quiet", "origin", branch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("broken", "src/DIRAC/Core/scripts/dirac_service.py", "def main():\n", "def main():\n    sys.exit(\"FIXTURE broken on purpose\")\n")
+	edit("hotfix", "src/DIRAC/__init__.py", `version = "v9.1.0-fixture"`, `version = "v9.1.0-fixture-hotfix"`)
+	return repos
+}
+
+// TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing builds DIRAC from
+// a hotfix branch (DIRAC_REPO/DIRAC_BRANCH, resolved at build time) whose
+// service dies: the smoke test fails, and nothing is pushed or tagged.
+func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	repos := hotfixRepos(t)
+	repo := f.Registry + "/itest-broken"
+	cfg, err := pipeline.ConfigFromEnv("v0.9", f.Registry, getenv(map[string]string{
+		"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": t.TempDir(),
+		"DIRAC_REPO": repos.DIRAC, "DIRAC_BRANCH": "broken",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ = cfg.WithOnly("DataManagement/FileCatalog")
+	var out bytes.Buffer
+	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: &out}
+	err = r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "smoke") || !strings.Contains(err.Error(), "FIXTURE broken on purpose") {
+		t.Fatalf("want a smoke failure naming the service's own error, got %v", err)
+	}
+	if b, _ := r.Images[pipeline.ImageLHCbDIRAC].Container.Label(ctx, "org.lhcbdirac.dirac.branch"); b != "broken" {
+		t.Errorf("branch label %q", b)
+	}
+	for _, n := range pipeline.ImageNames {
+		if r.Images[n].Pushed.Digest != "" {
+			t.Errorf("%s was pushed after a failed smoke test", n)
+		}
+		ref, _ := name.ParseReference(repo + "/" + n + ":v0.9")
+		if _, err := remote.Head(ref); err == nil {
+			t.Errorf("%s:v0.9 exists after a failed smoke test", n)
+		}
+	}
+	if !strings.Contains(out.String(), "(not pushed)") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+// TestIntegrationTestServiceAndHotfixAtStart is `mage testService`: one
+// service built and run as Marathon would, with its logs, nothing pushed.
+// Then the image is started with DIRAC_REPO/DIRAC_BRANCH, as the seed
+// allowed, and runs the hotfix's code — applied once, not per health check.
+func TestIntegrationTestServiceAndHotfixAtStart(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	cfg, err := pipeline.ConfigFromEnv("v0.0", f.Registry, getenv(map[string]string{"LHCBDIRAC_REPOSITORY": f.Registry + "/itest-testservice", "LHCBDIRAC_DIST": t.TempDir()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = cfg.WithOnly("RequestManagement/ReqProxy"); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Push, cfg.FreshSmoke = false, true
+	var out bytes.Buffer
+	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: &out}
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Smoke) != 1 || !strings.Contains(r.Smoke[0].Log, "FIXTURE dirac-service RequestManagement/ReqProxy listening on port 9161") {
+		t.Fatalf("service log: %+v", r.Smoke)
+	}
+	if r.Images[pipeline.ImageLHCbDIRAC].Pushed.Digest != "" || !strings.Contains(out.String(), "testService does not deploy") && !strings.Contains(out.String(), "(not pushed)") {
+		t.Fatalf("testService pushed or deployed:\n%s", out.String())
+	}
+
+	repos := hotfixRepos(t)
+	img := r.Images[pipeline.ImageLHCbDIRAC].Container.
+		WithDirectory("/srv/DIRAC.git", f.Client.Host().Directory(repos.DIRAC)).
+		WithEnvVariable("DIRAC_REPO", "/srv/DIRAC.git").
+		WithEnvVariable("DIRAC_BRANCH", "hotfix").
+		WithEnvVariable("BUST", time.Now().String())
+	first := img.WithExec([]string{"python3", "-c", "import DIRAC; print(DIRAC.version)"}, dagger.ContainerWithExecOpts{UseEntrypoint: true, RedirectStderr: "/tmp/entry1.log"})
+	v, err := first.Stdout(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(v) != "v9.1.0-fixture-hotfix" {
+		t.Fatalf("hotfix at start: DIRAC.version %q", v)
+	}
+	second, err := first.WithExec([]string{"true"}, dagger.ContainerWithExecOpts{UseEntrypoint: true, RedirectStderr: "/tmp/entry2.log"}).File("/tmp/entry2.log").Contents(ctx)
+	if err != nil || !strings.Contains(second, `DIRAC hotfix from /srv/DIRAC.git (branch "hotfix") already applied`) {
+		t.Fatalf("second start: %v\n%s", err, second)
+	}
+	bad, err := img.WithEnvVariable("DIRAC_BRANCH", "x;id").WithExec([]string{"true"}, dagger.ContainerWithExecOpts{UseEntrypoint: true, Expect: dagger.ReturnTypeAny}).Stderr(ctx)
+	if err != nil || !strings.Contains(bad, `DIRAC_BRANCH="x;id"`) {
+		t.Fatalf("a bad branch at start: %v %s", err, bad)
+	}
+}
+
+// TestIntegrationBaseThatCannotBePulledFailsEarly: nothing is built.
+func TestIntegrationBaseThatCannotBePulledFailsEarly(t *testing.T) {
+	f := testengine.Foundation(t)
+	base := f.Registry + "/itest/nope@sha256:" + strings.Repeat("0", 64)
+	cfg, err := pipeline.ConfigFromEnv("v0.9", f.Registry, getenv(map[string]string{"LHCBDIRAC_BASE_LHCBDIRAC": base, "LHCBDIRAC_DIST": t.TempDir()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: io.Discard}
+	err = r.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "inputs: LHCBDIRAC_BASE_LHCBDIRAC=\""+base+"\" cannot be pulled") {
+		t.Fatalf("got %v", err)
+	}
+	for _, n := range pipeline.ImageNames {
+		if r.Images[n].Container != nil {
+			t.Errorf("%s was built", n)
+		}
+	}
+}

@@ -109,7 +109,7 @@ func (e Entry) apply(ctx context.Context, h sources.Spec, env map[string]string)
 	if err := os.RemoveAll(src); err != nil {
 		return err
 	}
-	clone := []string{"clone", "--quiet", "--depth", "1"}
+	clone := []string{"clone", "--quiet", "--depth", "1", "--no-hardlinks"} // a local path must not hardlink across overlay layers
 	if h.Branch != "" {
 		clone = append(clone, "--branch", h.Branch)
 	}

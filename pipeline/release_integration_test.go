@@ -287,7 +287,11 @@ func TestIntegrationTestServiceAndHotfixAtStart(t *testing.T) {
 		WithEnvVariable("DIRAC_REPO", "/srv/DIRAC.git").
 		WithEnvVariable("DIRAC_BRANCH", "hotfix").
 		WithEnvVariable("BUST", time.Now().String())
-	first := img.WithExec([]string{"python3", "-c", "import DIRAC; print(DIRAC.version)"}, dagger.ContainerWithExecOpts{UseEntrypoint: true, RedirectStderr: "/tmp/entry1.log"})
+	first := img.WithExec([]string{"python3", "-c", "import DIRAC; print(DIRAC.version)"}, dagger.ContainerWithExecOpts{UseEntrypoint: true, Expect: dagger.ReturnTypeAny})
+	if code, err := first.ExitCode(ctx); err != nil || code != 0 {
+		stderr, _ := first.Stderr(ctx)
+		t.Fatalf("hotfix at start: exit %d %v\n%s", code, err, stderr)
+	}
 	v, err := first.Stdout(ctx)
 	if err != nil {
 		t.Fatal(err)

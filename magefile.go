@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -253,6 +254,24 @@ func release(ctx context.Context, version, only string) error {
 		}
 	}
 	p.Summary("release " + cfg.Version.Raw)
+	return err
+}
+
+// Bench measures the release on this machine: cold (Dagger cache bypassed) and warm no-op times, the three builds concurrently against the slowest alone, and each image's size.
+func Bench(ctx context.Context) error {
+	p := progress.New(io.Discard)
+	addr, _ := registry.Address()
+	cfg, err := pipeline.ConfigFromEnv("v0.0-pre1", addr, pipeline.OSGetenv)
+	if err != nil {
+		return err
+	}
+	cfg.Repository = addr + "/lhcbdirac-pipeline-bench"
+	f, err := pipeline.Connect(ctx, progress.New(os.Stderr), nil)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = pipeline.Bench(ctx, &pipeline.Release{Config: cfg, F: f, P: p, Out: io.Discard}, os.Stdout)
 	return err
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/ci"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/engine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
@@ -38,6 +39,9 @@ type Base mg.Namespace
 
 // Marathon renders and deploys the Marathon app definitions.
 type Marathon mg.Namespace
+
+// CI holds what the GitLab and GitHub pipelines call (ci/): every decision is made here.
+type CI mg.Namespace
 
 // Up provisions the Dagger engine (builds it when none can be downloaded) and prints the variables the SDK needs.
 func (Engine) Up(ctx context.Context) error {
@@ -255,6 +259,87 @@ func release(ctx context.Context, version, only string) error {
 	}
 	p.Summary("release " + cfg.Version.Raw)
 	return err
+}
+
+// Plan prints what CI does for a tag (final, pre-release, or an error for anything else; hotfix overrides from the environment).
+func (CI) Plan(ctx context.Context, tag string) error {
+	p, err := ci.Decide(tag, os.Getenv)
+	if err == nil {
+		fmt.Println(p)
+	}
+	return err
+}
+
+// Release decides what the tag means and runs the release for it; deploys only what the plan allows (LHCBDIRAC_CI_DRY_RUN=1 prints the mage call instead).
+func (CI) Release(ctx context.Context, tag string) error {
+	p, err := ci.Decide(tag, os.Getenv)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ci:", p)
+	if os.Getenv("LHCBDIRAC_CI_DRY_RUN") == "1" {
+		fmt.Printf("dry run: would run: mage release %s (deploy: %v)\n", p.Version.Raw, p.Deploy)
+		return nil
+	}
+	if !p.Deploy {
+		os.Unsetenv("MARATHON_URL")
+	}
+	return release(ctx, p.Version.Raw, "")
+}
+
+// Login writes registry credentials from REGISTRY/REGISTRY_USER/REGISTRY_PASSWORD (or GitLab's CI_REGISTRY*) into the Docker config; with none set it does nothing.
+func (CI) Login(ctx context.Context) error {
+	get := func(a, b string) string {
+		if v := os.Getenv(a); v != "" {
+			return v
+		}
+		return os.Getenv(b)
+	}
+	reg, user, pass := get("REGISTRY", "CI_REGISTRY"), get("REGISTRY_USER", "CI_REGISTRY_USER"), get("REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD")
+	if reg == "" && user == "" && pass == "" {
+		fmt.Println("ci:login: no registry credentials set; pushing anonymously")
+		return nil
+	}
+	dir := os.Getenv("DOCKER_CONFIG")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return err
+		}
+		dir = home + "/.docker"
+	}
+	if err := ci.Login(dir, reg, user, pass); err != nil {
+		return err
+	}
+	fmt.Printf("ci:login: credentials for %s written to %s/config.json\n", reg, dir)
+	return nil
+}
+
+// TestChanged runs testService for every service a change since base touches (LHCBDIRAC_CI_DRY_RUN=1 lists them).
+func (CI) TestChanged(ctx context.Context, base string) error {
+	path := os.Getenv("LHCBDIRAC_SERVICES")
+	var f *services.File
+	var err error
+	if path == "" {
+		path = "pipeline/services.yaml"
+	}
+	if f, err = services.Load(path); err != nil {
+		return err
+	}
+	names, err := ci.ChangedServices(ctx, ".", base, path, f)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ci:testChanged: %d services to test: %s\n", len(names), strings.Join(names, " "))
+	if os.Getenv("LHCBDIRAC_CI_DRY_RUN") == "1" {
+		return nil
+	}
+	for _, n := range names {
+		if err := release(ctx, "", n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Bench measures the release on this machine: cold (Dagger cache bypassed) and warm no-op times, the three builds concurrently against the slowest alone, and each image's size.

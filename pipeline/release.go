@@ -330,8 +330,8 @@ func (s smokeStage) Run(ctx context.Context) error {
 		r.Images[ImageLHCbDIRAC].Smoke = fmt.Sprintf("FAILED (%d of %d services)", len(errs), n)
 		r.Images[ImagePinger].Smoke = "FAILED (see services)"
 	} else {
-		r.Images[ImageLHCbDIRAC].Smoke = fmt.Sprintf("passed (%d services: health check + DIPS ping)", n)
-		r.Images[ImagePinger].Smoke = fmt.Sprintf("passed (%d pings)", n)
+		r.Images[ImageLHCbDIRAC].Smoke = fmt.Sprintf("passed (%s: health check + DIPS ping)", plural(n, "service"))
+		r.Images[ImagePinger].Smoke = fmt.Sprintf("passed (%s)", plural(n, "ping"))
 	}
 	switch {
 	case r.Config.Only != "":
@@ -493,4 +493,11 @@ func joinErrs(errs []error) error {
 		return nil
 	}
 	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -21,9 +21,6 @@ const (
 	Pre   Kind = "pre-release" // builds, tests, pushes the version tag and devel; no deploy
 )
 
-// HotfixVars are the overrides a manual hotfix run may set.
-var HotfixVars = []string{"DIRAC_REPO", "DIRAC_BRANCH", "LHCB_DIRAC_REPO", "LHCB_DIRAC_BRANCH"}
-
 // Plan is what a run does.
 type Plan struct {
 	Version version.Version
@@ -50,22 +47,15 @@ func Decide(tag string, getenv func(string) string) (Plan, error) {
 	if v.Pre {
 		p.Kind, p.Tags = Pre, []string{v.Raw, "devel"}
 	}
-	for _, k := range HotfixVars {
-		if val := getenv(k); val != "" {
-			p.Hotfix = append(p.Hotfix, k+"="+val)
-		}
-	}
-	for _, s := range []sources.Spec{
-		{Name: "DIRAC", Repo: getenv("DIRAC_REPO"), Branch: getenv("DIRAC_BRANCH"), RepoVar: "DIRAC_REPO", BranchVar: "DIRAC_BRANCH"},
-		{Name: "LHCbDIRAC", Repo: getenv("LHCB_DIRAC_REPO"), Branch: getenv("LHCB_DIRAC_BRANCH"), RepoVar: "LHCB_DIRAC_REPO", BranchVar: "LHCB_DIRAC_BRANCH"},
-	} {
-		if s.Repo == "" && s.Branch != "" {
-			return p, fmt.Errorf("hotfix: %s=%q is set without %s", s.BranchVar, s.Branch, s.RepoVar)
-		}
+	for _, s := range sources.Overrides(getenv) {
 		if s.Repo != "" {
-			if err := sources.Check(s); err != nil {
-				return p, fmt.Errorf("hotfix: %w", err)
-			}
+			p.Hotfix = append(p.Hotfix, s.RepoVar+"="+s.Repo)
+		}
+		if s.Branch != "" {
+			p.Hotfix = append(p.Hotfix, s.BranchVar+"="+s.Branch)
+		}
+		if err := sources.CheckOverride(s); err != nil {
+			return p, fmt.Errorf("hotfix: %w", err)
 		}
 	}
 	switch {

@@ -31,13 +31,6 @@ import (
 // Root is where the image installs DIRAC.
 const Root = "/opt/dirac"
 
-// Hotfixes are the variables the entrypoint honours, in the order applied
-// (LHCbDIRAC after DIRAC, as pip would resolve them).
-var Hotfixes = []sources.Spec{
-	{Name: "DIRAC", RepoVar: "DIRAC_REPO", BranchVar: "DIRAC_BRANCH"},
-	{Name: "LHCbDIRAC", RepoVar: "LHCB_DIRAC_REPO", BranchVar: "LHCB_DIRAC_BRANCH"},
-}
-
 // Entry prepares a container start.
 type Entry struct {
 	Root string    // Root, or a test directory
@@ -53,8 +46,8 @@ func (e Entry) Prepare(ctx context.Context, args []string, environ []string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("setting up the DIRAC environment from %s: %w", filepath.Join(e.Root, "bashrc"), err)
 	}
-	for _, h := range Hotfixes {
-		h.Repo, h.Branch = env[h.RepoVar], env[h.BranchVar]
+	// LHCbDIRAC after DIRAC, as pip would resolve them.
+	for _, h := range sources.Overrides(func(k string) string { return env[k] }) {
 		if h.Repo == "" {
 			if h.Branch != "" {
 				e.logf("%s=%q is set without %s: ignored, as the seed did", h.BranchVar, h.Branch, h.RepoVar)

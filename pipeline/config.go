@@ -77,17 +77,12 @@ func ConfigFromEnv(ver string, registry string, getenv Getenv) (Config, error) {
 		MesosSlaveBase: getenv("LHCBDIRAC_BASE_MESOS_SLAVE"),
 		Dist:           or(getenv("LHCBDIRAC_DIST"), "dist"),
 		Push:           true,
-		DIRAC:          sources.Spec{Name: "DIRAC", Repo: getenv("DIRAC_REPO"), Branch: getenv("DIRAC_BRANCH"), RepoVar: "DIRAC_REPO", BranchVar: "DIRAC_BRANCH"},
-		LHCbDIRAC:      sources.Spec{Name: "LHCbDIRAC", Repo: getenv("LHCB_DIRAC_REPO"), Branch: getenv("LHCB_DIRAC_BRANCH"), RepoVar: "LHCB_DIRAC_REPO", BranchVar: "LHCB_DIRAC_BRANCH"},
 	}
-	for _, s := range []sources.Spec{c.DIRAC, c.LHCbDIRAC} {
-		if s.Repo == "" && s.Branch != "" {
-			return c, fmt.Errorf("%s=%q is set without %s: a hotfix build needs the repository too", s.BranchVar, s.Branch, s.RepoVar)
-		}
-		if s.Repo != "" {
-			if err := sources.Check(s); err != nil {
-				return c, err
-			}
+	overrides := sources.Overrides(getenv)
+	c.DIRAC, c.LHCbDIRAC = overrides[0], overrides[1]
+	for _, s := range overrides {
+		if err := sources.CheckOverride(s); err != nil {
+			return c, err
 		}
 	}
 	if c.PipIndexURL != "" && c.Installer == "" {

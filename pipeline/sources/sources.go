@@ -172,3 +172,33 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	}
 	return out.String(), nil
 }
+
+// The hotfix overrides: the variables that name another DIRAC or LHCbDIRAC
+// repository and branch. The release, CI's decision and the image's
+// entrypoint all read these, and only these.
+var (
+	DIRACOverride     = Spec{Name: "DIRAC", RepoVar: "DIRAC_REPO", BranchVar: "DIRAC_BRANCH"}
+	LHCbDIRACOverride = Spec{Name: "LHCbDIRAC", RepoVar: "LHCB_DIRAC_REPO", BranchVar: "LHCB_DIRAC_BRANCH"}
+)
+
+// Overrides reads both overrides (DIRAC first) from the environment.
+func Overrides(getenv func(string) string) []Spec {
+	var out []Spec
+	for _, s := range []Spec{DIRACOverride, LHCbDIRACOverride} {
+		s.Repo, s.Branch = getenv(s.RepoVar), getenv(s.BranchVar)
+		out = append(out, s)
+	}
+	return out
+}
+
+// CheckOverride validates an override at build time: unset is fine, a
+// branch needs its repository, and set values must pass Check.
+func CheckOverride(s Spec) error {
+	if s.Repo == "" && s.Branch != "" {
+		return fmt.Errorf("%s=%q is set without %s: a hotfix build needs the repository too", s.BranchVar, s.Branch, s.RepoVar)
+	}
+	if s.Repo == "" {
+		return nil
+	}
+	return Check(s)
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -56,24 +55,14 @@ func Bench(ctx context.Context, base *Release, out io.Writer) (Figures, error) {
 	if err := (inputsStage{r}).Run(ctx); err != nil {
 		return fig, err
 	}
+	for _, n := range ImageNames {
+		r.Images[n] = &Image{Name: n}
+	}
 	build := func(names ...string) (time.Duration, error) {
 		r.Rerun = strconv.FormatInt(time.Now().UnixNano(), 10)
-		ctrs, err := r.Recipes()
-		if err != nil {
-			return 0, err
-		}
 		start := time.Now()
-		var wg sync.WaitGroup
-		errs := make([]error, len(names))
-		for i, n := range names {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = ctrs[n].Sync(ctx)
-			}()
-		}
-		wg.Wait()
-		return time.Since(start), joinErrs(errs)
+		err := r.build(ctx, names...)
+		return time.Since(start), err
 	}
 	if fig.Concurrent, err = build(ImageNames...); err != nil {
 		return fig, err

@@ -153,7 +153,7 @@ func (s inputsStage) Run(ctx context.Context) error {
 		r.P.Infof("%s: %s %s at %s", src.Name, src.Repo, src.Branch, src.Commit[:12])
 		r.Sources = append(r.Sources, src)
 	}
-	if inst := r.Config.Installer; !strings.HasPrefix(inst, "http://") && !strings.HasPrefix(inst, "https://") {
+	if inst := r.Config.Installer; !isURL(inst) {
 		if _, err := os.Stat(inst); err != nil {
 			return fmt.Errorf("LHCBDIRAC_DIRACOS_INSTALLER=%q: %w", inst, err)
 		}
@@ -211,7 +211,7 @@ func (buildStage) String() string { return "build" }
 func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 	c := r.F.Client
 	var installer *dagger.File
-	if inst := r.Config.Installer; strings.HasPrefix(inst, "http://") || strings.HasPrefix(inst, "https://") {
+	if inst := r.Config.Installer; isURL(inst) {
 		installer = c.HTTP(inst)
 	} else {
 		installer = c.Host().File(inst)
@@ -237,21 +237,29 @@ func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 
 // installerLabel keeps the label free of host-specific paths offline.
 func installerLabel(inst string) string {
-	if strings.HasPrefix(inst, "http://") || strings.HasPrefix(inst, "https://") {
+	if isURL(inst) {
 		return inst
 	}
 	return "file:" + filepath.Base(inst)
 }
 
-func (s buildStage) Run(ctx context.Context) error {
-	r := s.r
+// isURL tells an installer to download from a path on this machine.
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+func (s buildStage) Run(ctx context.Context) error { return s.r.build(ctx, ImageNames...) }
+
+// build evaluates the recipes of the named images concurrently, recording
+// each image's container and build time.
+func (r *Release) build(ctx context.Context, names ...string) error {
 	ctrs, err := r.Recipes()
 	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(ImageNames))
-	for i, n := range ImageNames {
+	errs := make([]error, len(names))
+	for i, n := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -268,7 +276,7 @@ func (s buildStage) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return joinErrs(errs)
+	return errors.Join(errs...)
 }
 
 // ---- smoke ----
@@ -307,14 +315,13 @@ func (s smokeStage) Run(ctx context.Context) error {
 			step.Done()
 		}()
 	}
-	var mres smoke.MesosSlaveResult
 	var merr error
 	if r.Config.Only == "" {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			step := r.P.Start("smoke mesos-slave (%d ENVIRONMENT presets, watchdog)", len(smoke.Environments))
-			mres, merr = smoke.MesosSlave(ctx, r.F.Client, r.Images[ImageMesosSlave].Container, client)
+			_, merr = smoke.MesosSlave(ctx, r.F.Client, r.Images[ImageMesosSlave].Container, client)
 			if merr != nil {
 				step.Fail(merr)
 			} else {
@@ -324,7 +331,6 @@ func (s smokeStage) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	sort.Slice(r.Smoke, func(i, j int) bool { return r.Smoke[i].Service < r.Smoke[j].Service })
-	_ = mres
 	n := len(r.Apps)
 	if len(errs) > 0 {
 		r.Images[ImageLHCbDIRAC].Smoke = fmt.Sprintf("FAILED (%d of %d services)", len(errs), n)
@@ -342,7 +348,7 @@ func (s smokeStage) Run(ctx context.Context) error {
 	default:
 		r.Images[ImageMesosSlave].Smoke = fmt.Sprintf("passed (%d presets, watchdog)", len(smoke.Environments))
 	}
-	return joinErrs(errs)
+	return errors.Join(errs...)
 }
 
 // ---- push: by digest, then tags once every image passed ----
@@ -480,19 +486,6 @@ func (r *Release) saveSummary() error {
 	var b strings.Builder
 	r.WriteSummary(&b)
 	return os.WriteFile(filepath.Join(r.Config.Dist, "summary.txt"), []byte(b.String()), 0o644)
-}
-
-func joinErrs(errs []error) error {
-	var msgs []string
-	for _, e := range errs {
-		if e != nil {
-			msgs = append(msgs, e.Error())
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
 }
 
 func plural(n int, word string) string {

@@ -16,16 +16,18 @@ import (
 
 	"github.com/magefile/mage/mg"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/ci"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
+	versionpkg "github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/registry"
-	versionpkg "github.com/lhcbdirac/lhcbdirac-pipeline/version"
 )
 
 // Engine manages the Dagger engine.
@@ -245,7 +247,7 @@ func release(ctx context.Context, version, only string) error {
 			return err
 		}
 	}
-	f, err := pipeline.Connect(ctx, p, nil)
+	f, err := foundation.Connect(ctx, p, nil)
 	if err != nil {
 		return err
 	}
@@ -351,7 +353,7 @@ func Bench(ctx context.Context) error {
 		return err
 	}
 	cfg.Repository = addr + "/lhcbdirac-pipeline-bench"
-	f, err := pipeline.Connect(ctx, progress.New(os.Stderr), nil)
+	f, err := foundation.Connect(ctx, progress.New(os.Stderr), nil)
 	if err != nil {
 		return err
 	}
@@ -363,7 +365,12 @@ func Bench(ctx context.Context) error {
 // Smoke checks the foundation alone: engine and registry up, then a command, a publish and a service binding checked end to end.
 func Smoke(ctx context.Context) error {
 	p := progress.New(nil)
-	r, err := pipeline.EngineSmoke(ctx, p, nil)
+	f, err := foundation.Connect(ctx, p, nil)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := enginecheck.Smoke(ctx, f, p)
 	p.Summary("smoke")
 	if err != nil {
 		return err

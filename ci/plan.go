@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/sources"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
 // Kind is what a tag means.

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/sources"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
 )
 
 //go:embed services.yaml

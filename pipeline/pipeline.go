@@ -1,22 +1,33 @@
-// Package pipeline is the release as one ordered list of stages. Until the
-// image, smoke, push, render and deploy stages exist, it holds the foundation
-// every stage stands on: a Dagger engine, the registry, and a check that both
-// work (the main job for now).
+// Package pipeline is the release of the LHCbDIRAC service images, read top
+// to bottom as its stages run (one file each):
+//
+//	inputs  (inputs.go)  the version, the services file, the sources (a
+//	                     hotfix's git commits, the FIXTURE repositories), the
+//	                     bases pinned by digest: everything that can be wrong
+//	                     is checked before anything is built
+//	build   (build.go)   the images of images/<name>/ — lhcbdirac, pinger,
+//	                     mesos-slave — built concurrently in the Dagger engine
+//	smoke   (smoke.go)   every service run as Marathon would run it from its
+//	                     rendered app: its COMMAND health check, then a DIPS
+//	                     ping through the pinger; the mesos-slave image under
+//	                     each ENVIRONMENT preset
+//	push    (push.go)    every image by digest, then the tags moved
+//	render  (render.go)  the Marathon app definitions into dist/<version>/
+//	deploy  (deploy.go)  to Marathon, health-gated with rollback, or a dry run
+//
+// A stage with nothing to do returns a typed skip (Skip), reported as
+// such and never mistaken for a failure; the first failure stops the
+// release, and the summary (summary.go) says how far each image got.
+// config.go reads the release's configuration from the environment;
+// bench.go measures the whole.
 package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
-	"dagger.io/dagger"
-
-	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/engine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/enginecheck"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // Stage is one step of the release.
@@ -55,51 +66,4 @@ func Run(ctx context.Context, p *progress.Reporter, stages ...Stage) error {
 		}
 	}
 	return nil
-}
-
-// Foundation is an engine connection and the registry address.
-type Foundation struct {
-	Client   *dagger.Client
-	Registry string
-}
-
-// Close disconnects from the engine.
-func (f *Foundation) Close() error {
-	if f.Client == nil {
-		return nil
-	}
-	return f.Client.Close()
-}
-
-// Connect provisions the engine and the registry and connects. Dagger's own
-// log goes to daggerLog when not nil.
-func Connect(ctx context.Context, p *progress.Reporter, daggerLog io.Writer) (*Foundation, error) {
-	addr, err := registry.Up(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	var opts []dagger.ClientOpt
-	if daggerLog != nil {
-		opts = append(opts, dagger.WithLogOutput(daggerLog))
-	}
-	c, err := engine.Connect(ctx, p, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &Foundation{Client: c, Registry: addr}, nil
-}
-
-// EngineSmoke is the main job until the release exists: it proves the engine
-// and the registry work, end to end.
-func EngineSmoke(ctx context.Context, p *progress.Reporter, daggerLog io.Writer) (enginecheck.Result, error) {
-	f, err := Connect(ctx, p, daggerLog)
-	if err != nil {
-		return enginecheck.Result{}, err
-	}
-	defer f.Close()
-	base, err := baseimage.Build(ctx, p, enginecheck.BaseSpec, enginecheck.BaseRef(f.Registry))
-	if err != nil {
-		return enginecheck.Result{}, err
-	}
-	return enginecheck.Run(ctx, f.Client, p, f.Registry, base)
 }

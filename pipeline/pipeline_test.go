@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 type stage struct {

@@ -17,11 +17,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/push"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
 )
 
 func getenv(m map[string]string) pipeline.Getenv { return func(k string) string { return m[k] } }

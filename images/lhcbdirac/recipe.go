@@ -1,4 +1,8 @@
-package recipes
+// Package lhcbdirac is the lhcbdirac service image: its recipe (here),
+// its programs (entrypoint/ over diracentry/, dirac-self-ping/ over
+// selfping/), the FIXTURE sources of the pipeline's fast tests (fixture/)
+// and its smoke test, which runs every service as Marathon would.
+package lhcbdirac
 
 import (
 	"fmt"
@@ -6,9 +10,10 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/gobuild"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/sources"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
 // DiracRoot is where DIRAC is installed; dirac.cfg and grid-security are
@@ -19,8 +24,8 @@ const DiracRoot = "/opt/dirac"
 // their COMMAND health checks name.
 const EntrypointPath = DiracRoot + "/dockerEntrypoint.sh"
 
-// LHCbDIRACInputs are what the lhcbdirac image is made from.
-type LHCbDIRACInputs struct {
+// Inputs are what the lhcbdirac image is made from.
+type Inputs struct {
 	Base      string // Debian-like base pinned by digest
 	Version   version.Version
 	Installer *dagger.File // the DIRACOS2 installer (DIRACOS-Linux-x86_64.sh)
@@ -46,7 +51,7 @@ export X509_CERT_DIR=/opt/dirac/etc/grid-security/certificates
 `
 
 // PipArgs is the pip command line of the install step.
-func (in LHCbDIRACInputs) PipArgs() []string {
+func (in Inputs) PipArgs() []string {
 	args := []string{"pip", "install", "--no-compile", "--no-cache-dir"}
 	if in.PipIndexURL == "" {
 		// Offline: everything comes from the checkouts; the build tools are
@@ -64,7 +69,7 @@ func (in LHCbDIRACInputs) PipArgs() []string {
 	return args
 }
 
-func (in LHCbDIRACInputs) has(name string) bool {
+func (in Inputs) has(name string) bool {
 	for _, s := range in.Sources {
 		if s.Name == name {
 			return true
@@ -74,7 +79,7 @@ func (in LHCbDIRACInputs) has(name string) bool {
 }
 
 // Validate reports inputs the recipe cannot build from.
-func (in LHCbDIRACInputs) Validate() error {
+func (in Inputs) Validate() error {
 	if len(in.Sources) != len(in.SourceDirs) {
 		return fmt.Errorf("lhcbdirac: %d sources but %d source directories", len(in.Sources), len(in.SourceDirs))
 	}
@@ -84,16 +89,16 @@ func (in LHCbDIRACInputs) Validate() error {
 	return nil
 }
 
-// LHCbDIRAC is the service image: DIRACOS2 and DIRAC/LHCbDIRAC installed
+// Recipe is the service image: DIRACOS2 and DIRAC/LHCbDIRAC installed
 // with the real steps (the installer run in /opt/dirac, pip install into
 // its environment), the Go entrypoint and dirac-self-ping, the mount points.
 // The install runs in one container; only /opt/dirac, with fixed
 // timestamps and no bytecode, is copied onto a fresh base, so the same
 // inputs give the same digest.
-func LHCbDIRAC(c *dagger.Client, b *gobuild.Builder, in LHCbDIRACInputs) *dagger.Container {
+func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 	entry := b.Binary("./images/lhcbdirac/entrypoint")
 	install := c.Container().From(in.Base).
-		WithEnvVariable("PATH", StandardPath).
+		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithEnvVariable("SOURCE_DATE_EPOCH", "0").
 		WithEnvVariable("PYTHONDONTWRITEBYTECODE", "1").
 		WithEnvVariable("LHCBDIRAC_RERUN", in.Rerun).
@@ -118,7 +123,7 @@ func LHCbDIRAC(c *dagger.Client, b *gobuild.Builder, in LHCbDIRACInputs) *dagger
 	ctr := c.Container().From(in.Base).
 		WithDirectory(DiracRoot, install.Directory(DiracRoot)).
 		WithFile("/usr/local/bin/dirac-self-ping", b.Binary("./images/lhcbdirac/dirac-self-ping")).
-		WithEnvVariable("PATH", StandardPath).
+		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithEnvVariable("LHCB_DIRAC_VERSION", in.Version.Raw).
 		WithWorkdir(DiracRoot).
 		WithEntrypoint([]string{EntrypointPath}).

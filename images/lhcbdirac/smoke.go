@@ -1,4 +1,9 @@
-package smoke
+package lhcbdirac
+
+// The smoke test runs each service as Marathon would run it from its
+// rendered app definition, checks its COMMAND health check inside the
+// container and pings it over DIPS through the pinger image. A failure
+// stops the release before anything is pushed.
 
 import (
 	"context"
@@ -10,20 +15,20 @@ import (
 
 	"dagger.io/dagger"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/recipes"
 )
 
-// Images are the built images a service smoke test uses.
-type Images struct {
+// SmokeImages are the built images a service smoke test uses.
+type SmokeImages struct {
 	LHCbDIRAC *dagger.Container
 	Pinger    *dagger.Container
 	Client    *dagger.Container // has busybox wget: reaches the pinger as Consul would
 }
 
-// Result is one service's smoke test.
-type Result struct {
+// SmokeResult is one service's smoke test.
+type SmokeResult struct {
 	Service string
 	Health  string // the health check's output
 	Ping    string // the pinger's answer
@@ -31,8 +36,8 @@ type Result struct {
 	Elapsed time.Duration
 }
 
-// Options tune a run.
-type Options struct {
+// SmokeOptions tune a run.
+type SmokeOptions struct {
 	// Fresh forces the service to run again even when Dagger has the
 	// result of the same inputs cached (mage testService).
 	Fresh bool
@@ -41,9 +46,9 @@ type Options struct {
 // MaxGrace caps the wait for a service's first passing health check.
 var MaxGrace = 120 * time.Second
 
-// Spec is how Marathon would run the app: the run spec of its definition,
+// RunSpec is how Marathon would run the app: the run spec of its definition,
 // with PORT0… allocated as on an agent.
-func Spec(app render.App) (runspec.Spec, error) {
+func RunSpec(app render.App) (runspec.Spec, error) {
 	return runspec.FromApp(app.JSON, runspec.Options{Host: "smoke-agent"})
 }
 
@@ -116,11 +121,11 @@ echo "--- service output"; cat /tmp/smoke-service.log
 exit 1
 `
 
-// Service smoke-tests one app.
-func Service(ctx context.Context, c *dagger.Client, imgs Images, app render.App, kit Kit, o Options) (Result, error) {
+// Smoke smoke-tests one app.
+func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.App, kit Kit, o SmokeOptions) (SmokeResult, error) {
 	start := time.Now()
-	r := Result{Service: app.Service.Name}
-	spec, err := Spec(app)
+	r := SmokeResult{Service: app.Service.Name}
+	spec, err := RunSpec(app)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", app.Service.Name, err)
 	}
@@ -172,14 +177,14 @@ func Service(ctx context.Context, c *dagger.Client, imgs Images, app render.App,
 	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: args})
 	alias := Alias(app.Service.Name)
 	port := app.Service.Port
-	pinger := imgs.Pinger.
-		WithMountedDirectory(recipes.DiracRoot+"/etc/grid-security", c.Host().Directory(kit.GridSecurity)).
+	pingerSvc := imgs.Pinger.
+		WithMountedDirectory(DiracRoot+"/etc/grid-security", c.Host().Directory(kit.GridSecurity)).
 		WithEnvVariable("PINGER_ALLOW", fmt.Sprintf("%s:%d", alias, port)).
 		WithServiceBinding(alias, svc).
 		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
 	q := url.Values{"host": {alias}, "port": {strconv.Itoa(port)}, "service": {app.Service.Name}}
-	get := fmt.Sprintf("http://pinger:%d/ping?%s", recipes.PingerPort, q.Encode())
-	client := imgs.Client.WithServiceBinding("pinger", pinger)
+	get := fmt.Sprintf("http://pinger:%d/ping?%s", pinger.Port, q.Encode())
+	client := imgs.Client.WithServiceBinding("pinger", pingerSvc)
 	if o.Fresh {
 		client = client.WithEnvVariable("SMOKE_RUN", strconv.FormatInt(time.Now().UnixNano(), 10))
 	}

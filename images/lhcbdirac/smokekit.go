@@ -1,9 +1,4 @@
-// Package smoke runs each service image as Marathon would run it from its
-// rendered app definition, checks its COMMAND health check inside the
-// container and pings it over DIPS through the pinger image; and starts the
-// mesos-slave image under each ENVIRONMENT to check its supervised programs
-// and its watchdog. A failure stops the release before anything is pushed.
-package smoke
+package lhcbdirac
 
 import (
 	"crypto/sha256"
@@ -15,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 

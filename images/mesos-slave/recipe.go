@@ -1,14 +1,19 @@
-package recipes
+// Package mesosslave is the mesos-slave image: its recipe, its programs
+// (init/: the Go init and watchdog; slaveinit/: their library;
+// standin-agent/: the STAND-IN agent used where Mesos cannot be installed)
+// and its smoke test.
+package mesosslave
 
 import (
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/gobuild"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
-// MesosSlaveInputs are what the mesos-slave image is made from.
-type MesosSlaveInputs struct {
+// Inputs are what the mesos-slave image is made from.
+type Inputs struct {
 	Base    string // a Mesos agent image with supervisord and rsyslogd, pinned by digest
 	Version version.Version
 	// StandinAgent installs the STAND-IN agent as /usr/sbin/mesos-slave:
@@ -16,13 +21,13 @@ type MesosSlaveInputs struct {
 	StandinAgent bool
 }
 
-// MesosSlave is the agent image: the Go init (ENVIRONMENT presets,
+// Recipe is the agent image: the Go init (ENVIRONMENT presets,
 // ENVIRONMENT_INIT, MESOS_* pass-through, supervisord configuration) and
 // its watchdog, on the agent base.
-func MesosSlave(c *dagger.Client, b *gobuild.Builder, in MesosSlaveInputs) *dagger.Container {
+func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 	ctr := c.Container().From(in.Base).
 		WithFile("/usr/local/bin/mesos-slave-init", b.Binary("./images/mesos-slave/init")).
-		WithEnvVariable("PATH", StandardPath).
+		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithExposedPort(5051).
 		WithEntrypoint([]string{"/usr/local/bin/mesos-slave-init"}).
 		WithLabel("org.opencontainers.image.title", "mesos-slave").
@@ -35,3 +40,9 @@ func MesosSlave(c *dagger.Client, b *gobuild.Builder, in MesosSlaveInputs) *dagg
 	}
 	return ctr
 }
+
+// Base is the offline base: the supervisor and log shipper the image runs
+// around the agent (the STAND-IN agent is added by the recipe offline).
+// LHCBDIRAC_BASE_MESOS_SLAVE gives a real Mesos base pinned by digest.
+var Base = baseimage.Spec{Suite: "bookworm", Variant: "minbase",
+	Packages: []string{"ca-certificates", "rsyslog", "supervisor"}}

@@ -1,4 +1,4 @@
-package smoke
+package mesosslave
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"dagger.io/dagger"
 )
 
-// Environments are the ENVIRONMENT presets the mesos-slave smoke test
+// SmokeEnvironments are the ENVIRONMENT presets the mesos-slave smoke test
 // starts the image with, and the programs each must leave RUNNING.
-var Environments = []struct {
+var SmokeEnvironments = []struct {
 	Name    string
 	Running []string
 	Absent  []string
@@ -34,18 +34,18 @@ echo "$s"
 echo "--- init output"; cat /tmp/init.log
 `
 
-// MesosSlaveResult is the smoke test of the mesos-slave image.
-type MesosSlaveResult struct {
+// SmokeResult is the smoke test of the mesos-slave image.
+type SmokeResult struct {
 	Status   map[string]string // ENVIRONMENT -> supervisorctl status
 	Watchdog string            // the output of the crashing run
 }
 
-// MesosSlave starts the image under each preset (with a log collector for
+// Smoke starts the image under each preset (with a log collector for
 // the presets that ship logs) and checks supervisorctl's view; then starts
 // it with the STAND-IN agent told to crash and requires the watchdog to
 // stop the container.
-func MesosSlave(ctx context.Context, c *dagger.Client, img, collectorBase *dagger.Container) (MesosSlaveResult, error) {
-	res := MesosSlaveResult{Status: map[string]string{}}
+func Smoke(ctx context.Context, c *dagger.Client, img, collectorBase *dagger.Container) (SmokeResult, error) {
+	res := SmokeResult{Status: map[string]string{}}
 	entry, err := img.Entrypoint(ctx)
 	if err != nil {
 		return res, err
@@ -59,8 +59,8 @@ func MesosSlave(ctx context.Context, c *dagger.Client, img, collectorBase *dagge
 		env, out string
 		err      error
 	}
-	results := make(chan one, len(Environments))
-	for _, e := range Environments {
+	results := make(chan one, len(SmokeEnvironments))
+	for _, e := range SmokeEnvironments {
 		go func() {
 			out, err := base.WithEnvVariable("ENVIRONMENT", e.Name).
 				WithExec(append([]string{"/bin/sh", "-c", statusScript, "smoke"}, entry...)).Stdout(ctx)
@@ -68,7 +68,7 @@ func MesosSlave(ctx context.Context, c *dagger.Client, img, collectorBase *dagge
 		}()
 	}
 	var errs []string
-	for range Environments {
+	for range SmokeEnvironments {
 		r := <-results
 		res.Status[r.env] = r.out
 		if r.err != nil {
@@ -76,7 +76,7 @@ func MesosSlave(ctx context.Context, c *dagger.Client, img, collectorBase *dagge
 			continue
 		}
 		status, _, _ := strings.Cut(r.out, "--- init output")
-		for _, e := range Environments {
+		for _, e := range SmokeEnvironments {
 			if e.Name != r.env {
 				continue
 			}
@@ -124,4 +124,8 @@ func hasState(status, program, state string) bool {
 		}
 	}
 	return false
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }

@@ -1,26 +1,24 @@
-// Package recipes holds the image recipes of the release: each takes its
-// inputs (a Go builder, versions, bases pinned by digest) and returns a
-// Dagger container ready to test and publish. The files that go into each
-// image live under images/<name>/.
-package recipes
+// Package pinger is the pinger image: its recipe (here), its program
+// (cmd/pinger, over the server library in server/) and its smoke test.
+package pinger
 
 import (
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
 )
 
-// PingerPort is where the pinger listens (the seed's port).
-const PingerPort = 1234
+// Port is where the pinger listens (the seed's port).
+const Port = 1234
 
-// Pinger is the pinger image: its static binary alone, no base at all (no
+// Recipe is the pinger image: its static binary alone, no base at all (no
 // shell, no package manager, nothing to patch), the OCI labels recording
 // what it was built from.
-func Pinger(c *dagger.Client, b *gobuild.Builder, version string) *dagger.Container {
+func Recipe(c *dagger.Client, b *gobuild.Builder, version string) *dagger.Container {
 	return c.Container().
-		WithFile("/usr/local/bin/pinger", b.Binary("./images/pinger")).
+		WithFile("/usr/local/bin/pinger", b.Binary("./images/pinger/cmd/pinger")).
 		WithEntrypoint([]string{"/usr/local/bin/pinger"}).
-		WithExposedPort(PingerPort).
+		WithExposedPort(Port).
 		WithLabel("org.opencontainers.image.title", "lhcbdirac-pinger").
 		WithLabel("org.opencontainers.image.version", version).
 		WithLabel("org.opencontainers.image.description", "HTTP to DIPS ping bridge for Consul health checks").

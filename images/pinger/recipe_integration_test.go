@@ -1,4 +1,4 @@
-package recipes_test
+package pinger_test
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/enginecheck"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/gobuild"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/recipes"
 )
 
 // TestIntegrationPingerImage builds the pinger image in the real engine,
@@ -45,7 +45,7 @@ func TestIntegrationPingerImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := recipes.Pinger(f.Client, b, "v0.0.0-test")
+	img := pinger.Recipe(f.Client, b, "v0.0.0-test")
 
 	var digests []string
 	for i := range 2 {
@@ -59,7 +59,7 @@ func TestIntegrationPingerImage(t *testing.T) {
 		t.Fatalf("the same inputs published as %s and %s", digests[0], digests[1])
 	}
 	// Rebuild from scratch (a new recipe value, same inputs): same digest.
-	again, err := recipes.Pinger(f.Client, b, "v0.0.0-test").Publish(ctx, f.Registry+"/lhcbdirac-pipeline/test-pinger:again")
+	again, err := pinger.Recipe(f.Client, b, "v0.0.0-test").Publish(ctx, f.Registry+"/lhcbdirac-pipeline/test-pinger:again")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +89,14 @@ func TestIntegrationPingerImage(t *testing.T) {
 	defer srv.Close()
 	hostSvc := f.Client.Host().Service([]dagger.PortForward{{Frontend: srv.Port(), Backend: srv.Port()}})
 	gridSecurity := f.Client.Host().Directory(dir, dagger.HostDirectoryOpts{Include: []string{"hostcert.pem", "hostkey.pem", "certificates/*"}})
-	pinger := img.
+	pingerSvc := img.
 		WithMountedDirectory("/opt/dirac/etc/grid-security", gridSecurity).
 		WithEnvVariable("PINGER_ALLOW", fmt.Sprintf("dirac-host:%d", srv.Port())).
 		WithServiceBinding("dirac-host", hostSvc).
 		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
-	client := f.Client.Container().From(base).WithServiceBinding("pinger", pinger).
+	client := f.Client.Container().From(base).WithServiceBinding("pinger", pingerSvc).
 		WithEnvVariable("BUST", time.Now().String())
-	url := fmt.Sprintf("http://pinger:%d/ping?host=dirac-host&port=%d&service=DataManagement/FileCatalog", recipes.PingerPort, srv.Port())
+	url := fmt.Sprintf("http://pinger:%d/ping?host=dirac-host&port=%d&service=DataManagement/FileCatalog", pinger.Port, srv.Port())
 	out, err := client.WithExec([]string{"busybox", "wget", "-q", "-O", "-", url}).Stdout(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestIntegrationPingerImage(t *testing.T) {
 	if !strings.Contains(out, `"name":"DataManagement/FileCatalog"`) || srv.Calls() != 1 {
 		t.Fatalf("ping through the pinger image: %s (server saw %d calls)", out, srv.Calls())
 	}
-	code, err := client.WithExec([]string{"sh", "-c", fmt.Sprintf(`busybox wget -S -q -O /dev/null "http://pinger:%d/ping?host=elsewhere&port=1&service=A/B" 2>&1 | head -1`, recipes.PingerPort)}).Stdout(ctx)
+	code, err := client.WithExec([]string{"sh", "-c", fmt.Sprintf(`busybox wget -S -q -O /dev/null "http://pinger:%d/ping?host=elsewhere&port=1&service=A/B" 2>&1 | head -1`, pinger.Port)}).Stdout(ctx)
 	if err != nil || !strings.Contains(code, "403") {
 		t.Fatalf("a target outside the allow-list: %q %v", code, err)
 	}

@@ -7,11 +7,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/enginecheck"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/registry"
 )
 
 // TestIntegrationBaseBuildIsPinnedAndReproducible pushes a debootstrap base

@@ -18,8 +18,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // MirrorEnv overrides the Debian mirror; by default the one apt uses on this

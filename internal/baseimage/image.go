@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // DefaultPath is the PATH of Debian images.
@@ -102,3 +102,6 @@ func Build(ctx context.Context, p *progress.Reporter, spec Spec, ref string) (st
 	step.Done()
 	return pinned, os.WriteFile(memo, []byte(pinned), 0o644)
 }
+
+// StandardPath is the PATH every image starts with (the bases set none).
+const StandardPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -16,7 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 )
 
 // Epoch is the modification time written for every file of a layer. Fixed

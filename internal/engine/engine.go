@@ -29,10 +29,10 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/dockercli"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/hostimages"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // Environment variables read or set.

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/dockercli"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
 )
 
 // TestIntegrationEngineUpIsIdempotent: a second Up with nothing changed keeps

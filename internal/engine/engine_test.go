@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 func TestDetectModeExternalWhenUserPointsElsewhere(t *testing.T) {

@@ -17,8 +17,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // BaseSpec is the small base the check runs on: busybox brings an HTTP server
@@ -101,4 +102,14 @@ func Run(ctx context.Context, c *dagger.Client, p *progress.Reporter, registry, 
 	}
 	step.Done()
 	return r, nil
+}
+
+// Smoke proves the engine and the registry work, end to end, on a
+// connection: it builds the check's base, then runs the check.
+func Smoke(ctx context.Context, f *foundation.Foundation, p *progress.Reporter) (Result, error) {
+	base, err := baseimage.Build(ctx, p, BaseSpec, BaseRef(f.Registry))
+	if err != nil {
+		return Result{}, err
+	}
+	return Run(ctx, f.Client, p, f.Registry, base)
 }

@@ -9,10 +9,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/enginecheck"
 )
 
 // TestIntegrationEngineExecPublishAndServiceBinding runs against the real

@@ -21,8 +21,8 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // Modules is a directory laid out as a module proxy (GOMODCACHE/cache/download).

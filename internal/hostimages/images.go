@@ -14,10 +14,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/dockercli"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // RootfsSpec is the Debian tree under both host images: what the engine needs

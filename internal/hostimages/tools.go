@@ -19,8 +19,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // DaggerVersion is the engine, CLI and SDK version; all three must match.

@@ -29,8 +29,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
 // Pushed is an image in the registry, by digest.

@@ -16,12 +16,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/push"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/registry"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
 func image(c *dagger.Client, content string) *dagger.Container {

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/dockercli"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/engine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/hostimages"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // Env names the registry the pipeline pushes to. Unset, the embedded one is

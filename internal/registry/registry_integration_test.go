@@ -9,9 +9,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/registry"
 )
 
 // TestIntegrationRegistryKeepsImagesAcrossRestart runs a second instance of

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 )
 
 // Source is one resolved source tree.

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 )
 
 func spec(repo, branch string) sources.Spec {

@@ -9,18 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
 
 // Foundation provisions (or reuses) the engine and registry and connects.
 // Provisioning progress goes to the test log.
-func Foundation(t testing.TB) *pipeline.Foundation {
+func Foundation(t testing.TB) *foundation.Foundation {
 	t.Helper()
 	// The Dagger session lives as long as the context it was opened with, so
 	// the context ends with the test, not with this function.
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-	f, err := pipeline.Connect(ctx, testenv.Reporter(t), nil)
+	f, err := foundation.Connect(ctx, testenv.Reporter(t), nil)
 	if err != nil {
 		cancel()
 		t.Fatalf("INTEGRATION TEST CANNOT RUN: no Dagger engine/registry: %v", err)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/hostimages"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // TestdataEnv overrides where the shared test data lives.

@@ -19,8 +19,8 @@ import (
 
 	"github.com/Masterminds/sprig/v3"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/version"
 )
 
 //go:embed app.json.tmpl

@@ -6,7 +6,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/selfping"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/selfping"
 )
 
 func main() {

@@ -24,8 +24,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/mesosslave"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 )
 
 // Root is where the image installs DIRAC.
@@ -42,7 +42,7 @@ func (e Entry) Prepare(ctx context.Context, args []string, environ []string) ([]
 	if len(args) == 0 {
 		return nil, fmt.Errorf("usage: dockerEntrypoint.sh <command> [args...] (e.g. dirac-service DataManagement/FileCatalog)")
 	}
-	env, err := mesosslave.SourceWithShell(ctx, filepath.Join(e.Root, "bashrc"), mesosslave.Environ(environ))
+	env, err := shellenv.Source(ctx, filepath.Join(e.Root, "bashrc"), shellenv.Environ(environ))
 	if err != nil {
 		return nil, fmt.Errorf("setting up the DIRAC environment from %s: %w", filepath.Join(e.Root, "bashrc"), err)
 	}
@@ -139,7 +139,7 @@ func run(ctx context.Context, env map[string]string, name string, args ...string
 
 // LookPath finds name on the PATH of the DIRAC environment.
 func LookPath(name string, environ []string) (string, error) {
-	return lookPath(name, mesosslave.Environ(environ)["PATH"])
+	return lookPath(name, shellenv.Environ(environ)["PATH"])
 }
 
 func lookPath(name, path string) (string, error) {

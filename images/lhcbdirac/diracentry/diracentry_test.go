@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/diracentry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/diracentry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
 )
 

@@ -10,7 +10,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/diracentry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/diracentry"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/selfping"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/selfping"
 )
 
 const svc = "DataManagement/FileCatalog"

@@ -16,7 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/mesosslave"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave/slaveinit"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
 )
 
 func logf(tag, format string, a ...any) {
@@ -26,7 +27,7 @@ func logf(tag, format string, a ...any) {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	c, err := mesosslave.Resolve(ctx, mesosslave.Environ(os.Environ()), mesosslave.RealHooks())
+	c, err := slaveinit.Resolve(ctx, shellenv.Environ(os.Environ()), slaveinit.RealHooks())
 	if err != nil {
 		logf("Init", "configuration error: %v", err)
 		os.Exit(1)
@@ -37,7 +38,7 @@ func main() {
 	}
 	switch mode {
 	case "redpill":
-		if err := mesosslave.Watch(ctx, c.Watchdog, mesosslave.CLI{Config: mesosslave.SupervisorConf}, 5*time.Second, os.Stderr); err != nil {
+		if err := slaveinit.Watch(ctx, c.Watchdog, slaveinit.CLI{Config: slaveinit.SupervisorConf}, 5*time.Second, os.Stderr); err != nil {
 			os.Exit(1)
 		}
 	case "config":
@@ -59,7 +60,7 @@ func main() {
 		for _, p := range c.Programs {
 			logf("Init", "%s: enabled=%v %s", p.Name, p.Enabled, strings.Join(p.Command, " "))
 		}
-		if err := mesosslave.WriteSupervisor(c, "/"); err != nil {
+		if err := slaveinit.WriteSupervisor(c, "/"); err != nil {
 			logf("Init", "writing supervisord's configuration: %v", err)
 			os.Exit(1)
 		}
@@ -70,7 +71,7 @@ func main() {
 		}
 		// supervisord becomes PID 1, with the resolved environment, which
 		// every program inherits.
-		if err := syscall.Exec(bin, []string{"supervisord", "-n", "-c", mesosslave.SupervisorConf}, c.EnvList()); err != nil {
+		if err := syscall.Exec(bin, []string{"supervisord", "-n", "-c", slaveinit.SupervisorConf}, c.EnvList()); err != nil {
 			logf("Init", "exec supervisord: %v", err)
 			os.Exit(1)
 		}

@@ -12,13 +12,11 @@
 // silently meant "local" (it still does, with a warning); and a misspelt
 // Mesos variable such as the README's MESOS_WORKDIR was silently ignored by
 // the agent (it is now reported, with the flag that was probably meant).
-package mesosslave
+package slaveinit
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -226,28 +224,6 @@ func (c Config) EnvList() []string {
 		out = append(out, k+"="+c.Env[k])
 	}
 	return out
-}
-
-// SourceWithShell is the real SourceInit: POSIX sh sources the file (its
-// path passed as an argument, never spliced into the script) and prints the
-// resulting environment NUL-separated.
-func SourceWithShell(ctx context.Context, path string, env map[string]string) (map[string]string, error) {
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `set -a; . "$1" >&2 && env -0`, "sh", path)
-	for _, k := range sortedKeys(env) {
-		cmd.Env = append(cmd.Env, k+"="+env[k])
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("sourcing failed: %v: %s", err, strings.TrimSpace(errb.String()))
-	}
-	res := map[string]string{}
-	for _, kv := range strings.Split(out.String(), "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok && k != "" && k != "PWD" && k != "SHLVL" && k != "_" {
-			res[k] = v
-		}
-	}
-	return res, nil
 }
 
 func setDefault(e map[string]string, k, v string) {

@@ -1,4 +1,4 @@
-package mesosslave
+package slaveinit
 
 import (
 	"context"
@@ -9,11 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
 )
 
 func hooks() Hooks {
 	return Hooks{
-		SourceInit: SourceWithShell,
+		SourceInit: shellenv.Source,
 		FirstIPv4:  func(string) (string, error) { return "10.0.0.7", nil },
 		Exists:     func(p string) bool { _, err := os.Stat(p); return err == nil },
 	}

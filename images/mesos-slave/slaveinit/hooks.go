@@ -1,14 +1,16 @@
-package mesosslave
+package slaveinit
 
 import (
 	"fmt"
 	"net"
 	"os"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
 )
 
 // RealHooks reach the real system.
 func RealHooks() Hooks {
-	return Hooks{SourceInit: SourceWithShell, FirstIPv4: FirstIPv4, Exists: func(p string) bool {
+	return Hooks{SourceInit: shellenv.Source, FirstIPv4: FirstIPv4, Exists: func(p string) bool {
 		_, err := os.Stat(p)
 		return err == nil
 	}}
@@ -31,18 +33,4 @@ func FirstIPv4(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s has no IPv4 address", name)
-}
-
-// Environ turns os.Environ() into a map.
-func Environ(kvs []string) map[string]string {
-	m := make(map[string]string, len(kvs))
-	for _, kv := range kvs {
-		for i := 0; i < len(kv); i++ {
-			if kv[i] == '=' {
-				m[kv[:i]] = kv[i+1:]
-				break
-			}
-		}
-	}
-	return m
 }

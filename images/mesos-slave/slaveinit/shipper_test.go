@@ -1,4 +1,4 @@
-package mesosslave
+package slaveinit
 
 import (
 	"context"

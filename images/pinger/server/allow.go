@@ -1,4 +1,4 @@
-package pinger
+package server
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package pinger_test
+package server_test
 
 import (
 	"fmt"

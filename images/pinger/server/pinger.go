@@ -5,7 +5,7 @@
 // /self for its own health) and adds what a network-facing service needs: an
 // allow-list (403 outside it), per-request timeouts, a bound on concurrent
 // pings, Prometheus metrics, structured logs and graceful shutdown.
-package pinger
+package server
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package pinger_test
+package server_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pinger"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger/server"
 )
 
 const svc = "DataManagement/FileCatalog"
@@ -57,19 +57,19 @@ func (e env) client(t testing.TB) *dips.Client {
 	return &dips.Client{Certificate: &c, RootCAs: roots, HostCredentials: true}
 }
 
-func handler(t testing.TB, e env, cfg pinger.Config) *httptest.Server {
+func handler(t testing.TB, e env, cfg server.Config) *httptest.Server {
 	t.Helper()
 	if cfg.Client == nil {
 		cfg.Client = e.client(t)
 	}
 	if cfg.Allow == nil {
-		al, err := pinger.ParseAllowList(fmt.Sprintf("localhost:%d", e.srv.Port()))
+		al, err := server.ParseAllowList(fmt.Sprintf("localhost:%d", e.srv.Port()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Allow = al
 	}
-	h, err := pinger.NewHandler(cfg)
+	h, err := server.NewHandler(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func get(t testing.TB, url string) (int, string) {
 
 func TestSeedCompatibleAPI(t *testing.T) {
 	e := setup(t)
-	ts := handler(t, e, pinger.Config{})
+	ts := handler(t, e, server.Config{})
 	port := e.srv.Port()
 
 	if code, body := get(t, ts.URL+"/self"); code != 200 || body != "I am good thanks" {
@@ -136,7 +136,7 @@ func TestSeedCompatibleAPI(t *testing.T) {
 
 func TestAllowListRefusesOtherTargets(t *testing.T) {
 	e := setup(t)
-	ts := handler(t, e, pinger.Config{})
+	ts := handler(t, e, server.Config{})
 	for _, q := range []string{
 		fmt.Sprintf("host=localhost&port=%d", e.srv.Port()+1), // another port
 		fmt.Sprintf("host=127.0.0.1&port=%d", e.srv.Port()),   // another spelling of the host
@@ -153,7 +153,7 @@ func TestAllowListRefusesOtherTargets(t *testing.T) {
 }
 
 func TestAllowListParsing(t *testing.T) {
-	al, err := pinger.ParseAllowList("*.cern.ch:9100-9300, lbvobox01.cern.ch, 10.1.0.0/16:9162, [fd00::/8]:9000")
+	al, err := server.ParseAllowList("*.cern.ch:9100-9300, lbvobox01.cern.ch, 10.1.0.0/16:9162, [fd00::/8]:9000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestAllowListParsing(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "*", "*:80", "h:0", "h:9-1", "h:x", "10.0.0.0/33", "[fd00::"} {
-		if _, err := pinger.ParseAllowList(bad); err == nil {
+		if _, err := server.ParseAllowList(bad); err == nil {
 			t.Errorf("allow-list %q accepted", bad)
 		}
 	}
@@ -180,7 +180,7 @@ func TestAllowListParsing(t *testing.T) {
 
 func TestTimeoutsConcurrencyAndMetrics(t *testing.T) {
 	e := setup(t)
-	ts := handler(t, e, pinger.Config{Timeout: 300 * time.Millisecond, MaxConcurrent: 1})
+	ts := handler(t, e, server.Config{Timeout: 300 * time.Millisecond, MaxConcurrent: 1})
 	url := fmt.Sprintf("%s/ping?host=localhost&port=%d&service=%s", ts.URL, e.srv.Port(), svc)
 	get(t, url) // one success for the metrics
 
@@ -221,7 +221,7 @@ func TestMainServesAndShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
-	go func() { done <- pinger.Main(ctx, nil, getenv, &stderr, ready) }()
+	go func() { done <- server.Main(ctx, nil, getenv, &stderr, ready) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -246,7 +246,7 @@ func TestMainServesAndShutsDownGracefully(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"pinger shutting down"`) {
 		t.Errorf("logs are not structured JSON: %s", stderr.String())
 	}
-	if code := pinger.Main(context.Background(), nil, func(string) string { return "" }, &stderr, nil); code != 1 || !strings.Contains(stderr.String(), "PINGER_ALLOW") {
+	if code := server.Main(context.Background(), nil, func(string) string { return "" }, &stderr, nil); code != 1 || !strings.Contains(stderr.String(), "PINGER_ALLOW") {
 		t.Fatalf("without an allow-list the pinger must refuse to start naming PINGER_ALLOW: %d", code)
 	}
 }

@@ -1,5 +1,5 @@
 // Command pinger serves DIPS pings over HTTP for Consul health checks; see
-// package pinger. It stops gracefully on SIGTERM (what Marathon and Docker
+// package server. It stops gracefully on SIGTERM (what Marathon and Docker
 // send) or SIGINT.
 package main
 
@@ -9,11 +9,11 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/pinger"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger/server"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	os.Exit(pinger.Main(ctx, os.Args[1:], os.Getenv, os.Stderr, nil))
+	os.Exit(server.Main(ctx, os.Args[1:], os.Getenv, os.Stderr, nil))
 }

@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"dagger.io/dagger"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
+)
+
+// The build stage: the three images, concurrently.
+
+type buildStage struct{ r *Release }
+
+func (buildStage) String() string { return "build" }
+
+// Recipes returns the three image recipes (not yet evaluated).
+func (r *Release) Recipes() (map[string]*dagger.Container, error) {
+	c := r.F.Client
+	var installer *dagger.File
+	if inst := r.Config.Installer; isURL(inst) {
+		installer = c.HTTP(inst)
+	} else {
+		installer = c.Host().File(inst)
+	}
+	in := lhcbdirac.Inputs{
+		Base: r.lbase, Version: r.Config.Version, Installer: installer,
+		InstallerFrom: installerLabel(r.Config.Installer), Sources: r.Sources, PipIndexURL: r.Config.PipIndexURL,
+		Rerun: r.Rerun,
+	}
+	r.builder.Rerun = r.Rerun
+	for _, s := range r.Sources {
+		in.SourceDirs = append(in.SourceDirs, c.Host().Directory(s.Dir))
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	return map[string]*dagger.Container{
+		ImageLHCbDIRAC:  lhcbdirac.Recipe(c, r.builder, in),
+		ImagePinger:     pinger.Recipe(c, r.builder, r.Config.Version.Raw),
+		ImageMesosSlave: mesosslave.Recipe(c, r.builder, mesosslave.Inputs{Base: r.mbase, Version: r.Config.Version, StandinAgent: r.Config.MesosSlaveBase == ""}),
+	}, nil
+}
+
+// installerLabel keeps the label free of host-specific paths offline.
+func installerLabel(inst string) string {
+	if isURL(inst) {
+		return inst
+	}
+	return "file:" + filepath.Base(inst)
+}
+
+// isURL tells an installer to download from a path on this machine.
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+func (s buildStage) Run(ctx context.Context) error { return s.r.build(ctx, ImageNames...) }
+
+// build evaluates the recipes of the named images concurrently, recording
+// each image's container and build time.
+func (r *Release) build(ctx context.Context, names ...string) error {
+	ctrs, err := r.Recipes()
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			step := r.P.Start("build %s", n)
+			start := time.Now()
+			ctr, err := ctrs[n].Sync(ctx)
+			r.Images[n].BuildTime = time.Since(start)
+			if err != nil {
+				errs[i] = step.Fail(fmt.Errorf("building %s: %w", n, err))
+				return
+			}
+			r.Images[n].Container = ctr
+			step.Done()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

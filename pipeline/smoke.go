@@ -1,0 +1,85 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
+)
+
+// The smoke stage: every service as Marathon would run it, and the
+// mesos-slave image under each ENVIRONMENT preset.
+
+type smokeStage struct{ r *Release }
+
+func (smokeStage) String() string { return "smoke" }
+
+func (s smokeStage) Run(ctx context.Context) error {
+	r := s.r
+	kit, err := lhcbdirac.NewKit(r.Apps)
+	if err != nil {
+		return err
+	}
+	client := r.F.Client.Container().From(r.toolsBase)
+	imgs := lhcbdirac.SmokeImages{LHCbDIRAC: r.Images[ImageLHCbDIRAC].Container, Pinger: r.Images[ImagePinger].Container, Client: client}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []error
+	sem := make(chan struct{}, 6) // mostly waiting for services to start
+	for _, app := range r.Apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			step := r.P.Start("smoke %s", app.Service.Name)
+			res, err := lhcbdirac.Smoke(ctx, r.F.Client, imgs, app, kit, lhcbdirac.SmokeOptions{Fresh: r.Config.FreshSmoke})
+			mu.Lock()
+			defer mu.Unlock()
+			r.Smoke = append(r.Smoke, res)
+			if err != nil {
+				errs = append(errs, step.Fail(err))
+				return
+			}
+			step.Done()
+		}()
+	}
+	var merr error
+	if r.Config.Only == "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			step := r.P.Start("smoke mesos-slave (%d ENVIRONMENT presets, watchdog)", len(mesosslave.SmokeEnvironments))
+			_, merr = mesosslave.Smoke(ctx, r.F.Client, r.Images[ImageMesosSlave].Container, client)
+			if merr != nil {
+				step.Fail(merr)
+			} else {
+				step.Done()
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Slice(r.Smoke, func(i, j int) bool { return r.Smoke[i].Service < r.Smoke[j].Service })
+	n := len(r.Apps)
+	if len(errs) > 0 {
+		r.Images[ImageLHCbDIRAC].Smoke = fmt.Sprintf("FAILED (%d of %d services)", len(errs), n)
+		r.Images[ImagePinger].Smoke = "FAILED (see services)"
+	} else {
+		r.Images[ImageLHCbDIRAC].Smoke = fmt.Sprintf("passed (%s: health check + DIPS ping)", plural(n, "service"))
+		r.Images[ImagePinger].Smoke = fmt.Sprintf("passed (%s)", plural(n, "ping"))
+	}
+	switch {
+	case r.Config.Only != "":
+		r.Images[ImageMesosSlave].Smoke = "not run (testService)"
+	case merr != nil:
+		r.Images[ImageMesosSlave].Smoke = "FAILED"
+		errs = append(errs, merr)
+	default:
+		r.Images[ImageMesosSlave].Smoke = fmt.Sprintf("passed (%d presets, watchdog)", len(mesosslave.SmokeEnvironments))
+	}
+	return errors.Join(errs...)
+}

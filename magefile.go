@@ -21,6 +21,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostsetup"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	versionpkg "github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
@@ -48,6 +49,9 @@ type CI mg.Namespace
 // Up provisions the Dagger engine (builds it when none can be downloaded) and prints the variables the SDK needs.
 func (Engine) Up(ctx context.Context) error {
 	p := progress.New(nil)
+	if err := hostsetup.Ensure(ctx, p); err != nil {
+		return err
+	}
 	ep, err := engine.Up(ctx, p)
 	if err != nil {
 		return err
@@ -73,7 +77,11 @@ func (Engine) Status(ctx context.Context) error {
 
 // Up starts the embedded registry (data kept in a Docker volume) unless LHCBDIRAC_REGISTRY names another.
 func (Registry) Up(ctx context.Context) error {
-	addr, err := registry.Up(ctx, progress.New(nil))
+	p := progress.New(nil)
+	if err := hostsetup.Ensure(ctx, p); err != nil {
+		return err
+	}
+	addr, err := registry.Up(ctx, p)
 	if err == nil {
 		fmt.Println(addr)
 	}
@@ -109,6 +117,9 @@ func (Base) Build(ctx context.Context, name, packages string) error {
 		return err
 	}
 	p := progress.New(nil)
+	if err := hostsetup.Ensure(ctx, p); err != nil {
+		return err
+	}
 	addr, err := registry.Up(ctx, p)
 	if err != nil {
 		return err
@@ -247,6 +258,9 @@ func release(ctx context.Context, version, only string) error {
 			return err
 		}
 	}
+	if err := hostsetup.Ensure(ctx, p); err != nil {
+		return err
+	}
 	f, err := foundation.Connect(ctx, p, nil)
 	if err != nil {
 		return err
@@ -353,6 +367,9 @@ func Bench(ctx context.Context) error {
 		return err
 	}
 	cfg.Repository = addr + "/lhcbdirac-pipeline-bench"
+	if err := hostsetup.Ensure(ctx, progress.New(os.Stderr)); err != nil {
+		return err
+	}
 	f, err := foundation.Connect(ctx, progress.New(os.Stderr), nil)
 	if err != nil {
 		return err
@@ -365,6 +382,9 @@ func Bench(ctx context.Context) error {
 // Smoke checks the foundation alone: engine and registry up, then a command, a publish and a service binding checked end to end.
 func Smoke(ctx context.Context) error {
 	p := progress.New(nil)
+	if err := hostsetup.Ensure(ctx, p); err != nil {
+		return err
+	}
 	f, err := foundation.Connect(ctx, p, nil)
 	if err != nil {
 		return err
@@ -400,10 +420,13 @@ func Lint(ctx context.Context) error {
 	return nil
 }
 
-// Test lints, provisions the engine and registry, then runs every test (integration tests included) against them.
+// Test lints, sets up the host (Docker, debootstrap… when missing), provisions the engine and registry, then runs every test (integration tests included) against them.
 func Test(ctx context.Context) error {
 	mg.CtxDeps(ctx, Lint)
 	p := progress.New(nil)
+	if err := hostsetup.Ensure(ctx, p); err != nil {
+		return err
+	}
 	if _, err := registry.Up(ctx, p); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ type Reporter struct {
 	mu    sync.Mutex
 	out   io.Writer
 	now   func() time.Time
+	began time.Time // when the reporter was made: the run's start
 	steps []Step
 }
 
@@ -34,7 +35,11 @@ func New(out io.Writer) *Reporter {
 	if out == nil {
 		out = os.Stderr
 	}
-	return &Reporter{out: out, now: time.Now}
+	return newAt(out, time.Now)
+}
+
+func newAt(out io.Writer, now func() time.Time) *Reporter {
+	return &Reporter{out: out, now: now, began: now()}
 }
 
 // Discard is a reporter that prints nothing; useful for quiet callers.
@@ -107,10 +112,12 @@ func (r *Reporter) Steps() []Step {
 	return append([]Step(nil), r.steps...)
 }
 
-// Summary prints every finished step with its time, then the total.
+// Summary prints every finished step with its time, then the total: the
+// wall-clock time since the reporter was made. Steps overlap (a stage holds
+// its images' builds, builds run concurrently), so their sum means nothing.
 func (r *Reporter) Summary(title string) {
 	steps := r.Steps()
-	var total time.Duration
+	total := r.now().Sub(r.began)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fmt.Fprintf(r.out, "%s:\n", title)
@@ -123,7 +130,6 @@ func (r *Reporter) Summary(title string) {
 			state = "FAILED"
 		}
 		fmt.Fprintf(r.out, "  %-55s %-7s %10s\n", s.Name, state, round(s.Duration))
-		total += s.Duration
 	}
 	fmt.Fprintf(r.out, "  %-55s %-7s %10s\n", "total", "", round(total))
 }

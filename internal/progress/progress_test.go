@@ -41,3 +41,24 @@ func TestStepsAreTimedAndSummarised(t *testing.T) {
 		t.Fatalf("steps recorded wrongly: %+v", steps)
 	}
 }
+
+// TestTotalIsWallClock: steps overlap (a stage holds its builds, builds run
+// concurrently); the closing total is the time since the run began, not
+// the sum of the steps.
+func TestTotalIsWallClock(t *testing.T) {
+	var buf bytes.Buffer
+	clock := time.Unix(0, 0)
+	r := newAt(&buf, func() time.Time { return clock })
+	stage := r.Start("build")
+	a, b := r.Start("build lhcbdirac"), r.Start("build pinger")
+	clock = clock.Add(10 * time.Second)
+	a.Done()
+	b.Done()
+	stage.Done()
+	clock = clock.Add(500 * time.Millisecond) // after the last step: still the run
+	r.Summary("release")
+	last := strings.TrimSpace(buf.String()[strings.LastIndex(buf.String(), "total"):])
+	if !strings.HasSuffix(last, " 10.5s") {
+		t.Fatalf("total line %q, want the wall-clock 10.5s (the steps sum to 30s)", last)
+	}
+}

@@ -120,13 +120,21 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request) {
 		h.finish(r, start, "bad_request", http.StatusBadRequest, w, fmt.Sprintf("Bad Param ! port %q is not a port number", portText), nil)
 		return
 	}
-	url := fmt.Sprintf("dips://%s/%s", net.JoinHostPort(host, portText), strings.TrimLeft(service, "/"))
+	// The host is parsed once; the allow-list checks, and the URL carries,
+	// exactly the parsed value.
+	target, err := ParseTarget(host)
+	if err != nil {
+		h.finish(r, start, "bad_request", http.StatusBadRequest, w, "Bad Param ! "+err.Error(), nil)
+		return
+	}
+	hostPort := net.JoinHostPort(target.String(), strconv.Itoa(port))
+	url := fmt.Sprintf("dips://%s/%s", hostPort, strings.TrimLeft(service, "/"))
 	if _, err := dips.ParseURL(url); err != nil {
 		h.finish(r, start, "bad_request", http.StatusBadRequest, w, "Bad Param ! "+err.Error(), nil)
 		return
 	}
-	if !h.cfg.Allow.Allows(host, port) {
-		h.finish(r, start, "forbidden", http.StatusForbidden, w, fmt.Sprintf("target %s is not in the pinger's allow-list", net.JoinHostPort(host, portText)), nil)
+	if !h.cfg.Allow.Allows(target, port) {
+		h.finish(r, start, "forbidden", http.StatusForbidden, w, fmt.Sprintf("target %s is not in the pinger's allow-list", hostPort), nil)
 		return
 	}
 	// A health check waits only briefly for a free slot: under overload an

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -166,12 +168,18 @@ func TestAllowListParsing(t *testing.T) {
 		{"lbvobox12.cern.ch", 22, false}, {"lbvobox01.cern.ch", 22, true}, {"evilcern.ch", 9197, false},
 		{"10.1.2.3", 9162, true}, {"10.1.2.3", 9163, false}, {"10.2.0.1", 9162, false},
 		{"fd00::1", 9000, true}, {"example.org", 9197, false},
+		{"::ffff:10.1.2.3", 9162, true}, // the mapped form of an allowed IPv4 address is that address
+		{"lbvobox12.cern.ch.", 9197, true},
 	} {
-		if got := al.Allows(c.host, c.port); got != c.ok {
+		target, err := server.ParseTarget(c.host)
+		if err != nil {
+			t.Fatalf("ParseTarget(%q): %v", c.host, err)
+		}
+		if got := al.Allows(target, c.port); got != c.ok {
 			t.Errorf("Allows(%s, %d) = %v, want %v", c.host, c.port, got, c.ok)
 		}
 	}
-	for _, bad := range []string{"", "*", "*:80", "h:0", "h:9-1", "h:x", "10.0.0.0/33", "[fd00::"} {
+	for _, bad := range []string{"", "*", "*:80", "h:0", "h:9-1", "h:x", "10.0.0.0/33", "[fd00::", "*.", "a_b.cern.ch", "[fe80::1%eth0]:9000"} {
 		if _, err := server.ParseAllowList(bad); err == nil {
 			t.Errorf("allow-list %q accepted", bad)
 		}
@@ -248,5 +256,41 @@ func TestMainServesAndShutsDownGracefully(t *testing.T) {
 	}
 	if code := server.Main(context.Background(), nil, func(string) string { return "" }, &stderr, nil); code != 1 || !strings.Contains(stderr.String(), "PINGER_ALLOW") {
 		t.Fatalf("without an allow-list the pinger must refuse to start naming PINGER_ALLOW: %d", code)
+	}
+}
+
+// TestHostIsParsedOnceAndDialledAsChecked: with PINGER_ALLOW=10.0.0.0/8,*.cern.ch
+// an IPv6 literal whose zone ends in an allowed domain was matched as a
+// name and dialled as loopback. Every host that is neither a plain IP nor a
+// valid DNS name is refused with 400, and nothing is dialled.
+func TestHostIsParsedOnceAndDialledAsChecked(t *testing.T) {
+	e := setup(t)
+	al, err := server.ParseAllowList("10.0.0.0/8,*.cern.ch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := handler(t, e, server.Config{Allow: al, Timeout: time.Second})
+	for _, host := range []string{
+		"::ffff:127.0.0.1%.cern.ch", "::1%.cern.ch", "127.0.0.1%.cern.ch", "fe80::1%lo",
+		"[::1]", "[::1].cern.ch", "127.1", "2130706433", "0x7f.0.0.1", "127.0.0.1.cern.ch:1",
+		"localhost\x00.cern.ch", "a_b.cern.ch", "a b.cern.ch", "-x.cern.ch", ".cern.ch", "x..cern.ch",
+		"x.cern.ch/..", strings.Repeat("a", 64) + ".cern.ch",
+	} {
+		q := url.Values{"host": {host}, "port": {strconv.Itoa(e.srv.Port())}, "service": {svc}}
+		code, body := get(t, ts.URL+"/ping?"+q.Encode())
+		if code != 400 || !strings.Contains(body, "Bad Param") {
+			t.Errorf("host %q: %d %s, want 400", host, code, body)
+		}
+	}
+	if e.srv.Calls() != 0 {
+		t.Fatalf("a refused host was dialled (%d calls reached the DIPS server)", e.srv.Calls())
+	}
+	// What passes the parse is what is dialled: an allowed address range
+	// admits the mapped and the plain spelling of an address alike.
+	for host, want := range map[string]int{"10.9.9.9": 418, "::ffff:10.9.9.9": 418, "x.cern.ch": 418, "127.0.0.1": 403, "::ffff:127.0.0.1": 403, "localhost": 403} {
+		q := url.Values{"host": {host}, "port": {"1"}, "service": {svc}}
+		if code, body := get(t, ts.URL+"/ping?"+q.Encode()); code != want {
+			t.Errorf("host %q: %d %s, want %d", host, code, body, want)
+		}
 	}
 }

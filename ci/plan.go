@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
@@ -49,7 +50,7 @@ func Decide(tag string, getenv func(string) string) (Plan, error) {
 	}
 	for _, s := range sources.Overrides(getenv) {
 		if s.Repo != "" {
-			p.Hotfix = append(p.Hotfix, s.RepoVar+"="+s.Repo)
+			p.Hotfix = append(p.Hotfix, s.RepoVar+"="+redact.URL(s.Repo))
 		}
 		if s.Branch != "" {
 			p.Hotfix = append(p.Hotfix, s.BranchVar+"="+s.Branch)

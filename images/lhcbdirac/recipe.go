@@ -12,6 +12,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
@@ -133,7 +134,7 @@ func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 		WithLabel("org.lhcbdirac.diracos.installer", in.InstallerFrom).
 		WithLabel("org.lhcbdirac.pipeline.go-version", b.GoVersion())
 	if in.PipIndexURL != "" {
-		ctr = ctr.WithLabel("org.lhcbdirac.pip.index", in.PipIndexURL)
+		ctr = ctr.WithLabel("org.lhcbdirac.pip.index", redact.URL(in.PipIndexURL))
 	}
 	for _, s := range in.Sources {
 		key := "org.lhcbdirac." + strings.ToLower(s.Name)

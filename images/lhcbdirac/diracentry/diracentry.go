@@ -24,6 +24,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 )
@@ -80,6 +81,7 @@ func (e Entry) apply(ctx context.Context, h sources.Spec, env map[string]string)
 	if err := sources.Check(h); err != nil {
 		return err
 	}
+	loc, _ := sources.ParseLocation(h.RepoVar, h.Repo)
 	dir := filepath.Join(e.Root, "hotfix")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -92,10 +94,10 @@ func (e Entry) apply(ctx context.Context, h sources.Spec, env map[string]string)
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return err
 	}
-	want := h.Repo + "\n" + h.Branch + "\n"
+	want := loc.Shown + "\n" + h.Branch + "\n" // no credentials on disk
 	marker := filepath.Join(dir, h.Name+".applied")
 	if b, err := os.ReadFile(marker); err == nil && string(b) == want {
-		e.logf("%s hotfix from %s (branch %q) already applied", h.Name, h.Repo, h.Branch)
+		e.logf("%s hotfix from %s (branch %q) already applied", h.Name, loc.Shown, h.Branch)
 		return nil
 	}
 	src := filepath.Join(dir, h.Name)
@@ -106,20 +108,23 @@ func (e Entry) apply(ctx context.Context, h sources.Spec, env map[string]string)
 	if h.Branch != "" {
 		clone = append(clone, "--branch", h.Branch)
 	}
-	clone = append(clone, "--", h.Repo, src)
-	e.logf("%s hotfix: cloning %s (branch %q)", h.Name, h.Repo, h.Branch)
-	if err := run(ctx, env, "git", clone...); err != nil {
-		return fmt.Errorf("%s hotfix from %s=%q %s=%q: %w", h.Name, h.RepoVar, h.Repo, h.BranchVar, h.Branch, err)
+	clone = append(clone, "--", loc.Fetch, src)
+	e.logf("%s hotfix: cloning %s (branch %q)", h.Name, loc.Shown, h.Branch)
+	if err := run(ctx, env, loc, "git", clone...); err != nil {
+		return fmt.Errorf("%s hotfix from %s=%q %s=%q: %w", h.Name, h.RepoVar, loc.Shown, h.BranchVar, h.Branch, err)
 	}
 	// A hotfix replaces the code, not its dependencies: nothing is fetched
 	// from an index at container start.
-	if err := run(ctx, env, "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-build-isolation", src); err != nil {
-		return fmt.Errorf("%s hotfix: pip install of %s failed: %w", h.Name, h.Repo, err)
+	if err := run(ctx, env, sources.Location{}, "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-build-isolation", src); err != nil {
+		return fmt.Errorf("%s hotfix: pip install of %s failed: %w", h.Name, loc.Shown, err)
 	}
 	return os.WriteFile(marker, []byte(want), 0o644)
 }
 
-func run(ctx context.Context, env map[string]string, name string, args ...string) error {
+// run runs name with the DIRAC environment plus loc's credentials (for git:
+// in the environment, never in args); its output, which may quote a URL,
+// is scrubbed of them.
+func run(ctx context.Context, env map[string]string, loc sources.Location, name string, args ...string) error {
 	path, err := lookPath(name, env["PATH"])
 	if err != nil {
 		return err
@@ -128,11 +133,11 @@ func run(ctx context.Context, env map[string]string, name string, args ...string
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Env = append(cmd.Env, "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = append(append(cmd.Env, "GIT_TERMINAL_PROMPT=0"), loc.Env()...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %v: %s", name, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("%s: %v: %s", name, err, redact.Scrub(strings.TrimSpace(out.String()), loc.Secrets()))
 	}
 	return nil
 }

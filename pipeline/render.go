@@ -16,7 +16,7 @@ func (renderStage) String() string { return "render" }
 func (s renderStage) Run(ctx context.Context) error {
 	r := s.r
 	dir := filepath.Join(r.Config.Dist, "marathon")
-	if err := render.WriteDir(r.Apps, dir); err != nil {
+	if err := render.ReplaceDir(r.Apps, dir); err != nil {
 		return err
 	}
 	for _, a := range r.Apps {

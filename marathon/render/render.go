@@ -202,27 +202,106 @@ func excerpt(b []byte, line int) string {
 	return strings.Join(out, "\n")
 }
 
-// WriteDir writes each app as <System>_<Service>.json into dir. Files are
-// written to temporary names first, so an interrupted run leaves no partial
-// app definition behind.
-func WriteDir(apps []App, dir string) error {
+// WriteDir writes each app as <System>_<Service>.json into dir, all or
+// nothing: every target is checked first (a directory in the way fails
+// before anything is written), every file is written under a temporary
+// name, and only when all are written are they renamed into place. On any
+// failure the temporary files are removed and dir is as it was. Other
+// files in dir are left alone. Files are readable by all (0644), as app
+// definitions are no secret.
+func WriteDir(apps []App, dir string) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for _, a := range apps {
-		tmp, err := os.CreateTemp(dir, a.FileName()+".*.tmp")
+		target := filepath.Join(dir, a.FileName())
+		if st, err := os.Lstat(target); err == nil && !st.Mode().IsRegular() {
+			return fmt.Errorf("cannot write %s: a %s is in the way; nothing was written", target, kind(st.Mode()))
+		}
+	}
+	var tmps []string
+	defer func() {
 		if err != nil {
-			return err
+			for _, t := range tmps {
+				os.Remove(t)
+			}
 		}
-		if _, err := tmp.Write(a.JSON); err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			return err
+	}()
+	for _, a := range apps {
+		t, err := writeTemp(dir, a.FileName(), a.JSON)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w; nothing was written", filepath.Join(dir, a.FileName()), err)
 		}
-		tmp.Close()
-		if err := os.Rename(tmp.Name(), filepath.Join(dir, a.FileName())); err != nil {
-			return err
+		tmps = append(tmps, t)
+	}
+	for i, a := range apps {
+		if err := os.Rename(tmps[i], filepath.Join(dir, a.FileName())); err != nil {
+			tmps = tmps[i:] // the renamed ones are in place; remove the rest
+			return fmt.Errorf("renaming into %s: %w (%d of %d app definitions were replaced)", dir, err, i, len(apps))
 		}
 	}
 	return nil
+}
+
+// ReplaceDir makes dir hold exactly the apps' definitions (no file of an
+// earlier run's removed service stays behind): they are written into a new
+// sibling directory, which then takes dir's place. On failure dir is as it
+// was. For directories the pipeline owns (dist/<version>/marathon).
+func ReplaceDir(apps []App, dir string) error {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".new-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := WriteDir(apps, tmp); err != nil {
+		return err
+	}
+	old := ""
+	if _, err := os.Lstat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("replacing %s: %w", dir, err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir)
+		}
+		return fmt.Errorf("replacing %s: %w", dir, err)
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+func writeTemp(dir, name string, b []byte) (string, error) {
+	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return "", err
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(f.Name(), 0o644)); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func kind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	}
+	return "non-regular file"
 }

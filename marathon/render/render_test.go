@@ -296,3 +296,87 @@ func TestOneBadServiceRendersNothing(t *testing.T) {
 		t.Errorf("the good service is blamed: %v", err)
 	}
 }
+
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestWriteDirIsAllOrNothing: a directory in the way of the second file
+// used to leave the first file and a *.tmp behind.
+func TestWriteDirIsAllOrNothing(t *testing.T) {
+	apps := mustRender(t, "testdata/services.yaml", "certification", "v9.1")
+	if len(apps) < 2 {
+		t.Fatal("need two apps")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, apps[1].FileName()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteDir(apps, dir)
+	if err == nil || !strings.Contains(err.Error(), "a directory is in the way") || !strings.Contains(err.Error(), apps[1].FileName()) {
+		t.Fatalf("got %v", err)
+	}
+	if got := listDir(t, dir); !reflect.DeepEqual(got, []string{apps[1].FileName(), "README"}) && !reflect.DeepEqual(got, []string{"README", apps[1].FileName()}) {
+		t.Fatalf("after a failed write the directory holds %v", got)
+	}
+	// The way cleared, everything is written, readable by all, and the
+	// user's own file stays.
+	os.Remove(filepath.Join(dir, apps[1].FileName()))
+	if err := WriteDir(apps, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range apps {
+		st, err := os.Stat(filepath.Join(dir, a.FileName()))
+		if err != nil || st.Mode().Perm() != 0o644 {
+			t.Fatalf("%s: %v %v", a.FileName(), st.Mode(), err)
+		}
+	}
+	if len(listDir(t, dir)) != len(apps)+1 {
+		t.Fatalf("stray files: %v", listDir(t, dir))
+	}
+}
+
+// TestReplaceDirHoldsExactlyTheApps: the pipeline's own directory ends up
+// with this run's apps only, and stays as it was when the write fails.
+func TestReplaceDirHoldsExactlyTheApps(t *testing.T) {
+	apps := mustRender(t, "testdata/services.yaml", "certification", "v9.1")
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "marathon")
+	if err := ReplaceDir(apps, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReplaceDir(apps[:1], dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := listDir(t, dir); !reflect.DeepEqual(got, []string{apps[0].FileName()}) {
+		t.Fatalf("after replacing with one app: %v", got)
+	}
+	if got := listDir(t, parent); !reflect.DeepEqual(got, []string{"marathon"}) {
+		t.Fatalf("the parent holds %v", got)
+	}
+	// An app whose file name cannot be written (a '/' in it) fails the
+	// write: the old directory stays untouched.
+	bad := append([]App{}, apps...)
+	bad[1].Service.Service = "no/such/dir"
+	if err := ReplaceDir(bad, dir); err == nil {
+		t.Fatal("a write that cannot succeed succeeded")
+	}
+	if got := listDir(t, dir); !reflect.DeepEqual(got, []string{apps[0].FileName()}) {
+		t.Fatalf("after a failed replace: %v", got)
+	}
+	if got := listDir(t, parent); !reflect.DeepEqual(got, []string{"marathon"}) {
+		t.Fatalf("a failed replace left %v", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -121,6 +122,35 @@ func Parse(path string, b []byte) (*File, error) {
 }
 
 func parseYAML(path string, b []byte) (*File, error) {
+	// The node tree first: it tells an empty file from a bad one, finds a
+	// second document, and gives the lines later errors name.
+	var docs []*yaml.Node
+	nodes := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var n yaml.Node
+		err := nodes.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		docs = append(docs, &n)
+	}
+	switch {
+	case len(docs) == 0 || len(docs[0].Content) == 0 || docs[0].Content[0].Tag == "!!null":
+		return nil, fmt.Errorf("%s: the file has no services (it is empty or holds only comments)", path)
+	case len(docs) > 1:
+		return nil, fmt.Errorf("%s:%d: a second YAML document (after ---): a services file is one document; merge them or remove the separator", path, docs[1].Line)
+	}
+	svcs := mapValue(docs[0].Content[0], "services")
+	if svcs != nil && svcs.Kind == yaml.SequenceNode {
+		for i, n := range svcs.Content {
+			if n.Tag == "!!null" {
+				return nil, fmt.Errorf("%s:%d: services[%d] is empty (a '-' with nothing after it)", path, n.Line, i)
+			}
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true) // an unknown key is an error, not silently ignored
 	var f File
@@ -135,14 +165,10 @@ func parseYAML(path string, b []byte) (*File, error) {
 		}
 		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	// Line numbers for later errors come from the node tree.
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err == nil && len(root.Content) > 0 {
-		if svcs := mapValue(root.Content[0], "services"); svcs != nil {
-			for i, n := range svcs.Content {
-				if i < len(f.Services) {
-					f.Services[i].line = n.Line
-				}
+	if svcs != nil {
+		for i, n := range svcs.Content {
+			if i < len(f.Services) {
+				f.Services[i].line = n.Line
 			}
 		}
 	}

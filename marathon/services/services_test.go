@@ -93,3 +93,24 @@ func TestBadInputNamesFileAndLine(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedFilesAreNamedRight: a second document was silently ignored,
+// a null entry shifted every later error's line and index, and an empty
+// file said "EOF".
+func TestMalformedFilesAreNamedRight(t *testing.T) {
+	const head = "image: r/lhcbdirac\nenvironments:\n  c: {diracCfg: /c.cfg, gridSecurity: /gs}\nservices:\n"
+	for _, tc := range []struct{ body, want string }{
+		{"", "s.yaml: the file has no services (it is empty or holds only comments)"},
+		{"# only a comment\n\n", "s.yaml: the file has no services"},
+		{"---\n", "s.yaml: the file has no services"},
+		{head + "  - {name: Sys/A, port: 9100}\n---\nbogus: [1\n", "s.yaml: "},
+		{head + "  - {name: Sys/A, port: 9100}\n---\nservices: []\n", "s.yaml:6: a second YAML document"},
+		{head + "  - {name: Sys/A, port: 9100}\n  -\n  - {name: Sys/B, port: 0}\n", "s.yaml:6: services[1] is empty"},
+		{head + "  - {name: Sys/A, port: 9100}\n  - {name: Sys/B, port: 0}\n", "s.yaml:6: services[1] (Sys/B): port 0"},
+	} {
+		_, err := Parse("s.yaml", []byte(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n got %v\nwant %q", tc.body, err, tc.want)
+		}
+	}
+}

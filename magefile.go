@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostsetup"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/magecli"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	versionpkg "github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
@@ -30,6 +32,25 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
+
+// magecliTargets are every target, as mage names them: the command line is
+// checked against them before any target runs (a test keeps the list whole).
+var magecliTargets = map[string]any{
+	"engine:up": Engine.Up, "engine:down": Engine.Down, "engine:status": Engine.Status,
+	"registry:up": Registry.Up, "registry:down": Registry.Down, "registry:status": Registry.Status,
+	"base:build":      Base.Build,
+	"marathon:render": Marathon.Render, "marathon:plan": Marathon.Plan, "marathon:deploy": Marathon.Deploy, "marathon:softUpdate": Marathon.SoftUpdate,
+	"release": Release, "testService": TestService,
+	"ci:plan": CI.Plan, "ci:release": CI.Release, "ci:login": CI.Login, "ci:testChanged": CI.TestChanged,
+	"bench": Bench, "smoke": Smoke, "lint": Lint, "test": Test,
+}
+
+func init() {
+	if err := magecli.Check(os.Args[1:], magecliTargets); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(2)
+	}
+}
 
 // Engine manages the Dagger engine.
 type Engine mg.Namespace
@@ -104,8 +125,8 @@ func (Registry) Status(ctx context.Context) error {
 
 // Build makes a Debian base with debootstrap (packages comma-separated, "" for none), pushes it as <registry>/lhcbdirac-pipeline/base:<name> and prints its digest.
 func (Base) Build(ctx context.Context, name, packages string) error {
-	if name == "" || strings.ContainsAny(name, "/:@ ") {
-		return fmt.Errorf("base name %q: use a plain tag such as bookworm-git", name)
+	if err := baseimage.CheckTag(name); err != nil {
+		return fmt.Errorf("base name: %w", err)
 	}
 	spec := baseimage.Spec{Suite: "bookworm", Variant: "minbase"}
 	for _, pkg := range strings.Split(packages, ",") {
@@ -228,32 +249,30 @@ func (Marathon) SoftUpdate(ctx context.Context, version string) error {
 
 // Release builds the three images, smoke-tests every service as Marathon would run it, pushes and tags, renders the app definitions and deploys them (a dry run unless MARATHON_URL is set); version is vX.Y[.Z] or vXrY[pZ], optionally -preN.
 func Release(ctx context.Context, version string) error {
-	return release(ctx, version, "")
+	return release(ctx, version, nil)
 }
 
 // TestService builds the images and runs one service (System/Service) as Marathon would, health-checks and pings it, shows its logs; nothing is pushed.
 func TestService(ctx context.Context, service string) error {
-	return release(ctx, os.Getenv("LHCBDIRAC_VERSION"), service)
+	return release(ctx, cmp.Or(os.Getenv("LHCBDIRAC_VERSION"), "v0.0"), &service)
 }
 
-func release(ctx context.Context, version, only string) error {
-	if only != "" && version == "" {
-		version = "v0.0"
-	}
+// release runs the release, or testService's part of it for *only.
+func release(ctx context.Context, version string, only *string) error {
 	p := progress.New(nil)
 	addr, _ := registry.Address()
 	cfg, err := pipeline.ConfigFromEnv(version, addr, pipeline.OSGetenv)
 	if err != nil {
 		return err
 	}
-	if only != "" {
-		if cfg, err = cfg.WithOnly(only); err != nil {
+	if only != nil {
+		if cfg, err = cfg.WithOnly(*only); err != nil {
 			return err
 		}
 		cfg.Push, cfg.FreshSmoke = false, true
 	}
 	r := &pipeline.Release{Config: cfg, P: p, Out: os.Stdout}
-	if os.Getenv("MARATHON_URL") != "" && only == "" {
+	if os.Getenv("MARATHON_URL") != "" && only == nil {
 		if r.Deploy, r.DeployO, err = marathonFromEnv(); err != nil {
 			return err
 		}
@@ -268,7 +287,7 @@ func release(ctx context.Context, version, only string) error {
 	defer f.Close()
 	r.F = f
 	err = r.Run(ctx)
-	if only != "" {
+	if only != nil {
 		for _, s := range r.Smoke {
 			fmt.Printf("\n%s health check:\n%s\n%s log:\n%s\nping through the pinger:\n%s\n", s.Service, s.Health, s.Service, s.Log, s.Ping)
 		}
@@ -300,7 +319,7 @@ func (CI) Release(ctx context.Context, tag string) error {
 	if !p.Deploy {
 		os.Unsetenv("MARATHON_URL")
 	}
-	return release(ctx, p.Version.Raw, "")
+	return release(ctx, p.Version.Raw, nil)
 }
 
 // Login writes registry credentials from REGISTRY/REGISTRY_USER/REGISTRY_PASSWORD (or GitLab's CI_REGISTRY*) into the Docker config; with none set it does nothing.
@@ -351,7 +370,7 @@ func (CI) TestChanged(ctx context.Context, base string) error {
 		return nil
 	}
 	for _, n := range names {
-		if err := release(ctx, "", n); err != nil {
+		if err := TestService(ctx, n); err != nil {
 			return err
 		}
 	}

@@ -117,6 +117,9 @@ func (c Config) WithOnly(name string) (Config, error) {
 		for _, s := range c.Services.Services {
 			names = append(names, s.Name)
 		}
+		if name == "" {
+			return c, fmt.Errorf("no service named: give System/Service, one of %s (from %s)", strings.Join(names, ", "), c.Services.Path)
+		}
 		return c, fmt.Errorf("service %q is not in %s (have %s)", name, c.Services.Path, strings.Join(names, ", "))
 	}
 	c.Only = name

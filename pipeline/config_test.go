@@ -35,6 +35,8 @@ func TestConfigBadInputNamesValueAndFix(t *testing.T) {
 		{"9.1", env(), `version "9.1": want vX.Y[.Z]`},
 		{"v9.1; rm -rf /", env(), "want vX.Y"},
 		{"v9.1", env("DIRAC_BRANCH", "rel-v9r1"), `DIRAC_BRANCH="rel-v9r1" is set without DIRAC_REPO`},
+		{"v9." + strings.Repeat("1", 140), env(), "at most 9 digits"},
+		{"v9.1", env("DIRAC_REPO", "fd::3"), `DIRAC_REPO="fd::3": git remote helpers`},
 		{"v9.1", env("LHCB_DIRAC_REPO", "https://git.example/LHCbDIRAC.git", "LHCB_DIRAC_BRANCH", "bad branch"), `LHCB_DIRAC_BRANCH="bad branch" is not a valid branch name`},
 		{"v9.1", env("LHCBDIRAC_BASE_LHCBDIRAC", "debian:bookworm"), `LHCBDIRAC_BASE_LHCBDIRAC="debian:bookworm": pin the base by digest`},
 		{"v9.1", env("LHCBDIRAC_PIP_INDEX_URL", "https://pypi.example/simple"), "LHCBDIRAC_DIRACOS_INSTALLER is not"},
@@ -52,6 +54,9 @@ func TestConfigBadInputNamesValueAndFix(t *testing.T) {
 	}
 	if _, err := c.WithOnly("DataManagement/NoSuch"); err == nil || !strings.Contains(err.Error(), `service "DataManagement/NoSuch" is not in pipeline/services.yaml (embedded) (have DataManagement/DataIntegrity,`) {
 		t.Fatal(err)
+	}
+	if _, err := c.WithOnly(""); err == nil || !strings.Contains(err.Error(), "no service named: give System/Service, one of DataManagement/DataIntegrity,") {
+		t.Fatalf("testService '': %v", err)
 	}
 	if c2, err := c.WithOnly("DataManagement/FileCatalog"); err != nil || c2.Only != "DataManagement/FileCatalog" {
 		t.Fatal(c2.Only, err)

@@ -189,3 +189,16 @@ func keys(m map[string]*tar.Header) []string {
 	}
 	return ks
 }
+
+func TestCheckTag(t *testing.T) {
+	for _, bad := range []string{"", ".hidden", "-rm", "..", "a#b", "a/b", "a:b", "a b", strings.Repeat("a", 129)} {
+		if err := CheckTag(bad); err == nil {
+			t.Errorf("CheckTag(%q) accepted", bad)
+		}
+	}
+	for _, ok := range []string{"bookworm-git", "a", "_x", "v9.1-pre1", strings.Repeat("a", 128)} {
+		if err := CheckTag(ok); err != nil {
+			t.Errorf("CheckTag(%q): %v", ok, err)
+		}
+	}
+}

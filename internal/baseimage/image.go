@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -105,3 +106,15 @@ func Build(ctx context.Context, p *progress.Reporter, spec Spec, ref string) (st
 
 // StandardPath is the PATH every image starts with (the bases set none).
 const StandardPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// tagRE is the OCI distribution spec's tag.
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// CheckTag refuses a name that is not a valid image tag (".hidden", "-rm",
+// "..", "a#b", "a/b").
+func CheckTag(name string) error {
+	if !tagRE.MatchString(name) {
+		return fmt.Errorf("%q is not a valid image tag: 1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or - (e.g. bookworm-git)", name)
+	}
+	return nil
+}

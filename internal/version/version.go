@@ -10,8 +10,13 @@ import (
 )
 
 // DIRAC's two numbering schemes: vXrY[pZ] (up to v10) and vX.Y[.Z] (v9 on),
-// with an optional -pre[N] pre-release suffix.
-var re = regexp.MustCompile(`^v[0-9]+((r[0-9]+(p[0-9]+)?)|(\.[0-9]+){1,2})(-pre[0-9]*)?$`)
+// with an optional -pre[N] pre-release suffix. Every number has at most
+// MaxDigits digits, so every version is a valid image tag (at most 128
+// characters of [A-Za-z0-9_.-]), a valid git ref and a PEP 440 version.
+var re = regexp.MustCompile(`^v[0-9]{1,9}((r[0-9]{1,9}(p[0-9]{1,9})?)|(\.[0-9]{1,9}){1,2})(-pre[0-9]{0,9})?$`)
+
+// MaxDigits bounds each number of a version.
+const MaxDigits = 9
 var preRE = regexp.MustCompile(`-pre[0-9]*$`)
 
 // Version is a checked release version.
@@ -25,7 +30,11 @@ func (v Version) String() string { return v.Raw }
 // Parse checks a version string.
 func Parse(s string) (Version, error) {
 	if !re.MatchString(s) {
-		return Version{}, fmt.Errorf("version %q: want vX.Y[.Z] or vXrY[pZ], optionally with -preN (e.g. v9.1, v9.1.2-pre1, v8r5p3)", s)
+		shown := s
+		if len(shown) > 60 {
+			shown = shown[:60] + "…"
+		}
+		return Version{}, fmt.Errorf("version %q: want vX.Y[.Z] or vXrY[pZ], optionally with -preN, each number at most %d digits (e.g. v9.1, v9.1.2-pre1, v8r5p3)", shown, MaxDigits)
 	}
 	return Version{Raw: s, Pre: preRE.MatchString(s)}, nil
 }

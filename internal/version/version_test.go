@@ -1,6 +1,7 @@
 package version
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -12,7 +13,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %+v, %v", in, v, err)
 		}
 	}
-	for _, bad := range []string{"", "9.1", "v9", "v9.1.2.3", "v9.1-rc1", "v9.1 ", "v9.1;rm", "latest", "v9r", "V9.1", "v9.1-pre1x"} {
+	for _, bad := range []string{"", "9.1", "v9", "v9.1.2.3", "v9.1-rc1", "v9.1 ", "v9.1;rm", "latest", "v9r", "V9.1", "v9.1-pre1x", "v9.1234567890", "v9.1-pre1234567890"} {
 		if _, err := Parse(bad); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("Parse(%q) = %v, want an error naming it", bad, err)
 		}
@@ -28,5 +29,24 @@ func TestPEP440(t *testing.T) {
 		if got := v.PEP440(); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestEveryVersionIsAValidTag: v9.<140 digits> built, smoke-tested and
+// pushed for 47 s before tagging failed. The longest version the check
+// admits is still a valid image tag.
+func TestEveryVersionIsAValidTag(t *testing.T) {
+	long := "v9." + strings.Repeat("1", 140)
+	if _, err := Parse(long); err == nil || !strings.Contains(err.Error(), "at most 9 digits") || len(err.Error()) > 300 {
+		t.Fatalf("Parse(v9.<140 digits>) = %v", err)
+	}
+	n := strings.Repeat("9", MaxDigits)
+	longest := "v" + n + "." + n + "." + n + "-pre" + n
+	if _, err := Parse(longest); err != nil {
+		t.Fatal(err)
+	}
+	tag := regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`) // the OCI distribution spec's tag
+	if !tag.MatchString(longest) {
+		t.Fatalf("%q is not a valid tag", longest)
 	}
 }

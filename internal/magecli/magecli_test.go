@@ -1,0 +1,89 @@
+package magecli
+
+import (
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+type ns struct{}
+
+func (ns) Up(context.Context) error                    { return nil }
+func (ns) Build(context.Context, string, string) error { return nil }
+func release(context.Context, string) error            { return nil }
+func lint(context.Context) error                       { return nil }
+
+func TestCheck(t *testing.T) {
+	targets := map[string]any{"release": release, "lint": lint, "engine:up": ns.Up, "base:build": ns.Build}
+	for _, ok := range [][]string{{"release", "v9.1"}, {"lint", "release", "v9.1"}, {"Engine:Up"}, {"-v", "release", "v9.1"}, {"-t", "5m", "base:build", "n", "p"}, {"-l"}, {}} {
+		if err := Check(ok, targets); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for args, want := range map[string]string{
+		"release v9.1 extra":  `"extra" after "release v9.1" is not a target`,
+		"release":             "release takes 1 argument(s), got 0",
+		"base:build onlyname": "base:build takes 2 argument(s), got 1",
+		"relase v9.1":         `unknown target "relase"`,
+	} {
+		err := Check(strings.Fields(args), targets)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", args, err, want)
+		}
+	}
+}
+
+// TestMagefileListsEveryTarget parses magefile.go: every exported target
+// (function or namespace method) must be in its magecliTargets map, so the
+// check knows all of them.
+func TestMagefileListsEveryTarget(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, filepath.Join("..", "..", "magefile.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	listed := map[string]bool{}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if !unicode.IsUpper(rune(d.Name.Name[0])) {
+				continue
+			}
+			name := strings.ToLower(d.Name.Name)
+			if d.Recv != nil {
+				name = strings.ToLower(d.Recv.List[0].Type.(*ast.Ident).Name) + ":" + name
+			}
+			want[name] = true
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				vs, ok := s.(*ast.ValueSpec)
+				if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "magecliTargets" {
+					continue
+				}
+				for _, e := range vs.Values[0].(*ast.CompositeLit).Elts {
+					key := e.(*ast.KeyValueExpr).Key.(*ast.BasicLit).Value
+					listed[strings.ToLower(strings.Trim(key, `"`))] = true
+				}
+			}
+		}
+	}
+	if len(listed) == 0 {
+		t.Fatal("magefile.go has no magecliTargets map")
+	}
+	for n := range want {
+		if !listed[n] {
+			t.Errorf("target %s is missing from magecliTargets", n)
+		}
+	}
+	for n := range listed {
+		if !want[n] {
+			t.Errorf("magecliTargets lists %s, which is no target", n)
+		}
+	}
+}

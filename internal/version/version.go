@@ -17,6 +17,7 @@ var re = regexp.MustCompile(`^v[0-9]{1,9}((r[0-9]{1,9}(p[0-9]{1,9})?)|(\.[0-9]{1
 
 // MaxDigits bounds each number of a version.
 const MaxDigits = 9
+
 var preRE = regexp.MustCompile(`-pre[0-9]*$`)
 
 // Version is a checked release version.

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -182,8 +183,13 @@ func EmbeddedRegistryAddr() string {
 // these machines (no CAP_SYS_RESOURCE in the bounding set), so every other
 // capability is added instead. Host networking lets the engine reach the
 // registry on loopback while its own containers keep their private bridge.
-func runArgs(ep Endpoint, configPath string) []string {
-	return []string{
+//
+// The host's extra CA certificates (HostCADir: a TLS-intercepting proxy's,
+// a site's) are mounted where Dagger looks for them; Dagger installs them
+// into every container it runs, so builds behind such a proxy reach the
+// package indexes without a flag.
+func runArgs(ep Endpoint, configPath, caDir string) []string {
+	args := []string{
 		"run", "-d", "--name", ep.Container,
 		"--network", "host",
 		"--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
@@ -195,6 +201,68 @@ func runArgs(ep Endpoint, configPath string) []string {
 		"-v", configPath + ":/etc/dagger/engine.json:ro",
 		"--restart", "unless-stopped",
 	}
+	if caDir != "" {
+		args = append(args, "-v", caDir+":/usr/local/share/ca-certificates:ro")
+	}
+	return args
+}
+
+// HostCADir holds the CA certificates the host trusts beyond the system's
+// (Debian's update-ca-certificates reads them from here).
+var HostCADir = "/usr/local/share/ca-certificates"
+
+// hostCAs copies the host's extra CA certificates (*.crt, any depth) into
+// a directory under base named by their hash, once, and returns it ("" when
+// there are none). A change of certificates is a new directory, hence a
+// new engine spec; the directory an engine has mounted is never rewritten.
+func hostCAs(base string) (string, error) {
+	var files []string
+	filepath.WalkDir(HostCADir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".crt") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		return "", nil
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	contents := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		rel, _ := filepath.Rel(HostCADir, f)
+		name := strings.ReplaceAll(rel, string(filepath.Separator), "_")
+		fmt.Fprintf(h, "%s\n%d\n", name, len(b))
+		h.Write(b)
+		contents[name] = b
+	}
+	dir := filepath.Join(base, "ca-certificates-"+hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	tmp, err := os.MkdirTemp(base, ".ca-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	for name, b := range contents {
+		if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, fs.ErrExist) {
+		if _, serr := os.Stat(dir); serr != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 func ensureContainer(ctx context.Context, p *progress.Reporter, ep Endpoint) error {
@@ -212,8 +280,12 @@ func ensureContainer(ctx context.Context, p *progress.Reporter, ep Endpoint) err
 	}
 	defer unlock()
 	configPath := filepath.Join(dir, ep.Container+".engine.json")
+	caDir, err := hostCAs(dir)
+	if err != nil {
+		return fmt.Errorf("the host's CA certificates: %w", err)
+	}
 	h := sha256.New()
-	fmt.Fprintln(h, ep.Image, strings.Join(runArgs(ep, configPath), " "))
+	fmt.Fprintln(h, ep.Image, strings.Join(runArgs(ep, configPath, caDir), " "))
 	h.Write(cfg)
 	spec := hex.EncodeToString(h.Sum(nil))[:16]
 
@@ -234,7 +306,7 @@ func ensureContainer(ctx context.Context, p *progress.Reporter, ep Endpoint) err
 	if err := os.WriteFile(configPath, cfg, 0o644); err != nil {
 		return step.Fail(err)
 	}
-	args := append(runArgs(ep, configPath), "--label", specLabel+"="+spec, ep.Image)
+	args := append(runArgs(ep, configPath, caDir), "--label", specLabel+"="+spec, ep.Image)
 	if _, err := dockercli.Run(ctx, args...); err != nil {
 		return step.Fail(fmt.Errorf("starting the engine container: %w", err))
 	}

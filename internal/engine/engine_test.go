@@ -44,7 +44,7 @@ func TestDetectModeRejectsUnknownValueNamingIt(t *testing.T) {
 }
 
 func TestRunArgsAvoidPrivilegedAndKeepTheEngineContained(t *testing.T) {
-	args := runArgs(Endpoint{Container: "c"}, "/cache/engine.json")
+	args := runArgs(Endpoint{Container: "c"}, "/cache/engine.json", "")
 	joined := strings.Join(args, " ")
 	if strings.Contains(joined, "--privileged") {
 		t.Fatal("--privileged fails on these machines")

@@ -31,15 +31,20 @@ const DisableEnv = "LHCBDIRAC_NO_HOST_SETUP"
 // that provides it.
 type Need struct {
 	Command, Package, Why string
+	// Probe, when set, must also succeed (the command exists, but a part
+	// of it may be packaged apart, as Python's venv is on Debian).
+	Probe []string
 }
 
 // Needs are what the pipeline runs on the host.
 var Needs = []Need{
-	{"docker", "docker.io", "the Docker CLI: the engine and the registry run in containers"},
-	{"dockerd", "docker.io", "the Docker daemon"},
-	{"debootstrap", "debootstrap", "the Debian bases of the images"},
-	{"git", "git", "hotfix sources and the FIXTURE repositories"},
-	{"openssl", "openssl", "the tests compare the CA directory's hashes with OpenSSL's"},
+	{"docker", "docker.io", "the Docker CLI: the engine and the registry run in containers", nil},
+	{"dockerd", "docker.io", "the Docker daemon", nil},
+	{"debootstrap", "debootstrap", "the Debian bases of the images", nil},
+	{"git", "git", "hotfix sources and the FIXTURE repositories", nil},
+	{"openssl", "openssl", "the tests compare the CA directory's hashes with OpenSSL's", nil},
+	{"python3", "python3-venv", "a virtual environment for uv, which resolves the LHCbDIRAC lock",
+		[]string{"sh", "-c", `p=/usr/bin/python3; [ -x $p ] || p=python3; $p -c "import ensurepip, venv"`}},
 }
 
 // Host is the machine being set up. Its fields default to the real
@@ -133,10 +138,17 @@ func (h Host) explain(why string, missing []string, daemonErr error) error {
 	return errors.New(b.String())
 }
 
+func (h Host) missing(n Need) bool {
+	if _, err := h.LookPath(n.Command); err != nil {
+		return true
+	}
+	return n.Probe != nil && exec.Command(n.Probe[0], n.Probe[1:]...).Run() != nil
+}
+
 func (h Host) missingPackages() []string {
 	var pkgs []string
 	for _, n := range Needs {
-		if _, err := h.LookPath(n.Command); err != nil && !contains(pkgs, n.Package) {
+		if h.missing(n) && !contains(pkgs, n.Package) {
 			pkgs = append(pkgs, n.Package)
 		}
 	}
@@ -146,7 +158,7 @@ func (h Host) missingPackages() []string {
 func (h Host) missingCommands() string {
 	var cmds []string
 	for _, n := range Needs {
-		if _, err := h.LookPath(n.Command); err != nil {
+		if h.missing(n) {
 			cmds = append(cmds, n.Command+" ("+n.Why+")")
 		}
 	}

@@ -52,7 +52,7 @@ var fakes = map[string]string{
 echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1`,
 	"dockerd-ok":   `touch "$(dirname "$0")/dockerd.running"; echo started; sleep 30`,
 	"dockerd-dies": `echo "failed to start daemon: cannot find cgroup mount" >&2; exit 1`,
-	"debootstrap":  `exit 0`, "git": `exit 0`, "openssl": `exit 0`,
+	"debootstrap":  `exit 0`, "git": `exit 0`, "openssl": `exit 0`, "python3": `exit 0`,
 	// apt-get install writes the fakes of what each package provides, and
 	// logs its arguments.
 	"apt-get": `d=$(dirname "$0"); echo "$@" >>"$d/apt.log"
@@ -62,6 +62,7 @@ for p in "$@"; do case $p in
   debootstrap) cp "$d/.fake-debootstrap" "$d/debootstrap";;
   git) cp "$d/.fake-git" "$d/git";;
   openssl) cp "$d/.fake-openssl" "$d/openssl";;
+  python3-venv) cp "$d/.fake-python3" "$d/python3";;
 esac; done`,
 }
 
@@ -83,7 +84,7 @@ func writeFake(t *testing.T, dir, name string) {
 // stage puts the fakes apt-get will copy into place.
 func stage(t *testing.T, dir, dockerd string) {
 	t.Helper()
-	for _, c := range []string{"docker", "debootstrap", "git", "openssl", dockerd} {
+	for _, c := range []string{"docker", "debootstrap", "git", "openssl", "python3", dockerd} {
 		name := c
 		if strings.HasPrefix(c, "dockerd-") {
 			name = "dockerd"
@@ -110,10 +111,10 @@ func TestFreshMachineGetsPackagesAndDaemon(t *testing.T) {
 		t.Fatalf("Ensure: %v\n%s", err, out.String())
 	}
 	apt, _ := os.ReadFile(filepath.Join(dir, "apt.log"))
-	if !strings.Contains(string(apt), "install -y -qq docker.io debootstrap git openssl") {
+	if !strings.Contains(string(apt), "install -y -qq docker.io debootstrap git openssl python3-venv") {
 		t.Fatalf("apt-get was called with:\n%s", apt)
 	}
-	for _, want := range []string{"host: installing docker.io debootstrap git openssl", "installed Debian packages: docker.io debootstrap git openssl", "host: starting dockerd in the background", "✓ host: starting dockerd"} {
+	for _, want := range []string{"host: installing docker.io debootstrap git openssl python3-venv", "installed Debian packages: docker.io debootstrap git openssl python3-venv", "host: starting dockerd in the background", "✓ host: starting dockerd"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("progress lacks %q:\n%s", want, out.String())
 		}
@@ -121,7 +122,7 @@ func TestFreshMachineGetsPackagesAndDaemon(t *testing.T) {
 }
 
 func TestDaemonThatDiesIsAFailureWithItsLog(t *testing.T) {
-	dir := fakePath(t, "apt-get", "docker", "debootstrap", "git", "openssl", "dockerd-dies")
+	dir := fakePath(t, "apt-get", "docker", "debootstrap", "git", "openssl", "python3", "dockerd-dies")
 	_ = dir
 	var out bytes.Buffer
 	err := host(t).Ensure(t.Context(), progress.New(&out))
@@ -131,7 +132,7 @@ func TestDaemonThatDiesIsAFailureWithItsLog(t *testing.T) {
 }
 
 func TestDaemonThatNeverAnswersIsAFailure(t *testing.T) {
-	dir := fakePath(t, "apt-get", "docker", "debootstrap", "git", "openssl")
+	dir := fakePath(t, "apt-get", "docker", "debootstrap", "git", "openssl", "python3")
 	// a dockerd that runs but never makes docker answer
 	if err := os.WriteFile(filepath.Join(dir, "dockerd"), []byte("#!/bin/sh\nsleep 30\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ func TestExplainsWhereItMayNotAct(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := fakePath(t, "apt-get", "git")
+			dir := fakePath(t, "apt-get", "git", "python3")
 			h := host(t)
 			c.setup(t, &h)
 			err := h.Ensure(t.Context(), progress.New(&bytes.Buffer{}))
@@ -177,7 +178,7 @@ func TestExplainsWhereItMayNotAct(t *testing.T) {
 }
 
 func TestNothingToDoPrintsNothing(t *testing.T) {
-	dir := fakePath(t, "docker", "dockerd-ok", "debootstrap", "git", "openssl")
+	dir := fakePath(t, "docker", "dockerd-ok", "debootstrap", "git", "openssl", "python3")
 	if err := os.WriteFile(filepath.Join(dir, "dockerd.running"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -40,7 +39,7 @@ var magecliTargets = map[string]any{
 	"registry:up": Registry.Up, "registry:down": Registry.Down, "registry:status": Registry.Status,
 	"base:build":      Base.Build,
 	"marathon:render": Marathon.Render, "marathon:plan": Marathon.Plan, "marathon:deploy": Marathon.Deploy, "marathon:softUpdate": Marathon.SoftUpdate,
-	"release": Release, "testService": TestService,
+	"release": Release, "testService": TestService, "lock": Lock,
 	"ci:plan": CI.Plan, "ci:release": CI.Release, "ci:login": CI.Login, "ci:testChanged": CI.TestChanged,
 	"bench": Bench, "smoke": Smoke, "lint": Lint, "test": Test,
 }
@@ -252,9 +251,32 @@ func Release(ctx context.Context, version string) error {
 	return release(ctx, version, nil)
 }
 
-// TestService builds the images and runs one service (System/Service) as Marathon would, health-checks and pings it, shows its logs; nothing is pushed.
+// TestService builds the images and runs one service (System/Service) as Marathon would, health-checks and pings it, shows its logs; nothing is pushed (LHCBDIRAC_VERSION, else the newest LHCbDIRAC on the index).
 func TestService(ctx context.Context, service string) error {
-	return release(ctx, cmp.Or(os.Getenv("LHCBDIRAC_VERSION"), "v0.0"), &service)
+	version := os.Getenv("LHCBDIRAC_VERSION")
+	if version == "" {
+		var err error
+		if version, err = pipeline.DefaultVersion(ctx, progress.New(nil), pipeline.OSGetenv); err != nil {
+			return err
+		}
+	}
+	return release(ctx, version, &service)
+}
+
+// Lock resolves the lock of LHCbDIRAC VERSION (every distribution pinned by version and sha256) without building, writes it to dist/VERSION/lhcbdirac.lock; releases of VERSION use it from then on.
+func Lock(ctx context.Context, version string) error {
+	p := progress.New(nil)
+	cfg, err := pipeline.ConfigFromEnv(version, "", pipeline.OSGetenv)
+	if err != nil {
+		return err
+	}
+	path, l, err := pipeline.WriteLock(ctx, p, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: LHCbDIRAC %s, DIRAC %s, %d distributions (%d built from source), %s\n",
+		path, l.LHCbDIRACVersion(), l.DIRACVersion(), len(l.Runtime), len(l.SourceBuilt), l.Digest())
+	return nil
 }
 
 // release runs the release, or testService's part of it for *only.

@@ -14,6 +14,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 )
 
 // The build stage: the three images, concurrently.
@@ -25,16 +26,20 @@ func (buildStage) String() string { return "build" }
 // Recipes returns the three image recipes (not yet evaluated).
 func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 	c := r.F.Client
-	var installer *dagger.File
-	if inst := r.Config.Installer; isURL(inst) {
-		installer = c.HTTP(inst)
-	} else {
-		installer = c.Host().File(inst)
-	}
 	in := lhcbdirac.Inputs{
-		Base: r.lbase, Version: r.Config.Version, Installer: installer,
-		InstallerFrom: installerLabel(r.Config.Installer), Sources: r.Sources, PipIndexURL: r.Config.PipIndexURL,
-		Rerun: r.Rerun,
+		Base: r.lbase, BuilderBase: r.builderBase, Version: r.Config.Version,
+		Lock: r.Lock, Sources: r.Sources, Rerun: r.Rerun, UVCache: r.UVCache,
+	}
+	switch inst := r.Config.Installer; {
+	case inst == "":
+	case isURL(inst):
+		in.Installer, in.InstallerFrom = c.HTTP(inst), redact.URL(inst)
+	default:
+		// The label names the file, not this machine's path to it.
+		in.Installer, in.InstallerFrom = c.Host().File(inst), "file:"+filepath.Base(inst)
+	}
+	if u := r.Config.PipIndexURL; u != "" {
+		in.IndexURL, in.IndexShown = c.SetSecret("lhcbdirac-index-url", u), u
 	}
 	r.builder.Rerun = r.Rerun
 	for _, s := range r.Sources {
@@ -48,14 +53,6 @@ func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 		ImagePinger:     pinger.Recipe(c, r.builder, r.Config.Version.Raw),
 		ImageMesosSlave: mesosslave.Recipe(c, r.builder, mesosslave.Inputs{Base: r.mbase, Version: r.Config.Version, StandinAgent: r.Config.MesosSlaveBase == ""}),
 	}, nil
-}
-
-// installerLabel keeps the label free of host-specific paths offline.
-func installerLabel(inst string) string {
-	if isURL(inst) {
-		return inst
-	}
-	return "file:" + filepath.Base(inst)
 }
 
 // isURL tells an installer to download from a path on this machine.

@@ -1,12 +1,17 @@
 package pipeline
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
@@ -29,9 +34,13 @@ type Config struct {
 	Registry   string // host:port
 	Repository string // image repository prefix: <Repository>/lhcbdirac, /pinger, /mesos-slave
 
+	// Sources is where DIRAC and LHCbDIRAC come from: SourcesIndex (the
+	// real releases, from a lock) or SourcesFixture (the test double).
+	Sources          string
+	LockFile         string       // LHCBDIRAC_LOCK: install exactly this lock
 	DIRAC, LHCbDIRAC sources.Spec // Repo "" = not a hotfix
-	PipIndexURL      string       // "" = offline
-	Installer        string       // DIRACOS2 installer URL or path; "" = the fixture
+	PipIndexURL      string       // "" = the default index; may hold credentials
+	Installer        string       // DIRACOS2 installer URL or path; "" = none (index) or the FIXTURE's
 	LHCbDIRACBase    string       // pinned base; "" = offline debootstrap base
 	MesosSlaveBase   string
 
@@ -40,9 +49,14 @@ type Config struct {
 	FreshSmoke bool // run the smoke tests even when Dagger has them cached
 }
 
-// Offline is true when nothing is fetched from a package index: the
-// DIRAC and LHCbDIRAC sources are git checkouts (the fixtures by default).
-func (c Config) Offline() bool { return c.PipIndexURL == "" }
+// Where DIRAC and LHCbDIRAC come from (LHCBDIRAC_SOURCES).
+const (
+	SourcesIndex   = "index"   // the real releases from the index, through a lock (the default)
+	SourcesFixture = "fixture" // the FIXTURE test double (images/lhcbdirac/fixture), for fast tests
+)
+
+// Fixture is true on the FIXTURE route.
+func (c Config) Fixture() bool { return c.Sources == SourcesFixture }
 
 // ImageRepo is where an image of the release is pushed.
 func (c Config) ImageRepo(name string) string { return c.Repository + "/" + name }
@@ -57,8 +71,10 @@ type Getenv func(string) string
 //	LHCBDIRAC_REPOSITORY        image repository prefix (default: <registry>/lhcbdirac-pipeline)
 //	DIRAC_REPO, DIRAC_BRANCH    hotfix: DIRAC from this git repository and branch
 //	LHCB_DIRAC_REPO, LHCB_DIRAC_BRANCH   the same for LHCbDIRAC
-//	LHCBDIRAC_PIP_INDEX_URL     pip index (site mirror); unset = offline
-//	LHCBDIRAC_DIRACOS_INSTALLER DIRACOS2 installer URL or path (required with an index)
+//	LHCBDIRAC_SOURCES           index (default: the real releases) or fixture (the test double)
+//	LHCBDIRAC_LOCK              install exactly this lock (made by mage lock, or by a release in dist/)
+//	LHCBDIRAC_PIP_INDEX_URL     the package index (a site mirror); unset = the default index
+//	LHCBDIRAC_DIRACOS_INSTALLER DIRACOS2 installer URL or path: Python and the compiled distributions from it
 //	LHCBDIRAC_BASE_LHCBDIRAC, LHCBDIRAC_BASE_MESOS_SLAVE   bases pinned by digest
 //	LHCBDIRAC_DIST              output directory (default: dist)
 func ConfigFromEnv(ver string, registry string, getenv Getenv) (Config, error) {
@@ -70,6 +86,8 @@ func ConfigFromEnv(ver string, registry string, getenv Getenv) (Config, error) {
 		Version:        v,
 		Environment:    or(getenv("LHCBDIRAC_ENVIRONMENT"), "certification"),
 		Registry:       registry,
+		Sources:        or(getenv("LHCBDIRAC_SOURCES"), SourcesIndex),
+		LockFile:       getenv("LHCBDIRAC_LOCK"),
 		Repository:     strings.TrimSuffix(or(getenv("LHCBDIRAC_REPOSITORY"), registry+"/lhcbdirac-pipeline"), "/"),
 		PipIndexURL:    getenv("LHCBDIRAC_PIP_INDEX_URL"),
 		Installer:      getenv("LHCBDIRAC_DIRACOS_INSTALLER"),
@@ -85,8 +103,19 @@ func ConfigFromEnv(ver string, registry string, getenv Getenv) (Config, error) {
 			return c, err
 		}
 	}
-	if c.PipIndexURL != "" && c.Installer == "" {
-		return c, fmt.Errorf("LHCBDIRAC_PIP_INDEX_URL is set but LHCBDIRAC_DIRACOS_INSTALLER is not: give the DIRACOS2 installer's URL or path (your site's mirror of DIRACOS-Linux-x86_64.sh)")
+	switch c.Sources {
+	case SourcesIndex:
+	case SourcesFixture:
+		for _, v := range []struct{ name, val string }{{"LHCBDIRAC_LOCK", c.LockFile}, {"LHCBDIRAC_PIP_INDEX_URL", c.PipIndexURL}} {
+			if v.val != "" {
+				return c, fmt.Errorf("%s is set, but LHCBDIRAC_SOURCES=fixture installs the FIXTURE, not an index's packages: unset one of them", v.name)
+			}
+		}
+	default:
+		return c, fmt.Errorf("LHCBDIRAC_SOURCES=%q: want %s (the real releases, the default) or %s (the FIXTURE test double)", c.Sources, SourcesIndex, SourcesFixture)
+	}
+	if u := c.PipIndexURL; u != "" && !isURL(u) {
+		return c, fmt.Errorf("LHCBDIRAC_PIP_INDEX_URL=%q: want an http(s) URL of a package index", redact.URL(u))
 	}
 	for _, b := range []struct{ name, val string }{{"LHCBDIRAC_BASE_LHCBDIRAC", c.LHCbDIRACBase}, {"LHCBDIRAC_BASE_MESOS_SLAVE", c.MesosSlaveBase}} {
 		if b.val != "" && !strings.Contains(b.val, "@sha256:") {
@@ -135,3 +164,43 @@ func or(s, def string) string {
 
 // OSGetenv is os.Getenv.
 var OSGetenv Getenv = os.Getenv
+
+// DefaultVersion is the version testService builds when LHCBDIRAC_VERSION
+// is not set: the newest final LHCbDIRAC release the index has (v0.0 on
+// the FIXTURE route, whose packages have no version of their own).
+func DefaultVersion(ctx context.Context, p *progress.Reporter, getenv Getenv) (string, error) {
+	if getenv("LHCBDIRAC_SOURCES") == SourcesFixture {
+		return "v0.0", nil
+	}
+	tools, err := pytools.Ensure(ctx, p, getenv("LHCBDIRAC_PIP_INDEX_URL"))
+	if err != nil {
+		return "", err
+	}
+	have, err := tools.Versions(ctx, "LHCbDIRAC")
+	if err != nil {
+		return "", fmt.Errorf("listing LHCbDIRAC's versions on the index (or set LHCBDIRAC_VERSION): %w", err)
+	}
+	for _, v := range have { // newest first
+		if !strings.ContainsAny(v, "abcr") {
+			return "v" + v, nil
+		}
+	}
+	return "", fmt.Errorf("the index has no final LHCbDIRAC release: set LHCBDIRAC_VERSION")
+}
+
+// WriteLock resolves the release's lock afresh (go run mage.go lock) and
+// writes it to dist/<version>/; the next release of that version uses it.
+func WriteLock(ctx context.Context, p *progress.Reporter, c Config) (string, *lhcbdirac.Lock, error) {
+	if c.Fixture() {
+		return "", nil, fmt.Errorf("LHCBDIRAC_SOURCES=fixture: the FIXTURE has no lock")
+	}
+	l, err := ResolveLock(ctx, p, c)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(c.Dist, 0o755); err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(c.Dist, LockFileName)
+	return path, l, writeAtomic(path, l.Raw)
+}

@@ -13,12 +13,12 @@ func env(kv ...string) Getenv {
 	return func(k string) string { return m[k] }
 }
 
-func TestConfigDefaultsAreOffline(t *testing.T) {
+func TestConfigDefaultsAreTheRealIndex(t *testing.T) {
 	c, err := ConfigFromEnv("v9.1", "127.0.0.1:5000", env())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Offline() || c.Environment != "certification" || c.ImageRepo("pinger") != "127.0.0.1:5000/lhcbdirac-pipeline/pinger" || c.Services.Image != "127.0.0.1:5000/lhcbdirac-pipeline/lhcbdirac" {
+	if c.Fixture() || c.Sources != SourcesIndex || c.Environment != "certification" || c.ImageRepo("pinger") != "127.0.0.1:5000/lhcbdirac-pipeline/pinger" || c.Services.Image != "127.0.0.1:5000/lhcbdirac-pipeline/lhcbdirac" {
 		t.Fatalf("%+v", c)
 	}
 	if len(c.Services.Services) != 6 || c.Dist != "dist/v9.1" {
@@ -39,7 +39,9 @@ func TestConfigBadInputNamesValueAndFix(t *testing.T) {
 		{"v9.1", env("DIRAC_REPO", "fd::3"), `DIRAC_REPO="fd::3": git remote helpers`},
 		{"v9.1", env("LHCB_DIRAC_REPO", "https://git.example/LHCbDIRAC.git", "LHCB_DIRAC_BRANCH", "bad branch"), `LHCB_DIRAC_BRANCH="bad branch" is not a valid branch name`},
 		{"v9.1", env("LHCBDIRAC_BASE_LHCBDIRAC", "debian:bookworm"), `LHCBDIRAC_BASE_LHCBDIRAC="debian:bookworm": pin the base by digest`},
-		{"v9.1", env("LHCBDIRAC_PIP_INDEX_URL", "https://pypi.example/simple"), "LHCBDIRAC_DIRACOS_INSTALLER is not"},
+		{"v9.1", env("LHCBDIRAC_SOURCES", "git"), `LHCBDIRAC_SOURCES="git": want index (the real releases, the default) or fixture`},
+		{"v9.1", env("LHCBDIRAC_SOURCES", "fixture", "LHCBDIRAC_LOCK", "/x.lock"), "LHCBDIRAC_LOCK is set, but LHCBDIRAC_SOURCES=fixture installs the FIXTURE"},
+		{"v9.1", env("LHCBDIRAC_PIP_INDEX_URL", "pypi.example/simple"), `LHCBDIRAC_PIP_INDEX_URL="pypi.example/simple": want an http(s) URL`},
 		{"v9.1", env("LHCBDIRAC_ENVIRONMENT", "prod"), `LHCBDIRAC_ENVIRONMENT="prod" is not an environment of pipeline/services.yaml (embedded) (have certification)`},
 		{"v9.1", env("LHCBDIRAC_SERVICES", "/nonexistent/services.yaml"), "/nonexistent/services.yaml"},
 	} {

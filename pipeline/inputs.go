@@ -2,9 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -18,6 +21,9 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
@@ -43,9 +49,10 @@ func (s inputsStage) Run(ctx context.Context) error {
 			r.Apps = append(r.Apps, a)
 		}
 	}
-	// Sources: a hotfix from its repository; offline, the fixtures.
+	// Sources: a hotfix from its repository; on the FIXTURE route, the
+	// FIXTURE repositories and installer for what is not overridden.
 	specs := []sources.Spec{c.DIRAC, c.LHCbDIRAC}
-	if c.Offline() && (c.DIRAC.Repo == "" || c.LHCbDIRAC.Repo == "") {
+	if c.Fixture() {
 		dir, err := cachedir.Sub("fixture-repos")
 		if err != nil {
 			return err
@@ -75,9 +82,14 @@ func (s inputsStage) Run(ctx context.Context) error {
 		r.P.Infof("%s: %s %s at %s", src.Name, src.Repo, src.Branch, src.Commit[:12])
 		r.Sources = append(r.Sources, src)
 	}
-	if inst := r.Config.Installer; !isURL(inst) {
+	if inst := r.Config.Installer; inst != "" && !isURL(inst) {
 		if _, err := os.Stat(inst); err != nil {
 			return fmt.Errorf("LHCBDIRAC_DIRACOS_INSTALLER=%q: %w", inst, err)
+		}
+	}
+	if !c.Fixture() {
+		if err := r.lock(ctx); err != nil {
+			return err
 		}
 	}
 	// Bases: configured ones must be pullable now; offline ones are built.
@@ -87,9 +99,14 @@ func (s inputsStage) Run(ctx context.Context) error {
 		out       *string
 	}{
 		{"LHCBDIRAC_BASE_LHCBDIRAC", c.LHCbDIRACBase, lhcbdirac.Base, &r.lbase},
+		{"", "", lhcbdirac.BuilderBase, &r.builderBase},
+		{"", "", lhcbdirac.MariaDBBase, &r.mariadbBase},
 		{"LHCBDIRAC_BASE_MESOS_SLAVE", c.MesosSlaveBase, mesosslave.Base, &r.mbase},
 		{"", "", enginecheck.BaseSpec, &r.toolsBase},
 	} {
+		if b.out == &r.mariadbBase && c.Fixture() {
+			continue // the FIXTURE's services read no database
+		}
 		if b.val != "" {
 			ref, err := name.ParseReference(b.val)
 			if err == nil {
@@ -101,11 +118,7 @@ func (s inputsStage) Run(ctx context.Context) error {
 			*b.out = b.val
 			continue
 		}
-		tag := strings.Join(append([]string{b.spec.Suite}, b.spec.Packages...), "-")
-		if len(tag) > 100 {
-			tag = tag[:100]
-		}
-		ref, err := baseimage.Build(ctx, r.P, b.spec, c.Registry+"/lhcbdirac-pipeline/base:"+tag)
+		ref, err := baseimage.Build(ctx, r.P, b.spec, c.Registry+"/lhcbdirac-pipeline/base:"+b.spec.Suite+"-"+b.spec.Key())
 		if err != nil {
 			return err
 		}
@@ -121,4 +134,87 @@ func (s inputsStage) Run(ctx context.Context) error {
 	}
 	r.builder, err = gobuild.NewBuilder(ctx, r.F.Client, r.toolsBase, root, mods)
 	return err
+}
+
+// lock finds the lock the release installs: LHCBDIRAC_LOCK's, checked
+// against the version; else the one resolved before for this version and
+// index (a release is repeatable: the lock is resolved once, then reused;
+// go run mage.go lock resolves afresh); else a new one, after checking
+// that the index has the version.
+func (r *Release) lock(ctx context.Context) error {
+	c := r.Config
+	if c.LockFile != "" {
+		l, err := lhcbdirac.ReadLock(c.LockFile)
+		if err != nil {
+			return err
+		}
+		if err := l.CheckVersion(c.LockFile, c.Version); err != nil {
+			return err
+		}
+		r.Lock = l
+		return nil
+	}
+	path, err := LockCachePath(c)
+	if err != nil {
+		return err
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		if l, err := lhcbdirac.ParseLock(path, b); err == nil {
+			r.P.Start("lock of LHCbDIRAC %s (resolved before: %s)", l.LHCbDIRACVersion(), path).Cached()
+			r.Lock = l
+			return nil
+		}
+	}
+	r.Lock, err = ResolveLock(ctx, r.P, c)
+	return err
+}
+
+// ResolveLock checks that the index has the release's LHCbDIRAC, resolves
+// its lock and remembers it for the next release of that version.
+func ResolveLock(ctx context.Context, p *progress.Reporter, c Config) (*lhcbdirac.Lock, error) {
+	tools, err := pytools.Ensure(ctx, p, c.PipIndexURL)
+	if err != nil {
+		return nil, err
+	}
+	step := p.Start("LHCbDIRAC %s on the index", c.Version.PEP440())
+	if err := lhcbdirac.CheckIndexHas(ctx, tools, c.Version); err != nil {
+		return nil, step.Fail(err)
+	}
+	step.Done()
+	l, err := lhcbdirac.ResolveLock(ctx, p, tools, c.Version)
+	if err != nil {
+		return nil, err
+	}
+	path, err := LockCachePath(c)
+	if err != nil {
+		return nil, err
+	}
+	return l, writeAtomic(path, l.Raw)
+}
+
+// LockCachePath is where the lock of the release's version and index is
+// remembered.
+func LockCachePath(c Config) (string, error) {
+	dir, err := cachedir.Sub("locks")
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", c.Version.PEP440(), redact.URL(c.PipIndexURL))
+	h.Write(pytools.Lock)
+	h.Write([]byte(lhcbdirac.LockInputs()))
+	return filepath.Join(dir, "lhcbdirac-"+c.Version.PEP440()+"-"+hex.EncodeToString(h.Sum(nil))[:12]+".lock"), nil
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(b)
+	if err := errors.Join(werr, tmp.Close(), os.Chmod(tmp.Name(), 0o644)); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

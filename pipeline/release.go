@@ -46,6 +46,7 @@ type Release struct {
 	Deploy  *deploy.Client
 	DeployO deploy.Options
 
+	Lock    *lhcbdirac.Lock // what the lhcbdirac image installs (nil on the FIXTURE route)
 	Apps    []render.App
 	Images  map[string]*Image
 	Sources []sources.Source
@@ -55,13 +56,18 @@ type Release struct {
 	// Deployed says what the deploy stage did (or why it did not).
 	Deployed string
 
+	// UVCache names the cache volume of the lhcbdirac build's downloads
+	// ("" for the default; a new name is a build from an empty cache).
+	UVCache string
 	// Rerun makes Dagger build again rather than reuse its cache.
 	Rerun string
 
-	builder   *gobuild.Builder
-	toolsBase string
-	lbase     string
-	mbase     string
+	builder     *gobuild.Builder
+	toolsBase   string
+	builderBase string
+	mariadbBase string
+	lbase       string
+	mbase       string
 }
 
 // Stages is the release, in order: inputs → build → smoke → push → render → deploy.

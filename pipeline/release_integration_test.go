@@ -53,7 +53,7 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 	plantCredentials(t, f.Registry)
 	dist := t.TempDir()
 	repo := f.Registry + "/itest-release"
-	cfg, err := pipeline.ConfigFromEnv("v0.9-pre1", f.Registry, getenv(map[string]string{"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist}))
+	cfg, err := pipeline.ConfigFromEnv("v0.9-pre1", f.Registry, getenv(map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
 	repos := hotfixRepos(t)
 	repo := f.Registry + "/itest-broken"
 	cfg, err := pipeline.ConfigFromEnv("v0.9", f.Registry, getenv(map[string]string{
-		"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": t.TempDir(),
+		"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": t.TempDir(),
 		"DIRAC_REPO": repos.DIRAC, "DIRAC_BRANCH": "broken",
 	}))
 	if err != nil {
@@ -261,7 +261,7 @@ func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
 func TestIntegrationTestServiceAndHotfixAtStart(t *testing.T) {
 	f := testengine.Foundation(t)
 	ctx := t.Context()
-	cfg, err := pipeline.ConfigFromEnv("v0.0", f.Registry, getenv(map[string]string{"LHCBDIRAC_REPOSITORY": f.Registry + "/itest-testservice", "LHCBDIRAC_DIST": t.TempDir()}))
+	cfg, err := pipeline.ConfigFromEnv("v0.0", f.Registry, getenv(map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": f.Registry + "/itest-testservice", "LHCBDIRAC_DIST": t.TempDir()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestIntegrationTestServiceAndHotfixAtStart(t *testing.T) {
 func TestIntegrationBaseThatCannotBePulledFailsEarly(t *testing.T) {
 	f := testengine.Foundation(t)
 	base := f.Registry + "/itest/nope@sha256:" + strings.Repeat("0", 64)
-	cfg, err := pipeline.ConfigFromEnv("v0.9", f.Registry, getenv(map[string]string{"LHCBDIRAC_BASE_LHCBDIRAC": base, "LHCBDIRAC_DIST": t.TempDir()}))
+	cfg, err := pipeline.ConfigFromEnv("v0.9", f.Registry, getenv(map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_BASE_LHCBDIRAC": base, "LHCBDIRAC_DIST": t.TempDir()}))
 	if err != nil {
 		t.Fatal(err)
 	}

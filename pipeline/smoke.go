@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
@@ -26,6 +27,14 @@ func (s smokeStage) Run(ctx context.Context) error {
 	}
 	client := r.F.Client.Container().From(r.toolsBase)
 	imgs := lhcbdirac.SmokeImages{LHCbDIRAC: r.Images[ImageLHCbDIRAC].Container, Pinger: r.Images[ImagePinger].Container, Client: client}
+	// The real services read their databases at start; the FIXTURE's
+	// read none.
+	if !r.Config.Fixture() && len(kit.DB.Databases) > 0 {
+		if imgs.Database, err = lhcbdirac.MariaDB(ctx, r.F.Client, r.mariadbBase, imgs.LHCbDIRAC, kit); err != nil {
+			return err
+		}
+		r.P.Infof("smoke database: MariaDB (Debian) with %s", strings.Join(kit.DB.Databases, ", "))
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var errs []error
@@ -38,6 +47,7 @@ func (s smokeStage) Run(ctx context.Context) error {
 			defer func() { <-sem }()
 			step := r.P.Start("smoke %s", app.Service.Name)
 			res, err := lhcbdirac.Smoke(ctx, r.F.Client, imgs, app, kit, lhcbdirac.SmokeOptions{Fresh: r.Config.FreshSmoke})
+			res.Err = err
 			mu.Lock()
 			defer mu.Unlock()
 			r.Smoke = append(r.Smoke, res)

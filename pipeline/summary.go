@@ -36,6 +36,13 @@ func (r *Release) WriteSummary(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n, digest, size, build, im.Smoke)
 	}
 	tw.Flush()
+	switch {
+	case r.Config.Fixture():
+		fmt.Fprintln(w, "DIRAC, LHCbDIRAC: FIXTURE (a test double, LHCBDIRAC_SOURCES=fixture): not the real DIRAC")
+	case r.Lock != nil:
+		fmt.Fprintf(w, "LHCbDIRAC %s, DIRAC %s: %d distributions from the lock %s (%s)\n",
+			r.Lock.LHCbDIRACVersion(), r.Lock.DIRACVersion(), len(r.Lock.Runtime), r.Lock.Digest(), filepath.Join(r.Config.Dist, LockFileName))
+	}
 	if r.Pushed {
 		fmt.Fprintf(w, "Tags: %s\n", strings.Join(push.Tags(r.Config.Version), ", "))
 	}
@@ -43,8 +50,29 @@ func (r *Release) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "Deploy: %s\n", r.Deployed)
 	}
 	for _, s := range r.Sources {
-		fmt.Fprintf(w, "%s: %s %s @ %s\n", s.Name, s.Repo, s.Branch, s.Commit)
+		if r.Config.Fixture() {
+			fmt.Fprintf(w, "%s: FIXTURE %s %s @ %s\n", s.Name, s.Repo, s.Branch, s.Commit)
+		} else {
+			fmt.Fprintf(w, "%s hotfix: %s %s @ %s\n", s.Name, s.Repo, s.Branch, s.Commit)
+		}
 	}
+	// A service that did not start: the last lines of what it printed.
+	for _, s := range r.Smoke {
+		if s.Err != nil {
+			fmt.Fprintf(w, "\n%s did not pass its smoke test; the last lines of its log:\n%s\n", s.Service, lastLines(s.Log, 15))
+		}
+	}
+}
+
+// LockFileName is the lock's name in dist/<version>/.
+const LockFileName = "lhcbdirac.lock"
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "    " + strings.Join(lines, "\n    ")
 }
 
 func (r *Release) saveSummary() error {
@@ -53,7 +81,13 @@ func (r *Release) saveSummary() error {
 	}
 	var b strings.Builder
 	r.WriteSummary(&b)
-	return os.WriteFile(filepath.Join(r.Config.Dist, "summary.txt"), []byte(b.String()), 0o644)
+	if r.Lock != nil {
+		// The lock the release used: LHCBDIRAC_LOCK=<it> builds it again.
+		if err := writeAtomic(filepath.Join(r.Config.Dist, LockFileName), r.Lock.Raw); err != nil {
+			return err
+		}
+	}
+	return writeAtomic(filepath.Join(r.Config.Dist, "summary.txt"), []byte(b.String()))
 }
 
 func plural(n int, word string) string {

@@ -224,6 +224,22 @@ func (l *Lock) BuildRequirements() []byte {
 	return b.Bytes()
 }
 
+// LockInputs is what a lock is resolved from besides the version and the
+// index (a change makes remembered locks stale).
+func LockInputs() string { return constraints + "\n" + buildRequirements }
+
+// ExtraTools are the build tools the runtime section lacks (pip, wheel,
+// setuptools_scm…): the image keeps them, for a hotfix at container start.
+func (l *Lock) ExtraTools() []byte {
+	var b bytes.Buffer
+	for _, p := range l.Build {
+		if _, ok := l.Find(p.Name); !ok {
+			b.WriteString(p.Text)
+		}
+	}
+	return b.Bytes()
+}
+
 func containsNorm(names []string, key string) bool {
 	for _, n := range names {
 		if pytools.Normalize(n) == key {

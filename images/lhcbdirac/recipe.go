@@ -1,10 +1,12 @@
-// Package lhcbdirac is the lhcbdirac service image: its recipe (here),
-// its programs (entrypoint/ over diracentry/, dirac-self-ping/ over
-// selfping/), the FIXTURE sources of the pipeline's fast tests (fixture/)
-// and its smoke test, which runs every service as Marathon would.
+// Package lhcbdirac is the lhcbdirac service image: its recipe (here), the
+// lock it installs (lock.go), its programs (entrypoint/ over diracentry/,
+// dirac-self-ping/ over selfping/), the FIXTURE sources of the pipeline's
+// fast tests (fixture/) and its smoke test, which runs every service as
+// Marathon would.
 package lhcbdirac
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
@@ -25,49 +28,55 @@ const DiracRoot = "/opt/dirac"
 // their COMMAND health checks name.
 const EntrypointPath = DiracRoot + "/dockerEntrypoint.sh"
 
+// LockPath is where the image keeps the lock it was installed from.
+const LockPath = DiracRoot + "/lhcbdirac.lock"
+
+//go:embed install.sh
+var installScript string
+
 // Inputs are what the lhcbdirac image is made from.
 type Inputs struct {
-	Base      string // Debian-like base pinned by digest
-	Version   version.Version
-	Installer *dagger.File // the DIRACOS2 installer (DIRACOS-Linux-x86_64.sh)
-	// InstallerFrom records where the installer came from (a label).
+	Base        string // the runtime base, pinned by digest
+	BuilderBase string // the build base (compilers, -dev packages), pinned by digest
+	Version     version.Version
+
+	// Lock, when set, is installed: LHCbDIRAC and its whole tree from the
+	// index, every distribution checked against its hash. Without it the
+	// FIXTURE route runs: Sources are DIRAC and LHCbDIRAC themselves.
+	Lock *Lock
+	// IndexURL is the index (with its credentials), nil for the default.
+	IndexURL *dagger.Secret
+	// IndexShown is the index as a label may show it ("" for the default).
+	IndexShown string
+
+	// Sources are git checkouts installed in place of the locked DIRAC or
+	// LHCbDIRAC (a hotfix), or, on the FIXTURE route, DIRAC and LHCbDIRAC.
+	Sources    []sources.Source
+	SourceDirs []*dagger.Directory // one per Source
+
+	// Installer is DIRACOS2's installer (DIRACOS-Linux-x86_64.sh): on the
+	// index route it brings Python and the compiled distributions; on the
+	// FIXTURE route it is the FIXTURE installer. InstallerFrom is its label.
+	Installer     *dagger.File
 	InstallerFrom string
-	// Sources are installed from git checkouts (hotfix or fixture), DIRAC
-	// first. A release without them is pip-installed from PipIndexURL.
-	Sources     []sources.Source
-	SourceDirs  []*dagger.Directory // one per Source
-	PipIndexURL string              // "" means offline: --no-index
+
 	// Rerun, when set, makes Dagger install again instead of using its
 	// cache; it never reaches the image (reproducibility tests).
 	Rerun string
+	// UVCache names the cache volume of uv's downloads ("" for the
+	// default); a new name is a build from an empty cache.
+	UVCache string
 }
 
-// bashrc is what the entrypoint sources: DIRACOS's environment plus where
-// DIRAC finds its configuration and certificates.
-const bashrc = `# Written by the lhcbdirac recipe; sourced by the entrypoint.
-. /opt/dirac/diracos/diracosrc
-export DIRAC=/opt/dirac
-export DIRACSYSCONFIG=/opt/dirac/etc/dirac.cfg
-export X509_CERT_DIR=/opt/dirac/etc/grid-security/certificates
-`
-
-// PipArgs is the pip command line of the install step.
-func (in Inputs) PipArgs() []string {
-	args := []string{"pip", "install", "--no-compile", "--no-cache-dir"}
-	if in.PipIndexURL == "" {
-		// Offline: everything comes from the checkouts; the build tools are
-		// the base's (no isolated build environment to download).
-		args = append(args, "--no-index", "--no-deps", "--no-build-isolation")
-	} else {
-		args = append(args, "--index-url", in.PipIndexURL)
+// Validate reports inputs the recipe cannot build from.
+func (in Inputs) Validate() error {
+	if len(in.Sources) != len(in.SourceDirs) {
+		return fmt.Errorf("lhcbdirac: %d sources but %d source directories", len(in.Sources), len(in.SourceDirs))
 	}
-	for _, s := range in.Sources {
-		args = append(args, "/tmp/src/"+s.Name)
+	if in.Lock == nil && (!in.has("DIRAC") || !in.has("LHCbDIRAC") || in.Installer == nil) {
+		return fmt.Errorf("lhcbdirac: without a lock, both DIRAC and LHCbDIRAC must come from git and an installer must be given (the FIXTURE route)")
 	}
-	if !in.has("LHCbDIRAC") {
-		args = append(args, "LHCbDIRAC=="+in.Version.PEP440())
-	}
-	return args
+	return nil
 }
 
 func (in Inputs) has(name string) bool {
@@ -79,50 +88,37 @@ func (in Inputs) has(name string) bool {
 	return false
 }
 
-// Validate reports inputs the recipe cannot build from.
-func (in Inputs) Validate() error {
-	if len(in.Sources) != len(in.SourceDirs) {
-		return fmt.Errorf("lhcbdirac: %d sources but %d source directories", len(in.Sources), len(in.SourceDirs))
+// bashrc is what the entrypoint sources: where DIRAC is, its configuration
+// and certificates. DIRAC computes its root from sys.base_prefix (/usr in a
+// venv), so DIRAC_ROOT_PATH says where etc/dirac.cfg and etc/grid-security
+// are mounted.
+func bashrc(diracos bool) string {
+	b := "# Written by the lhcbdirac recipe; sourced by the entrypoint.\n"
+	if diracos {
+		b += ". /opt/dirac/diracos/diracosrc\n"
+	} else {
+		b += "export PATH=/opt/dirac/bin:$PATH\n"
 	}
-	if in.PipIndexURL == "" && (!in.has("DIRAC") || !in.has("LHCbDIRAC")) {
-		return fmt.Errorf("lhcbdirac: offline (no pip index configured) both DIRAC and LHCbDIRAC must come from git: set LHCBDIRAC_PIP_INDEX_URL, or DIRAC_REPO and LHCB_DIRAC_REPO")
-	}
-	return nil
+	return b + `export DIRAC=/opt/dirac
+export DIRAC_ROOT_PATH=/opt/dirac
+export DIRACSYSCONFIG=/opt/dirac/etc/dirac.cfg
+export X509_CERT_DIR=/opt/dirac/etc/grid-security/certificates
+`
 }
 
-// Recipe is the service image: DIRACOS2 and DIRAC/LHCbDIRAC installed
-// with the real steps (the installer run in /opt/dirac, pip install into
-// its environment), the Go entrypoint and dirac-self-ping, the mount points.
-// The install runs in one container; only /opt/dirac, with fixed
-// timestamps and no bytecode, is copied onto a fresh base, so the same
+// Recipe is the service image. The install runs in a builder container;
+// only /opt/dirac, with fixed timestamps and no bytecode, is copied onto
+// the runtime base (no compiler, headers or package cache), so the same
 // inputs give the same digest.
 func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
-	entry := b.Binary("./images/lhcbdirac/entrypoint")
-	install := c.Container().From(in.Base).
-		WithEnvVariable("PATH", baseimage.StandardPath).
-		WithEnvVariable("SOURCE_DATE_EPOCH", "0").
-		WithEnvVariable("PYTHONDONTWRITEBYTECODE", "1").
-		WithEnvVariable("LHCBDIRAC_RERUN", in.Rerun).
-		WithFile(EntrypointPath, entry).
-		WithFile("/tmp/"+installerName, in.Installer, dagger.ContainerWithFileOpts{Permissions: 0o755}).
-		WithWorkdir(DiracRoot).
-		WithExec([]string{"bash", "/tmp/" + installerName}).
-		WithNewFile(DiracRoot+"/bashrc", bashrc)
-	for i, s := range in.Sources {
-		install = install.WithDirectory("/tmp/src/"+s.Name, in.SourceDirs[i])
+	var installed *dagger.Directory
+	if in.Lock != nil {
+		installed = lockInstall(c, b, in)
+	} else {
+		installed = fixtureInstall(c, b, in)
 	}
-	// pip runs through the entrypoint: the build sets up the same DIRAC
-	// environment a container start does.
-	install = install.
-		WithExec(append([]string{EntrypointPath}, in.PipArgs()...)).
-		WithExec([]string{"find", DiracRoot, "-depth", "-name", "__pycache__", "-type", "d", "-exec", "rm", "-rf", "{}", "+"}).
-		WithExec([]string{"mkdir", "-p", DiracRoot + "/etc/grid-security/certificates"}).
-		// Fixed times, symlinks included (Directory.WithTimestamps follows
-		// symlinks, and a venv's bin/python points outside /opt/dirac).
-		WithExec([]string{"find", DiracRoot, "-exec", "touch", "--no-dereference", "--date=@0", "{}", "+"})
-
 	ctr := c.Container().From(in.Base).
-		WithDirectory(DiracRoot, install.Directory(DiracRoot)).
+		WithDirectory(DiracRoot, installed).
 		WithFile("/usr/local/bin/dirac-self-ping", b.Binary("./images/lhcbdirac/dirac-self-ping")).
 		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithEnvVariable("LHCB_DIRAC_VERSION", in.Version.Raw).
@@ -131,10 +127,19 @@ func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 		WithLabel("org.opencontainers.image.title", "lhcbdirac").
 		WithLabel("org.opencontainers.image.version", in.Version.Raw).
 		WithLabel("org.opencontainers.image.base.name", in.Base).
-		WithLabel("org.lhcbdirac.diracos.installer", in.InstallerFrom).
 		WithLabel("org.lhcbdirac.pipeline.go-version", b.GoVersion())
-	if in.PipIndexURL != "" {
-		ctr = ctr.WithLabel("org.lhcbdirac.pip.index", redact.URL(in.PipIndexURL))
+	if in.InstallerFrom != "" {
+		ctr = ctr.WithLabel("org.lhcbdirac.diracos.installer", in.InstallerFrom)
+	}
+	if in.Lock != nil {
+		ctr = ctr.WithLabel("org.lhcbdirac.lock.digest", in.Lock.Digest()).
+			WithLabel("org.lhcbdirac.lhcbdirac.version", in.Lock.LHCbDIRACVersion()).
+			WithLabel("org.lhcbdirac.dirac.version", in.Lock.DIRACVersion())
+		if in.IndexShown != "" {
+			ctr = ctr.WithLabel("org.lhcbdirac.index", redact.URL(in.IndexShown))
+		}
+	} else {
+		ctr = ctr.WithLabel("org.lhcbdirac.sources", "FIXTURE (a test double: not the real DIRAC)")
 	}
 	for _, s := range in.Sources {
 		key := "org.lhcbdirac." + strings.ToLower(s.Name)
@@ -143,6 +148,93 @@ func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 			WithLabel(key+".commit", s.Commit)
 	}
 	return ctr
+}
+
+// HotfixVersion is the version a hotfix checkout is installed as: the
+// locked release's, marked with the commit (a PEP 440 local version, which
+// every requirement on the release still admits).
+func HotfixVersion(locked string, s sources.Source) string {
+	return locked + "+hotfix." + s.Commit[:12]
+}
+
+// lockInstall runs install.sh in the builder: the lock's distributions
+// (the hotfixed ones aside) from the index, the source-only ones built by
+// the locked build tools, the hotfixes built the same way.
+func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Directory {
+	var skip []string
+	for _, s := range in.Sources {
+		skip = append(skip, s.Name)
+	}
+	l := in.Lock
+	cache := in.UVCache
+	if cache == "" {
+		cache = "lhcbdirac-uv"
+	}
+	ctr := c.Container().From(in.BuilderBase).
+		WithEnvVariable("PATH", baseimage.StandardPath).
+		WithEnvVariable("SOURCE_DATE_EPOCH", "0").
+		WithEnvVariable("PYTHONDONTWRITEBYTECODE", "1").
+		WithEnvVariable("LHCBDIRAC_RERUN", in.Rerun).
+		WithMountedCache("/root/.cache/uv", c.CacheVolume(cache)).
+		WithNewFile("/in/install.sh", installScript).
+		WithNewFile("/in/tools.lock", string(pytools.Lock)).
+		WithNewFile("/in/build.txt", string(l.BuildRequirements())).
+		WithNewFile("/in/runtime.txt", string(l.RuntimeRequirements(skip...))).
+		WithNewFile("/in/sources.txt", string(l.SourceRequirements(skip...))).
+		WithNewFile("/in/extra.txt", string(l.ExtraTools()))
+	if in.IndexURL != nil {
+		ctr = ctr.WithSecretVariable("PIP_INDEX_URL", in.IndexURL).
+			WithSecretVariable("UV_DEFAULT_INDEX", in.IndexURL)
+	}
+	diracos := in.Installer != nil
+	if diracos {
+		ctr = ctr.WithFile("/in/"+installerName, in.Installer, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+			WithEnvVariable("DIRACOS_INSTALLER", "/in/"+installerName)
+	}
+	for i, s := range in.Sources {
+		pin, _ := l.Find(s.Name)
+		ctr = ctr.WithDirectory("/in/src/"+s.Name, in.SourceDirs[i]).
+			WithEnvVariable("SETUPTOOLS_SCM_PRETEND_VERSION_FOR_"+strings.ToUpper(pytools.Normalize(s.Name)), HotfixVersion(pin.Version, s))
+	}
+	ctr = ctr.WithExec([]string{"bash", "/in/install.sh"}).
+		WithNewFile(LockPath, string(l.Raw)).
+		WithNewFile(DiracRoot+"/bashrc", bashrc(diracos)).
+		WithFile(EntrypointPath, b.Binary("./images/lhcbdirac/entrypoint"))
+	return finish(ctr)
+}
+
+// fixtureInstall is the FIXTURE route: the FIXTURE installer run in
+// /opt/dirac, then pip installs the DIRAC and LHCbDIRAC checkouts offline
+// through the image's own entrypoint (the build sets up the same DIRAC
+// environment a container start does).
+func fixtureInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Directory {
+	ctr := c.Container().From(in.BuilderBase).
+		WithEnvVariable("PATH", baseimage.StandardPath).
+		WithEnvVariable("SOURCE_DATE_EPOCH", "0").
+		WithEnvVariable("PYTHONDONTWRITEBYTECODE", "1").
+		WithEnvVariable("LHCBDIRAC_RERUN", in.Rerun).
+		WithFile(EntrypointPath, b.Binary("./images/lhcbdirac/entrypoint")).
+		WithFile("/tmp/"+installerName, in.Installer, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		WithWorkdir(DiracRoot).
+		WithExec([]string{"bash", "/tmp/" + installerName}).
+		WithNewFile(DiracRoot+"/bashrc", bashrc(true))
+	args := []string{EntrypointPath, "pip", "install", "--no-compile", "--no-cache-dir", "--no-index", "--no-deps", "--no-build-isolation"}
+	for i, s := range in.Sources {
+		ctr = ctr.WithDirectory("/tmp/src/"+s.Name, in.SourceDirs[i])
+		args = append(args, "/tmp/src/"+s.Name)
+	}
+	return finish(ctr.WithExec(args))
+}
+
+// finish makes /opt/dirac reproducible: no bytecode, the mount points,
+// fixed times (symlinks included: Directory.WithTimestamps follows them,
+// and a venv's bin/python points outside /opt/dirac).
+func finish(ctr *dagger.Container) *dagger.Directory {
+	return ctr.
+		WithExec([]string{"find", DiracRoot, "-depth", "-name", "__pycache__", "-type", "d", "-exec", "rm", "-rf", "{}", "+"}).
+		WithExec([]string{"mkdir", "-p", DiracRoot + "/etc/grid-security/certificates"}).
+		WithExec([]string{"find", DiracRoot, "-exec", "touch", "--no-dereference", "--date=@0", "{}", "+"}).
+		Directory(DiracRoot)
 }
 
 const installerName = "DIRACOS-Linux-x86_64.sh"

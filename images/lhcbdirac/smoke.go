@@ -7,6 +7,8 @@ package lhcbdirac
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -25,6 +27,9 @@ type SmokeImages struct {
 	LHCbDIRAC *dagger.Container
 	Pinger    *dagger.Container
 	Client    *dagger.Container // has busybox wget: reaches the pinger as Consul would
+	// Database is the smoke database (MariaDB), bound as MariaDBAlias;
+	// nil when the services need none (the FIXTURE's).
+	Database *dagger.Service
 }
 
 // SmokeResult is one service's smoke test.
@@ -34,6 +39,7 @@ type SmokeResult struct {
 	Ping    string // the pinger's answer
 	Log     string // the service's own output while the health check ran
 	Elapsed time.Duration
+	Err     error // why it failed, nil when it passed
 }
 
 // SmokeOptions tune a run.
@@ -48,16 +54,26 @@ var MaxGrace = 120 * time.Second
 
 // RunSpec is how Marathon would run the app: the run spec of its definition,
 // with PORT0… allocated as on an agent.
+//
+// The task id is derived from the app definition instead of Mesos's
+// random one, so an unchanged app is the same task and Dagger answers a
+// warm release's smoke test from its cache.
 func RunSpec(app render.App) (runspec.Spec, error) {
-	return runspec.FromApp(app.JSON, runspec.Options{Host: "smoke-agent"})
+	h := sha256.Sum256(app.JSON)
+	id := hex.EncodeToString(h[:16])
+	taskID := strings.ReplaceAll(strings.TrimPrefix(app.ID, "/"), "/", "_") + "." + id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
+	return runspec.FromApp(app.JSON, runspec.Options{Host: "smoke-agent", TaskID: taskID})
 }
 
 // container applies the run spec to the image: env (PORT0… included),
 // exposed container ports, the kit mounted at exactly the app's volume
 // paths, the app's docker labels. Dagger cannot cap CPU or memory; the
 // resources reach the task as Marathon passes them, MARATHON_APP_RESOURCE_*.
-func container(c *dagger.Client, img *dagger.Container, app render.App, spec runspec.Spec, kit Kit) (*dagger.Container, error) {
-	ctr := img
+func container(c *dagger.Client, imgs SmokeImages, app render.App, spec runspec.Spec, kit Kit) (*dagger.Container, error) {
+	ctr := imgs.LHCbDIRAC
+	if imgs.Database != nil {
+		ctr = ctr.WithServiceBinding(MariaDBAlias, imgs.Database)
+	}
 	for _, kv := range spec.EnvList() {
 		k, v, _ := strings.Cut(kv, "=")
 		ctr = ctr.WithEnvVariable(k, v)
@@ -129,7 +145,7 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", app.Service.Name, err)
 	}
-	ctr, err := container(c, imgs.LHCbDIRAC, app, spec, kit)
+	ctr, err := container(c, imgs, app, spec, kit)
 	if err != nil {
 		return r, err
 	}

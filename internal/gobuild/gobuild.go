@@ -106,7 +106,7 @@ func NewBuilder(ctx context.Context, c *dagger.Client, base, repoRoot string, mo
 	}
 	src := c.Host().Directory(repoRoot, dagger.HostDirectoryOpts{
 		Include: []string{"go.mod", "go.sum", "**/*.go", "**/*.json", "**/*.tmpl"},
-		Exclude: []string{".git", "**/testdata", "**/*_test.go", "tools"},
+		Exclude: []string{".git", "**/testdata", "**/*_test.go", "tools", "dist", "docs"},
 	})
 	return &Builder{c: c, base: base, goroot: goroot, version: runtime.Version(), mods: mods, src: src}, nil
 }

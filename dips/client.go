@@ -87,7 +87,13 @@ type Client struct {
 	// JSON sends JSON instead of DEncode (as DIRAC v9 does). Replies are
 	// read in either form regardless.
 	JSON bool
+	// MaxReplySize bounds a reply's frame (default DefaultMaxReplySize): a
+	// larger one is refused before it is read. A ping needs kilobytes.
+	MaxReplySize int
 }
+
+// DefaultMaxReplySize is the reply limit when the client sets none.
+const DefaultMaxReplySize = 16 << 20
 
 // Ping calls the service's ping method and returns its Value dict.
 func (c *Client) Ping(ctx context.Context, rawURL string) (*Dict, error) {
@@ -127,6 +133,11 @@ func (c *Client) Call(ctx context.Context, rawURL, method string, args ...any) (
 	defer stop()
 
 	dc := NewConn(conn, c.JSON)
+	dc.Deadline = deadline
+	dc.Limit = c.MaxReplySize
+	if dc.Limit <= 0 {
+		dc.Limit = DefaultMaxReplySize
+	}
 	extra := ""
 	if c.HostCredentials {
 		extra = "hosts"
@@ -162,7 +173,7 @@ func (c *Client) Call(ctx context.Context, rawURL, method string, args ...any) (
 }
 
 func (c *Client) expect(ctx context.Context, u URL, dc *Conn, stage string) (any, error) {
-	msg, err := dc.Receive(0)
+	msg, err := dc.Receive(dc.Limit)
 	if err != nil {
 		return nil, c.ioError(ctx, u, stage, err)
 	}
@@ -211,6 +222,8 @@ func (c *Client) ioError(ctx context.Context, u URL, stage string, err error) er
 		return fmt.Errorf("dips: %s %s: %w", u, stage, ctx.Err())
 	case isTLSRejection(err):
 		return &TLSError{Addr: u.Addr(), Err: err}
+	case errors.Is(err, ErrDeadline):
+		return fmt.Errorf("dips: %s %s: %w: %w", u, stage, context.DeadlineExceeded, err)
 	case errors.Is(err, ErrDecode), errors.Is(err, ErrFrame):
 		return &ProtocolError{Stage: stage, Err: err}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -298,6 +311,11 @@ type Conn struct {
 	c    net.Conn
 	r    *bufio.Reader
 	json bool
+	// Deadline, when set, bounds decoding too: the socket's deadline stops
+	// at the socket, and a hostile reply must not cost more than it.
+	Deadline time.Time
+	// Limit is the frame size Receive callers use (0: MaxFrameLen).
+	Limit int
 }
 
 // NewConn wraps a connection; json selects the encoding of what is sent.
@@ -329,7 +347,7 @@ func (dc *Conn) Receive(limit int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := DecodeMixed(payload)
+		v, err := DecodeMixedBefore(payload, dc.Deadline)
 		if err != nil {
 			return nil, err
 		}

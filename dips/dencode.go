@@ -35,6 +35,10 @@ func encode(b *bytes.Buffer, v any, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("dips: cannot encode: nesting deeper than %d", maxDepth)
 	}
+	v, err := canonical(v)
+	if err != nil {
+		return err
+	}
 	switch x := v.(type) {
 	case nil:
 		b.WriteByte('n')
@@ -44,26 +48,16 @@ func encode(b *bytes.Buffer, v any, depth int) error {
 		} else {
 			b.WriteString("b0")
 		}
-	case int:
-		fmt.Fprintf(b, "i%de", x)
-	case int32:
-		fmt.Fprintf(b, "i%de", x)
 	case int64:
-		fmt.Fprintf(b, "i%de", x)
-	case uint:
-		fmt.Fprintf(b, "i%de", x)
-	case uint32:
-		fmt.Fprintf(b, "i%de", x)
-	case uint64:
-		fmt.Fprintf(b, "i%de", x)
+		b.WriteByte('i')
+		b.WriteString(strconv.FormatInt(x, 10))
+		b.WriteByte('e')
 	case *big.Int:
 		fmt.Fprintf(b, "i%se", x.String())
 	case float64:
 		b.WriteByte('f')
 		b.WriteString(FormatFloat(x))
 		b.WriteByte('e')
-	case float32:
-		return encode(b, float64(x), depth)
 	case string:
 		fmt.Fprintf(b, "s%d:", len(x))
 		b.WriteString(x)
@@ -74,12 +68,6 @@ func encode(b *bytes.Buffer, v any, depth int) error {
 		return encodeSeq(b, 'l', x, depth)
 	case Tuple:
 		return encodeSeq(b, 't', x, depth)
-	case []string:
-		b.WriteByte('l')
-		for _, s := range x {
-			fmt.Fprintf(b, "s%d:%s", len(s), s)
-		}
-		b.WriteByte('e')
 	case *Dict:
 		b.WriteByte('d')
 		if x != nil {
@@ -93,22 +81,6 @@ func encode(b *bytes.Buffer, v any, depth int) error {
 			}
 		}
 		b.WriteByte('e')
-	case Dict:
-		return encode(b, &x, depth)
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // a deterministic order, as py2 encoders did
-		b.WriteByte('d')
-		for _, k := range keys {
-			fmt.Fprintf(b, "s%d:%s", len(k), k)
-			if err := encode(b, x[k], depth+1); err != nil {
-				return err
-			}
-		}
-		b.WriteByte('e')
 	case time.Time:
 		u := x.UTC() // DIRAC's datetimes are naive UTC
 		fmt.Fprintf(b, "zati%dei%dei%dei%dei%dei%dei%dene", u.Year(), int(u.Month()), u.Day(), u.Hour(), u.Minute(), u.Second(), u.Nanosecond()/1000)
@@ -116,29 +88,104 @@ func encode(b *bytes.Buffer, v any, depth int) error {
 		fmt.Fprintf(b, "zdti%dei%dei%dee", x.Year, x.Month, x.Day)
 	case TimeOfDay:
 		fmt.Fprintf(b, "ztti%dei%dei%dei%dene", x.Hour, x.Minute, x.Second, x.Microsecond)
-	default:
-		// Other slices and string-keyed maps by reflection, for callers that
-		// hold typed data ([]int, map[string]float64, …).
-		rv := reflect.ValueOf(v)
-		switch rv.Kind() {
-		case reflect.Slice, reflect.Array:
-			items := make([]any, rv.Len())
-			for i := range items {
-				items[i] = rv.Index(i).Interface()
-			}
-			return encodeSeq(b, 'l', items, depth)
-		case reflect.Map:
-			if rv.Type().Key().Kind() == reflect.String {
-				m := make(map[string]any, rv.Len())
-				for _, k := range rv.MapKeys() {
-					m[k.String()] = rv.MapIndex(k).Interface()
-				}
-				return encode(b, m, depth)
-			}
-		}
-		return fmt.Errorf("dips: cannot encode a value of type %s", typeName(v))
 	}
 	return nil
+}
+
+// canonical maps every Go type the encoders accept — the same set for
+// DEncode and JSON — to the few they write: nil, bool, int64, *big.Int,
+// float64, string, []byte, []any, Tuple, *Dict, time.Time, Date,
+// TimeOfDay. It refuses what DIRAC's decoder would reject: dates and
+// times that do not exist, years outside 1-9999.
+func canonical(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, bool, int64, string, []byte, []any, Tuple, *Dict:
+		return v, nil
+	case int:
+		return int64(x), nil
+	case int8:
+		return int64(x), nil
+	case int16:
+		return int64(x), nil
+	case int32:
+		return int64(x), nil
+	case uint8:
+		return int64(x), nil
+	case uint16:
+		return int64(x), nil
+	case uint32:
+		return int64(x), nil
+	case uint:
+		return canonical(uint64(x))
+	case uint64:
+		if x > math.MaxInt64 {
+			return new(big.Int).SetUint64(x), nil
+		}
+		return int64(x), nil
+	case *big.Int:
+		if x == nil {
+			return nil, errors.New("dips: cannot encode a nil *big.Int")
+		}
+		return x, nil
+	case float64:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	case Dict:
+		return &x, nil
+	case []string:
+		items := make([]any, len(x))
+		for i, s := range x {
+			items[i] = s
+		}
+		return items, nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // a deterministic order, as py2 encoders did
+		d := &Dict{}
+		for _, k := range keys {
+			d.Set(k, x[k])
+		}
+		return d, nil
+	case time.Time:
+		if y := x.UTC().Year(); y < 1 || y > 9999 {
+			return nil, fmt.Errorf("dips: cannot encode %s: Python's datetime holds years 1 to 9999", x.UTC().Format(time.RFC3339))
+		}
+		return x, nil
+	case Date:
+		if _, err := makeDateTime([]int64{int64(x.Year), int64(x.Month), int64(x.Day), 0, 0, 0, 0}); err != nil {
+			return nil, fmt.Errorf("dips: cannot encode the date %04d-%02d-%02d: %v", x.Year, x.Month, x.Day, err)
+		}
+		return x, nil
+	case TimeOfDay:
+		if x.Hour < 0 || x.Hour > 23 || x.Minute < 0 || x.Minute > 59 || x.Second < 0 || x.Second > 59 || x.Microsecond < 0 || x.Microsecond > 999999 {
+			return nil, fmt.Errorf("dips: cannot encode the time %d:%d:%d.%d: a field is out of range", x.Hour, x.Minute, x.Second, x.Microsecond)
+		}
+		return x, nil
+	}
+	// Other slices and string-keyed maps by reflection, for callers that
+	// hold typed data ([]int, map[string]float64, …).
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		items := make([]any, rv.Len())
+		for i := range items {
+			items[i] = rv.Index(i).Interface()
+		}
+		return items, nil
+	case reflect.Map:
+		if rv.Type().Key().Kind() == reflect.String {
+			m := make(map[string]any, rv.Len())
+			for _, k := range rv.MapKeys() {
+				m[k.String()] = rv.MapIndex(k).Interface()
+			}
+			return canonical(m)
+		}
+	}
+	return nil, fmt.Errorf("dips: cannot encode a value of type %s", typeName(v))
 }
 
 func encodeSeq(b *bytes.Buffer, code byte, items []any, depth int) error {
@@ -155,18 +202,72 @@ func encodeSeq(b *bytes.Buffer, code byte, items []any, depth int) error {
 // Decode reads one DEncode value from data and returns it with the number of
 // bytes it consumed. Like DIRAC's decoder, it ignores trailing bytes, and a
 // string whose declared length runs past the data yields the bytes there are
-// (consumed then exceeds len(data)). It never panics and allocates no more
-// than the data it is given.
+// (consumed then exceeds len(data)). It never panics, takes time linear in
+// the data, and allocates at most MaxExpansion bytes per byte of it.
 func Decode(data []byte) (any, int, error) {
+	return DecodeBefore(data, time.Time{})
+}
+
+// MaxExpansion bounds what decoding allocates per input byte. The worst
+// cases are a list of None — one byte each, a 16-byte interface each in
+// the list, and as much again while the list is built — and dicts, whose
+// entries carry an index.
+const MaxExpansion = 40
+
+// checkEvery is how many values are decoded between two looks at the clock.
+const checkEvery = 4096
+
+// ErrDeadline is returned when decoding outlasts its deadline.
+var ErrDeadline = errors.New("dips: decoding did not finish before the deadline")
+
+// DecodeBefore is Decode that gives up at deadline (zero: none), so a
+// hostile reply cannot hold a caller past its own timeout.
+func DecodeBefore(data []byte, deadline time.Time) (any, int, error) {
 	if len(data) == 0 {
 		return nil, 0, decodeErr(0, "empty input")
 	}
-	d := decoder{data: data}
+	d := decoder{data: data, deadline: deadline}
 	v, pos, err := d.value(0, 0)
 	return v, pos, err
 }
 
-type decoder struct{ data []byte }
+type decoder struct {
+	data     []byte
+	deadline time.Time
+	values   int
+	stack    itemStack
+}
+
+// itemStack holds the items of the sequences being decoded, nested ones
+// above their parents', in fixed-size chunks: a finished sequence is copied
+// out into a slice of exactly its length, so nothing is grown by doubling
+// and no sequence costs more than twice its final size.
+type itemStack struct {
+	chunks [][]any
+	n      int
+}
+
+const chunkLen = 4096
+
+func (s *itemStack) push(v any) {
+	if s.n == len(s.chunks)*chunkLen {
+		s.chunks = append(s.chunks, make([]any, chunkLen))
+	}
+	s.chunks[s.n/chunkLen][s.n%chunkLen] = v
+	s.n++
+}
+
+// popFrom removes the items from position from on, returning them.
+func (s *itemStack) popFrom(from int) []any {
+	out := make([]any, s.n-from)
+	for i := range out {
+		p := from + i
+		out[i] = s.chunks[p/chunkLen][p%chunkLen]
+		s.chunks[p/chunkLen][p%chunkLen] = nil
+	}
+	s.n = from
+	return out
+}
 
 func (d *decoder) at(pos int) (byte, error) {
 	if pos < 0 || pos >= len(d.data) {
@@ -178,6 +279,10 @@ func (d *decoder) at(pos int) (byte, error) {
 func (d *decoder) value(pos, depth int) (any, int, error) {
 	if depth > maxDepth {
 		return nil, pos, decodeErr(pos, "nesting deeper than %d", maxDepth)
+	}
+	d.values++
+	if d.values%checkEvery == 0 && !d.deadline.IsZero() && time.Now().After(d.deadline) {
+		return nil, pos, fmt.Errorf("%w (after %d values, at byte %d of %d)", ErrDeadline, d.values, pos, len(d.data))
 	}
 	c, err := d.at(pos)
 	if err != nil {
@@ -296,60 +401,89 @@ func (d *decoder) str(pos int) (any, int, error) {
 	if colon < 0 {
 		return nil, pos, decodeErr(pos, "string without ':'")
 	}
-	n, err := strconv.Atoi(string(d.data[pos+1 : colon]))
+	digits := d.data[pos+1 : colon]
+	n, err := strconv.Atoi(string(digits))
 	if err != nil || n < 0 {
-		return nil, pos, decodeErr(pos, "bad string length %q", clip(string(d.data[pos+1:colon])))
+		return nil, pos, decodeErr(pos, "bad string length %q", clip(string(digits)))
 	}
 	start := colon + 1
-	if n > len(d.data)-start { // declared length runs past the data
+	if n > len(d.data)-start {
+		// DIRAC returns the bytes there are and moves past the declared
+		// end; a length no DIPS frame could hold is refused instead (the
+		// count would not fit, and no data can follow it).
+		if n > MaxFrameLen {
+			return nil, pos, decodeErr(pos, "string length %d exceeds any frame (%d bytes remain)", n, len(d.data)-start)
+		}
 		return string(d.data[start:]), start + n, nil
 	}
 	return string(d.data[start : start+n]), start + n, nil
 }
 
 func (d *decoder) seq(pos, depth int) ([]any, int, error) {
-	var items []any
+	from := d.stack.n
 	for {
 		c, err := d.at(pos)
 		if err != nil {
+			d.stack.popFrom(from)
 			return nil, pos, err
 		}
 		if c == 'e' {
-			return items, pos + 1, nil
+			if d.stack.n == from {
+				return nil, pos + 1, nil
+			}
+			return d.stack.popFrom(from), pos + 1, nil
 		}
 		v, next, err := d.value(pos, depth+1)
 		if err != nil {
+			d.stack.popFrom(from)
 			return nil, next, err
 		}
-		items = append(items, v)
+		d.stack.push(v)
 		pos = next
 	}
 }
 
+// dict collects the keys and values on the item stack, then builds the
+// Dict at its final size (no growing, an index sized once).
 func (d *decoder) dict(pos, depth int) (any, int, error) {
-	out := &Dict{}
+	from := d.stack.n
 	for {
 		c, err := d.at(pos)
 		if err != nil {
+			d.stack.popFrom(from)
 			return nil, pos, err
 		}
 		if c == 'e' {
-			return out, pos + 1, nil
+			return dictOf(d.stack.popFrom(from)), pos + 1, nil
 		}
 		k, next, err := d.value(pos, depth+1)
 		if err != nil {
+			d.stack.popFrom(from)
 			return nil, next, err
 		}
 		if !hashable(k) {
+			d.stack.popFrom(from)
 			return nil, pos, decodeErr(pos, "unhashable dict key of type %s", typeName(k))
 		}
 		v, next2, err := d.value(next, depth+1)
 		if err != nil {
+			d.stack.popFrom(from)
 			return nil, next2, err
 		}
-		out.Set(k, v)
+		d.stack.push(k)
+		d.stack.push(v)
 		pos = next2
 	}
+}
+
+// dictOf makes a Dict of alternating keys and values; a repeated key keeps
+// its first position and its last value, as in Python.
+func dictOf(kv []any) *Dict {
+	out := &Dict{Items: make([]KV, 0, len(kv)/2)}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out.Set(kv[i], kv[i+1])
+	}
+	return out
 }
 
 func (d *decoder) datetime(pos, depth int) (any, int, error) {

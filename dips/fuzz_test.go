@@ -11,11 +11,21 @@ import (
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{"i0e", "f1e+16e", "s5:hello", "li1es1:ane", "ti1eti2ei3eee", "ds1:bi1es1:ai2ee",
 		"zati2024ei10ei17ei13ei41ei46ei123456ene", "zdti2024ei10ei17ee", "ztti13ei41ei46ei500ene", "u4:abcd", "I5e", "bx", "n",
-		"ds2:OKb1s5:Valuells29:Framework/SystemAdministrators18:MyDIRAC-Productions4:myvoels3:RPCs4:pinges0:s8:9.0.0a31ee"} {
+		"ds2:OKb1s5:Valuells29:Framework/SystemAdministrators18:MyDIRAC-Productions4:myvoels3:RPCs4:pinges0:s8:9.0.0a31ee",
+		"s9223372036854775807:", "ls9223372036854775806:e", "dti1etti1eeeti1eti1eeene", "llllllllle"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, n, err := Decode(data)
+		var v any
+		var n int
+		var err error
+		if len(data) > 4096 { // large enough for the bound to mean something
+			if a := allocated(func() { v, n, err = Decode(data) }); a > MaxExpansion*uint64(len(data)) {
+				t.Fatalf("%d bytes allocated for %d input bytes", a, len(data))
+			}
+		} else {
+			v, n, err = Decode(data)
+		}
 		if err != nil {
 			return
 		}
@@ -38,13 +48,24 @@ func FuzzDecode(f *testing.F) {
 
 // FuzzDecodeJSON: the JSON path never panics either.
 func FuzzDecodeJSON(f *testing.F) {
-	for _, s := range []string{`{"OK": true, "Value": null}`, `{"__dCls": "dt", "obj": "2024-10-17 13:41:46"}`, `[1, 2.5, "x", {"1": [true]}]`, `{"__dCls": "b64", "obj": "AP8="}`} {
+	for _, s := range []string{`{"OK": true, "Value": null}`, `{"__dCls": "dt", "obj": "2024-10-17 13:41:46"}`, `[1, 2.5, "x", {"1": [true]}]`, `{"__dCls": "b64", "obj": "AP8="}`,
+		`[NaN, Infinity, -Infinity]`, `"\udcff\ud800\ud83d\ude00"`, `{"a": 1, "a": 2}`, `[1e400, -0.0, 123456789012345678901234567890]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := DecodeMixed(data)
 		if err != nil {
 			return
+		}
+		// What JSON decodes, JSON encodes back to an equal value.
+		if j, err := DecodeJSON(data); err == nil {
+			enc, err := EncodeJSON(j)
+			if err == nil {
+				back, err := DecodeJSON(enc)
+				if err != nil || !sameValue(j, back) {
+					t.Fatalf("JSON round trip: %#v → %s → %#v (%v)", j, enc, back, err)
+				}
+			}
 		}
 		if _, err := EncodeJSON(v); err != nil {
 			if _, err2 := Encode(v); err2 != nil {

@@ -41,6 +41,9 @@ for d in /src/* /in/src/*; do
   echo "building $(basename "$d")"
   (cd "$d" && /opt/build/bin/pip wheel -q --no-deps --no-build-isolation . -w /wheels)
 done
+# uv records a local wheel's modification time (uv_cache.json, and its
+# hash in RECORD): a fixed one keeps the image reproducible.
+find /wheels -name '*.whl' -exec touch --date=@0 {} +
 : >/tmp/built.txt
 for w in /wheels/*.whl; do
   [ -e "$w" ] || continue

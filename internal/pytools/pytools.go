@@ -235,3 +235,16 @@ func Without(lock []byte, names ...string) []byte {
 	}
 	return out.Bytes()
 }
+
+// DownloadSource fetches a distribution's source archive (name==version)
+// into dir and returns its path (a hotfix test's real DIRAC tree).
+func (t *Tools) DownloadSource(ctx context.Context, requirement, dir string) (string, error) {
+	if _, err := t.run(ctx, "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "-d", dir, requirement); err != nil {
+		return "", err
+	}
+	m, err := filepath.Glob(filepath.Join(dir, "*.tar.gz"))
+	if err != nil || len(m) != 1 {
+		return "", fmt.Errorf("pip download %s: want one .tar.gz in %s, found %v", requirement, dir, m)
+	}
+	return m[0], nil
+}

@@ -71,7 +71,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	client := &dips.Client{Certificate: &c, RootCAs: roots, HostCredentials: true, ServerName: name, CallTimeout: *timeout}
+	client := &dips.Client{Certificate: &c, RootCAs: roots, HostCredentials: true, ServerName: name, CallTimeout: *timeout, MaxReplySize: 1 << 20} // a ping reply is a few hundred bytes
 	url := fmt.Sprintf("dips://%s:%d/%s", *host, port, service)
 	v, err := client.Ping(ctx, url)
 	if err != nil {

@@ -58,7 +58,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 		return fail(err)
 	}
 	h, err := NewHandler(Config{
-		Client:        &dips.Client{Certificate: &c, RootCAs: roots, HostCredentials: true, CallTimeout: *timeout},
+		Client:        &dips.Client{Certificate: &c, RootCAs: roots, HostCredentials: true, CallTimeout: *timeout, MaxReplySize: PingReplyLimit},
 		Allow:         al,
 		Timeout:       *timeout,
 		MaxConcurrent: *maxConc,
@@ -106,3 +106,7 @@ func intEnv(v string, def int) int {
 	}
 	return def
 }
+
+// PingReplyLimit bounds a ping reply: DIRAC's is a few hundred bytes, and
+// a hostile target must not make the pinger hold more.
+const PingReplyLimit = 1 << 20

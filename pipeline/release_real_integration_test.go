@@ -1,0 +1,359 @@
+package pipeline_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gitserve"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
+)
+
+var daggerUseEntrypoint = dagger.ContainerWithExecOpts{UseEntrypoint: true}
+
+// realVersion is the LHCbDIRAC release the real-route tests build: a
+// release the index has.
+const realVersion = "v12.0.21"
+
+// imageFiles reads every regular file of an image's layers (the last
+// layer's version wins) whose path keep accepts, and lists every path.
+func imageFiles(t *testing.T, img v1.Image, keep func(string) bool) (map[string][]byte, []string) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	var paths []string
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			p := strings.TrimPrefix(h.Name, "./")
+			paths = append(paths, p)
+			if h.Typeflag == tar.TypeReg && keep(p) {
+				files[p], _ = io.ReadAll(tr)
+			}
+		}
+		rc.Close()
+	}
+	return files, paths
+}
+
+func remoteImage(t *testing.T, ref string) v1.Image {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestIntegrationReleaseRealLHCbDIRAC is the release on its defaults: the
+// real LHCbDIRAC from the index through its lock, all six certification
+// services started for real against MariaDB, health-checked as Marathon
+// would and pinged through the pinger, pushed, rendered, dry-run
+// deployed. Then the image is built again from the lock the release wrote
+// — Dagger's cache bypassed, uv's download cache empty — and must have the
+// same digest.
+func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	dist := t.TempDir()
+	repo := f.Registry + "/itest-real"
+	cfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: &out}
+	err = r.Run(ctx)
+	t.Log(out.String())
+	if err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	for _, want := range []string{"LHCbDIRAC 12.0.21, DIRAC 9.1.", "passed (6 services: health check + DIPS ping)", "passed (6 pings)", "Deploy: not deployed: dry run"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the summary lacks %q", want)
+		}
+	}
+	if len(r.Smoke) != 6 {
+		t.Fatalf("%d services smoke-tested, want 6", len(r.Smoke))
+	}
+	for _, s := range r.Smoke {
+		// DIRAC's own service: its log line, DIRAC's version in the ping.
+		if !strings.Contains(s.Log, "Listening at dips://") || !strings.Contains(s.Ping, `"version":"9.1.`) || !strings.Contains(s.Ping, `"name":"`+s.Service+`"`) {
+			t.Errorf("%s did not run as real DIRAC: log %q\nping %q", s.Service, s.Log, s.Ping)
+		}
+		t.Logf("smoke %s: %s", s.Service, s.Elapsed.Round(100*time.Millisecond))
+	}
+
+	// The lock: in dist, in the image, in the label.
+	lockPath := filepath.Join(cfg.Dist, pipeline.LockFileName)
+	lock, err := lhcbdirac.ReadLock(lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := r.Images[pipeline.ImageLHCbDIRAC].Pushed
+	img := remoteImage(t, pushed.Ref())
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := cf.Config.Labels
+	if labels["org.lhcbdirac.lock.digest"] != lock.Digest() || labels["org.lhcbdirac.lhcbdirac.version"] != "12.0.21" || !strings.HasPrefix(labels["org.lhcbdirac.dirac.version"], "9.1.") {
+		t.Errorf("labels %v, lock %s", labels, lock.Digest())
+	}
+	files, paths := imageFiles(t, img, func(p string) bool { return p == "opt/dirac/lhcbdirac.lock" })
+	if !bytes.Equal(files["opt/dirac/lhcbdirac.lock"], lock.Raw) {
+		t.Error("the image's /opt/dirac/lhcbdirac.lock is not the lock in dist")
+	}
+	// No compiler, headers or package caches in the image.
+	for _, p := range paths {
+		if strings.HasPrefix(p, "usr/bin/gcc") || strings.HasPrefix(p, "usr/bin/x86_64-linux-gnu-gcc") || strings.HasPrefix(p, "usr/include/python3") ||
+			strings.HasPrefix(p, "root/.cache/") || strings.HasPrefix(p, "var/cache/apt/archives/") && strings.HasSuffix(p, ".deb") || strings.HasPrefix(p, "opt/dirac/") && strings.Contains(p, "/__pycache__/") {
+			t.Errorf("the image holds %s", p)
+		}
+	}
+	t.Logf("lhcbdirac: %s, %.1f MB compressed, %d distributions", pushed.Digest, float64(pushed.Size)/1e6, len(lock.Runtime))
+
+	// From the lock again: Dagger's cache bypassed, an empty uv cache.
+	cfg2, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{"LHCBDIRAC_LOCK": lockPath, "LHCBDIRAC_DIST": t.TempDir()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := fmt.Sprint(time.Now().UnixNano())
+	again := &pipeline.Release{Config: cfg2, F: f, P: testenv.Reporter(t), Rerun: stamp, UVCache: "itest-uv-" + stamp}
+	again.Images = map[string]*pipeline.Image{}
+	if err := pipeline.Run(ctx, again.P, again.Stages()[0]); err != nil {
+		t.Fatal(err)
+	}
+	ctrs, err := again.Recipes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := push.ByDigest(ctx, ctrs[pipeline.ImageLHCbDIRAC], pipeline.ImageLHCbDIRAC, f.Registry+"/itest-real-rerun/lhcbdirac", filepath.Join(t.TempDir(), "lhcbdirac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Digest != pushed.Digest {
+		t.Errorf("the same lock built %s, then %s from scratch", pushed.Digest, p.Digest)
+	}
+}
+
+// hotfixDIRAC makes a git repository of the real DIRAC source tree (the
+// sdist the index serves for the locked version) with one change: a
+// marker in DIRAC/__init__.py. It returns the repositories' directory and
+// the marker.
+func hotfixDIRAC(t *testing.T, lock *lhcbdirac.Lock) (string, string) {
+	t.Helper()
+	ctx := t.Context()
+	tools, err := pytools.Ensure(ctx, testenv.Reporter(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdist, err := tools.DownloadSource(ctx, "DIRAC=="+lock.DIRACVersion(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(t.TempDir(), "DIRAC")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "-xzf", sdist, "-C", work, "--strip-components=1").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	marker := fmt.Sprintf("hotfix-%d", time.Now().UnixNano())
+	init := filepath.Join(work, "src", "DIRAC", "__init__.py")
+	b, err := os.ReadFile(init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(init, append(b, []byte("\nHOTFIX_MARKER = \""+marker+"\"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.Commit(ctx, work, "DIRAC with a hotfix"); err != nil {
+		t.Fatal(err)
+	}
+	repos := t.TempDir()
+	if err := fixture.Git(ctx, "", "clone", "--quiet", "--bare", "--", work, filepath.Join(repos, "DIRAC.git")); err != nil {
+		t.Fatal(err)
+	}
+	return repos, marker
+}
+
+// TestIntegrationHotfixOnRealDIRAC builds the image with DIRAC from a git
+// repository holding the real DIRAC source tree with one change, served
+// over authenticated HTTP with the token in DIRAC_REPO: the rest of the
+// tree from the lock, the image provably runs the hotfixed DIRAC (and a
+// real service starts on it), the commit is in the labels and the summary
+// — and the token is in no output, file in dist/, layer or config of the
+// pushed images, nor on any command line while the release runs.
+func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	plantCredentials(t, f.Registry)
+	lockCfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := pipeline.ResolveLock(ctx, testenv.Reporter(t), lockCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockFile := filepath.Join(t.TempDir(), "lhcbdirac.lock")
+	os.WriteFile(lockFile, lock.Raw, 0o644)
+	reposDir, marker := hotfixDIRAC(t, lock)
+	const token = "glpat-PLANTED-hotfix-4c2e"
+	srv := &gitserve.Server{Root: reposDir, User: "oauth2", Password: token}
+	if err := srv.Start(""); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	// Every command line of the machine, sampled while the release runs.
+	stop := make(chan struct{})
+	var seen sync.Map
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+			for _, p := range procs {
+				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(token)) {
+					seen.Store(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), true)
+				}
+			}
+		}
+	}()
+
+	dist := t.TempDir()
+	repo := f.Registry + "/itest-hotfix"
+	cfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{
+		"LHCBDIRAC_LOCK": lockFile, "LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist,
+		"DIRAC_REPO": srv.URL("DIRAC.git", "oauth2", token), "DIRAC_BRANCH": fixture.Branch,
+		"LHCBDIRAC_SERVICES": "testdata/one-service.yaml",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &pipeline.Release{Config: cfg, F: f, P: progress.New(&out), Out: &out}
+	err = r.Run(ctx)
+	close(stop)
+	wg.Wait()
+	t.Log(out.String())
+	if err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	commit := r.Sources[0].Commit
+	img := r.Images[pipeline.ImageLHCbDIRAC].Container
+	got, err := img.WithExec([]string{"python", "-c", "import DIRAC; print(DIRAC.HOTFIX_MARKER, DIRAC.__version__)"}, daggerUseEntrypoint).Stdout(ctx)
+	if err != nil || !strings.Contains(got, marker) || !strings.Contains(got, lock.DIRACVersion()+"+hotfix."+commit[:12]) {
+		t.Fatalf("the image does not run the hotfixed DIRAC: %q %v", got, err)
+	}
+	if !strings.Contains(out.String(), "DIRAC hotfix: "+srv.URL("DIRAC.git", "", "")+" "+fixture.Branch+" @ "+commit) {
+		t.Errorf("the summary does not name the hotfix")
+	}
+	if lbl, _ := img.Label(ctx, "org.lhcbdirac.dirac.commit"); lbl != commit {
+		t.Errorf("commit label %q, want %s", lbl, commit)
+	}
+	if len(r.Smoke) != 1 || !strings.Contains(r.Smoke[0].Log, "Listening at dips://") {
+		t.Fatalf("the service did not start on the hotfixed DIRAC: %+v", r.Smoke)
+	}
+
+	// The token is nowhere.
+	if strings.Contains(out.String(), token) || strings.Contains(out.String(), planted) {
+		t.Error("a credential is in the output")
+	}
+	seen.Range(func(k, _ any) bool {
+		t.Errorf("the token was on a command line: %s", k)
+		return true
+	})
+	filepath.Walk(dist, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
+				t.Errorf("the token is in %s", p)
+			}
+		}
+		return nil
+	})
+	for _, n := range pipeline.ImageNames {
+		assertNotInImage(t, r.Images[n].Pushed.Ref(), token)
+	}
+}
+
+// TestIntegrationServiceThatDoesNotStartFailsTheRelease: a service the
+// installed DIRAC does not have exits at start; the release stops before
+// pushing anything, and the summary shows the last lines of its log.
+func TestIntegrationServiceThatDoesNotStartFailsTheRelease(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	dist := t.TempDir()
+	repo := f.Registry + "/itest-real-broken"
+	cfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{
+		"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist, "LHCBDIRAC_SERVICES": "testdata/broken-service.yaml",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: &out}
+	err = r.Run(ctx)
+	t.Log(out.String())
+	if err == nil {
+		t.Fatal("a release whose service cannot start succeeded")
+	}
+	summary, _ := os.ReadFile(filepath.Join(cfg.Dist, "summary.txt"))
+	for _, want := range []string{"FAILED (1 of 2 services)", "DataManagement/NoSuchService did not pass its smoke test; the last lines of its log:", "NoSuchService"} {
+		if !strings.Contains(string(summary), want) {
+			t.Errorf("the summary lacks %q:\n%s", want, summary)
+		}
+	}
+	for _, n := range pipeline.ImageNames {
+		if r.Images[n].Pushed.Digest != "" {
+			t.Errorf("%s was pushed", n)
+		}
+	}
+	ref, _ := name.ParseReference(repo + "/lhcbdirac:" + realVersion)
+	if _, err := remote.Head(ref); err == nil {
+		t.Error("the version tag exists")
+	}
+}

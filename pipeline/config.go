@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
@@ -202,5 +203,5 @@ func WriteLock(ctx context.Context, p *progress.Reporter, c Config) (string, *lh
 		return "", nil, err
 	}
 	path := filepath.Join(c.Dist, LockFileName)
-	return path, l, writeAtomic(path, l.Raw)
+	return path, l, cachedir.WriteFile(path, l.Raw)
 }

@@ -2,12 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -23,7 +19,6 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
@@ -154,67 +149,22 @@ func (r *Release) lock(ctx context.Context) error {
 		r.Lock = l
 		return nil
 	}
-	path, err := LockCachePath(c)
-	if err != nil {
-		return err
+	if l, path := lhcbdirac.RememberedLock(c.Version, c.PipIndexURL); l != nil {
+		r.P.Start("lock of LHCbDIRAC %s (resolved before: %s)", l.LHCbDIRACVersion(), path).Cached()
+		r.Lock = l
+		return nil
 	}
-	if b, err := os.ReadFile(path); err == nil {
-		if l, err := lhcbdirac.ParseLock(path, b); err == nil {
-			r.P.Start("lock of LHCbDIRAC %s (resolved before: %s)", l.LHCbDIRACVersion(), path).Cached()
-			r.Lock = l
-			return nil
-		}
-	}
-	r.Lock, err = ResolveLock(ctx, r.P, c)
+	l, err := ResolveLock(ctx, r.P, c)
+	r.Lock = l
 	return err
 }
 
 // ResolveLock checks that the index has the release's LHCbDIRAC, resolves
-// its lock and remembers it for the next release of that version.
+// its lock afresh and remembers it for the next release of that version.
 func ResolveLock(ctx context.Context, p *progress.Reporter, c Config) (*lhcbdirac.Lock, error) {
 	tools, err := pytools.Ensure(ctx, p, c.PipIndexURL)
 	if err != nil {
 		return nil, err
 	}
-	step := p.Start("LHCbDIRAC %s on the index", c.Version.PEP440())
-	if err := lhcbdirac.CheckIndexHas(ctx, tools, c.Version); err != nil {
-		return nil, step.Fail(err)
-	}
-	step.Done()
-	l, err := lhcbdirac.ResolveLock(ctx, p, tools, c.Version)
-	if err != nil {
-		return nil, err
-	}
-	path, err := LockCachePath(c)
-	if err != nil {
-		return nil, err
-	}
-	return l, writeAtomic(path, l.Raw)
-}
-
-// LockCachePath is where the lock of the release's version and index is
-// remembered.
-func LockCachePath(c Config) (string, error) {
-	dir, err := cachedir.Sub("locks")
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n", c.Version.PEP440(), redact.URL(c.PipIndexURL))
-	h.Write(pytools.Lock)
-	h.Write([]byte(lhcbdirac.LockInputs()))
-	return filepath.Join(dir, "lhcbdirac-"+c.Version.PEP440()+"-"+hex.EncodeToString(h.Sum(nil))[:12]+".lock"), nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(b)
-	if err := errors.Join(werr, tmp.Close(), os.Chmod(tmp.Name(), 0o644)); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return lhcbdirac.ResolveAndRemember(ctx, p, tools, c.Version, c.PipIndexURL)
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
 )
 
@@ -83,11 +84,11 @@ func (r *Release) saveSummary() error {
 	r.WriteSummary(&b)
 	if r.Lock != nil {
 		// The lock the release used: LHCBDIRAC_LOCK=<it> builds it again.
-		if err := writeAtomic(filepath.Join(r.Config.Dist, LockFileName), r.Lock.Raw); err != nil {
+		if err := cachedir.WriteFile(filepath.Join(r.Config.Dist, LockFileName), r.Lock.Raw); err != nil {
 			return err
 		}
 	}
-	return writeAtomic(filepath.Join(r.Config.Dist, "summary.txt"), []byte(b.String()))
+	return cachedir.WriteFile(filepath.Join(r.Config.Dist, "summary.txt"), []byte(b.String()))
 }
 
 func plural(n int, word string) string {

@@ -41,9 +41,6 @@ for d in /src/* /in/src/*; do
   echo "building $(basename "$d")"
   (cd "$d" && /opt/build/bin/pip wheel -q --no-deps --no-build-isolation . -w /wheels)
 done
-# uv records a local wheel's modification time (uv_cache.json, and its
-# hash in RECORD): a fixed one keeps the image reproducible.
-find /wheels -name '*.whl' -exec touch --date=@0 {} +
 : >/tmp/built.txt
 for w in /wheels/*.whl; do
   [ -e "$w" ] || continue
@@ -60,10 +57,18 @@ fi
 "$uv" pip install -q --python "$target" --require-hashes --no-deps --no-build \
   -r /in/runtime.txt -r /in/extra.txt -r /tmp/built.txt
 
+# uv notes when it installed a local wheel (uv_cache.json, listed in
+# RECORD): a build time, which would make every image differ.
+site=$("$target" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+for f in "$site"/*.dist-info/uv_cache.json; do
+  [ -e "$f" ] || continue
+  rm "$f"
+  sed -i '/uv_cache\.json,/d' "$(dirname "$f")/RECORD"
+done
+
 if [ -z "${DIRACOS_INSTALLER:-}" ]; then
   # gfal2-python from Debian's python3-gfal2 (see constraints.txt), made
   # visible to the environment and known to pip.
-  site=$("$target" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   ln -s /usr/lib/python3/dist-packages/gfal2.cpython-311-x86_64-linux-gnu.so "$site/"
   v=$(dpkg-query -W -f='${Version}' python3-gfal2 | sed 's/-[^-]*$//')
   info="$site/gfal2_python-$v.dist-info"

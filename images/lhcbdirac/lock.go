@@ -8,12 +8,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
@@ -224,10 +227,6 @@ func (l *Lock) BuildRequirements() []byte {
 	return b.Bytes()
 }
 
-// LockInputs is what a lock is resolved from besides the version and the
-// index (a change makes remembered locks stale).
-func LockInputs() string { return constraints + "\n" + buildRequirements }
-
 // ExtraTools are the build tools the runtime section lacks (pip, wheel,
 // setuptools_scm…): the image keeps them, for a hotfix at container start.
 func (l *Lock) ExtraTools() []byte {
@@ -296,6 +295,60 @@ func ResolveLock(ctx context.Context, p *progress.Reporter, t *pytools.Tools, v 
 	p.Infof("LHCbDIRAC %s, DIRAC %s: %d distributions (%d built from source), %d build tools; lock %s",
 		l.LHCbDIRACVersion(), l.DIRACVersion(), len(l.Runtime), len(l.SourceBuilt), len(l.Build), l.Digest()[:19])
 	return l, nil
+}
+
+// RememberedLock is the lock resolved before for version v from index
+// ("" for the default), and where it is kept; nil when there is none. A
+// release is repeatable: its lock is resolved once, then reused (go run
+// mage.go lock resolves afresh).
+func RememberedLock(v version.Version, index string) (*Lock, string) {
+	path, err := rememberedPath(v, index)
+	if err != nil {
+		return nil, ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, ""
+	}
+	l, err := ParseLock(path, b)
+	if err != nil {
+		return nil, ""
+	}
+	return l, path
+}
+
+// rememberedPath names a remembered lock by everything it is resolved
+// from: the version, the index (without its credentials), the tools, the
+// constraints and build requirements.
+func rememberedPath(v version.Version, index string) (string, error) {
+	dir, err := cachedir.Sub("locks")
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", v.PEP440(), redact.URL(index))
+	h.Write(pytools.Lock)
+	h.Write([]byte(constraints + "\n" + buildRequirements))
+	return filepath.Join(dir, "lhcbdirac-"+v.PEP440()+"-"+hex.EncodeToString(h.Sum(nil))[:12]+".lock"), nil
+}
+
+// ResolveAndRemember checks that the index has LHCbDIRAC v, resolves its
+// lock and remembers it.
+func ResolveAndRemember(ctx context.Context, p *progress.Reporter, t *pytools.Tools, v version.Version, index string) (*Lock, error) {
+	step := p.Start("LHCbDIRAC %s on the index", v.PEP440())
+	if err := CheckIndexHas(ctx, t, v); err != nil {
+		return nil, step.Fail(err)
+	}
+	step.Done()
+	l, err := ResolveLock(ctx, p, t, v)
+	if err != nil {
+		return nil, err
+	}
+	path, err := rememberedPath(v, index)
+	if err != nil {
+		return nil, err
+	}
+	return l, cachedir.WriteFile(path, l.Raw)
 }
 
 // ReadLock reads LHCBDIRAC_LOCK's file.

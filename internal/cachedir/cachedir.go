@@ -4,6 +4,7 @@
 package cachedir
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,4 +45,19 @@ func Sub(parts ...string) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// WriteFile writes a file atomically (a temporary file renamed into
+// place), readable by all: a reader never sees half of it.
+func WriteFile(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(b)
+	if err := errors.Join(werr, tmp.Close(), os.Chmod(tmp.Name(), 0o644)); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

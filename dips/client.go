@@ -255,6 +255,7 @@ func (c *Client) dial(ctx context.Context, u URL) (net.Conn, error) {
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetKeepAlive(true) // as DIRAC does on both sides
 	}
+	raw = quickAck(raw)
 	if u.Scheme == "dip" {
 		return raw, nil
 	}

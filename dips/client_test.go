@@ -113,7 +113,7 @@ func client(t testing.TB, cred string) *dips.Client {
 
 func checkPingValue(t *testing.T, v *dips.Dict) {
 	t.Helper()
-	keys := []string{"version", "time", "host uptime", "service start time", "service uptime", "load", "name", "cpu times"}
+	keys := []string{"version", "time", "host uptime", "service start time", "service uptime", "load", "name", "URL", "cpu times"} // DIRAC v9.1's export_ping
 	if v.Len() != len(keys) {
 		t.Errorf("ping Value has %d keys, want %d", v.Len(), len(keys))
 	}

@@ -368,32 +368,68 @@ func parseInt(text string) (any, error) {
 	return n, nil
 }
 
-// float follows DIRAC's rule: the first 'e' ends the number unless a sign
-// follows it, in which case it is the exponent marker and the next 'e' ends.
+// float follows DIRAC's decodeFloat: the first 'e' ends the number unless
+// a sign follows it, in which case it is the exponent marker and the next
+// 'e' ends; and with an exponent the value is mantissa × 10**exponent,
+// computed as Python computes it (a subnormal such as 5e-324 becomes 0.0
+// there, and an exponent above 308 is an OverflowError), not parsed whole.
 func (d *decoder) float(pos int) (any, int, error) {
 	end := d.indexFrom(pos+1, 'e')
 	if end < 0 {
 		return nil, pos, decodeErr(pos, "float without terminating 'e'")
 	}
 	if end+1 < len(d.data) && (d.data[end+1] == '+' || d.data[end+1] == '-') {
+		mark := end
 		end = d.indexFrom(end+1, 'e')
 		if end < 0 {
 			return nil, pos, decodeErr(pos, "float exponent without terminating 'e'")
 		}
+		mant, err := pyFloat(string(d.data[pos+1 : mark]))
+		if err != nil {
+			return nil, pos, decodeErr(pos, "%v", err)
+		}
+		exp, err := strconv.Atoi(string(d.data[mark+1 : end]))
+		if err != nil {
+			return nil, pos, decodeErr(pos, "bad float exponent %q", clip(string(d.data[mark+1:end])))
+		}
+		f, err := pyTimesPow10(mant, exp)
+		if err != nil {
+			return nil, pos, decodeErr(pos, "%v", err)
+		}
+		return f, end + 1, nil
 	}
-	text := string(d.data[pos+1 : end])
+	f, err := pyFloat(string(d.data[pos+1 : end]))
+	if err != nil {
+		return nil, pos, decodeErr(pos, "%v", err)
+	}
+	return f, end + 1, nil
+}
+
+// pyFloat is Python's float(text): correctly rounded, out-of-range
+// values infinite.
+func pyFloat(text string) (float64, error) {
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil {
-		// ParseFloat reports out-of-range values with ±Inf, as Python does.
 		var ne *strconv.NumError
 		if !(errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange)) {
-			return nil, pos, decodeErr(pos, "bad float %q", clip(text))
+			return 0, fmt.Errorf("bad float %q", clip(text))
 		}
 	}
 	if math.IsNaN(f) {
 		f = math.NaN()
 	}
-	return f, end + 1, nil
+	return f, nil
+}
+
+// pyTimesPow10 is Python's m * 10 ** e: for e >= 0 an exact integer,
+// converted to the nearest float (OverflowError past the largest float);
+// for e < 0 the float power, correctly rounded (0.0 below the subnormals).
+func pyTimesPow10(m float64, e int) (float64, error) {
+	if e > 308 {
+		return 0, fmt.Errorf("float exponent %d: int too large to convert to float (DIRAC's OverflowError)", e)
+	}
+	p, _ := strconv.ParseFloat("1e"+strconv.Itoa(e), 64) // the nearest float to 10**e
+	return m * p, nil
 }
 
 func (d *decoder) str(pos int) (any, int, error) {

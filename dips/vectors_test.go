@@ -83,9 +83,14 @@ func TestDEncodeVectors(t *testing.T) {
 				t.Fatalf("decode: %v", err)
 			}
 			decoded++
+			// What DIRAC's decoder gives: surrogateescape for bytes, and its
+			// mantissa × 10**exp for floats, which can lose an ULP or a
+			// subnormal (the vectors record both).
 			wantRepr := *v.PythonRepr
-			if v.DecodedRepr != nil && !strings.HasPrefix(v.Name, "float_") {
-				wantRepr = *v.DecodedRepr // surrogateescape: what DIRAC decodes to
+			lossy := false
+			if v.DecodedRepr != nil {
+				wantRepr = *v.DecodedRepr
+				lossy = strings.HasPrefix(v.Name, "float_")
 			}
 			tol := 0.0
 			if v.Name == "py2_float_str_precision" {
@@ -102,7 +107,7 @@ func TestDEncodeVectors(t *testing.T) {
 			case n != len(data):
 				t.Errorf("consumed %d of %d bytes", n, len(data))
 			}
-			if v.Direction == "" { // the vector is DIRAC's encoding of the value
+			if v.Direction == "" && !lossy { // the vector is DIRAC's encoding of the value
 				enc, err := Encode(got)
 				if err != nil {
 					t.Fatal(err)

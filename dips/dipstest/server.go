@@ -331,14 +331,17 @@ func (s *Server) call(svc, action, method string, args []any) *dips.Dict {
 	return dips.NewDict("OK", false, "Errno", int64(0), "Message", "Unknown method "+method)
 }
 
-// pingInfo has the keys of RequestHandler.export_ping, in its order.
+// pingInfo is RequestHandler.export_ping's Value (DIRAC v9.1): its keys in
+// its order, each value in the form DIRAC gives it — os.times() for the
+// cpu times (clock ticks in seconds; the real elapsed time counts from
+// boot), os.getloadavg() joined as Python prints floats.
 func (s *Server) pingInfo(svc string) *dips.Dict {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	var cru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &cru)
-	secs := func(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
+	user, sys, cuser, csys, elapsed := osTimes()
+	scheme := "dips"
+	if s.opts.Plain {
+		scheme = "dip"
+	}
 	return dips.NewDict(
 		"version", s.opts.Version,
 		"time", now,
@@ -347,35 +350,49 @@ func (s *Server) pingInfo(svc string) *dips.Dict {
 		"service uptime", int64(now.Sub(s.started).Seconds()),
 		"load", loadAvg(),
 		"name", svc,
+		"URL", fmt.Sprintf("%s://%s/%s", scheme, s.Addr(), svc),
 		"cpu times", dips.NewDict(
-			"user time", secs(ru.Utime),
-			"system time", secs(ru.Stime),
-			"children user time", secs(cru.Utime),
-			"children system time", secs(cru.Stime),
-			"elapsed real time", float64(now.UnixNano())/1e9,
+			"user time", user,
+			"system time", sys,
+			"children user time", cuser,
+			"children system time", csys,
+			"elapsed real time", elapsed,
 		),
 	)
 }
 
-func hostUptime() int64 {
-	b, err := os.ReadFile("/proc/uptime")
+// clockTick is Linux's USER_HZ, the unit of times(2).
+const clockTick = 100
+
+// osTimes is Python's os.times() on Linux: times(2), in seconds.
+func osTimes() (user, sys, cuser, csys, elapsed float64) {
+	var t syscall.Tms
+	ticks, err := syscall.Times(&t)
 	if err != nil {
-		return 0
+		return
 	}
-	f, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
-	return int64(f)
+	sec := func(v int64) float64 { return float64(v) / clockTick }
+	return sec(t.Utime), sec(t.Stime), sec(t.Cutime), sec(t.Cstime), sec(int64(ticks))
 }
 
+func hostUptime() int64 {
+	var si syscall.Sysinfo_t
+	if syscall.Sysinfo(&si) != nil {
+		return 0
+	}
+	return si.Uptime
+}
+
+// loadAvg is " ".join(str(x) for x in os.getloadavg()): the kernel's
+// fixed-point averages (1/65536ths), printed as Python prints floats.
 func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
+	var si syscall.Sysinfo_t
+	if syscall.Sysinfo(&si) != nil {
 		return "0.0 0.0 0.0"
 	}
-	fs := strings.Fields(string(b))
-	out := make([]string, 0, 3)
-	for _, f := range fs[:3] {
-		v, _ := strconv.ParseFloat(f, 64)
-		out = append(out, dips.FormatFloat(v))
+	out := make([]string, 3)
+	for i, l := range si.Loads {
+		out[i] = dips.FormatFloat(float64(l) / 65536)
 	}
 	return strings.Join(out, " ")
 }

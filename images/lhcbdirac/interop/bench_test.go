@@ -1,0 +1,131 @@
+package interop
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger/server"
+)
+
+// pingTimesScript is DIRAC's own client pinging n times, each on a new
+// connection (RPCClient does not keep one), timing each call.
+const pingTimesScript = `
+import json, sys, time
+from DIRAC.Core.Base.Script import Script
+Script.parseCommandLine(ignoreErrors=True)
+from DIRAC.Core.DISET.RPCClient import RPCClient
+url, n = sys.argv[1], int(sys.argv[2])
+times = []
+for _ in range(n):
+    t0 = time.perf_counter()
+    r = RPCClient(url).ping()
+    times.append(time.perf_counter() - t0)
+    assert r["OK"], r
+print(json.dumps(times))
+`
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
+
+// BenchmarkPingRealDIRAC pings DIRAC's own dirac-service on loopback, a
+// new connection per ping, with the project's client; then DIRAC's own
+// client does the same. It reports p50 and p99 of each and the ratio,
+// with RSA-2048 host keys (as grid host certificates are) and with ECDSA
+// P-256 ones.
+func BenchmarkPingRealDIRAC(b *testing.B) {
+	for _, keys := range []string{"RSA-2048", "ECDSA-P256"} {
+		b.Run(keys, func(b *testing.B) { benchPing(b, keys == "ECDSA-P256") })
+	}
+}
+
+func benchPing(b *testing.B, ecdsa bool) {
+	d, s := startServiceKeys(b, "RequestManagement/ReqProxy", ecdsa)
+	c := goClient(b, d)
+	ctx := b.Context()
+	for range 3 { // warm the service's imports
+		if _, err := c.Ping(ctx, s.URL()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var goTimes []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := c.Ping(ctx, s.URL()); err != nil {
+			b.Fatal(err)
+		}
+		goTimes = append(goTimes, time.Since(t0))
+	}
+	b.StopTimer()
+	cmd := d.Cmd(ctx, "python", "-c", pingTimesScript, s.URL(), "40")
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("DIRAC's client: %v", err)
+	}
+	var secs []float64
+	if err := json.Unmarshal(lastLine(out), &secs); err != nil {
+		b.Fatal(err)
+	}
+	var diracTimes []time.Duration
+	for _, s := range secs[5:] {
+		diracTimes = append(diracTimes, time.Duration(s*float64(time.Second)))
+	}
+	gp50, gp99 := percentile(goTimes, 0.5), percentile(goTimes, 0.99)
+	dp50, dp99 := percentile(diracTimes, 0.5), percentile(diracTimes, 0.99)
+	b.ReportMetric(float64(gp50.Microseconds())/1000, "go-p50-ms")
+	b.ReportMetric(float64(gp99.Microseconds())/1000, "go-p99-ms")
+	b.ReportMetric(float64(dp50.Microseconds())/1000, "dirac-p50-ms")
+	b.ReportMetric(float64(dp99.Microseconds())/1000, "dirac-p99-ms")
+	b.ReportMetric(float64(dp50)/float64(gp50), "speedup-p50")
+}
+
+// BenchmarkPingerRealDIRAC is the pinger (its HTTP handler, as Consul
+// calls it) in front of a real dirac-service: pings per second with 16
+// checks at once, RSA-2048 host keys.
+func BenchmarkPingerRealDIRAC(b *testing.B) {
+	d, s := startService(b, "RequestManagement/ReqProxy")
+	al, err := server.ParseAllowList(fmt.Sprintf("localhost:%d", s.Port))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := server.NewHandler(server.Config{Client: goClient(b, d), Allow: al, MaxConcurrent: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	url := ts.URL + "/ping?" + neturl.Values{"host": {"localhost"}, "port": {fmt.Sprint(s.Port)}, "service": {s.Name}}.Encode()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var failed atomic.Int64
+	b.SetParallelism(8) // 16 goroutines on 2 cores
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(url)
+			if err != nil {
+				failed.Add(1)
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				failed.Add(1)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "checks/s")
+	if failed.Load() > 0 {
+		b.Fatalf("%d of %d checks failed", failed.Load(), b.N)
+	}
+}

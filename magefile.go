@@ -399,24 +399,28 @@ func (CI) TestChanged(ctx context.Context, base string) error {
 	return nil
 }
 
-// Bench measures the release on this machine: cold (Dagger cache bypassed) and warm no-op times, the three builds concurrently against the slowest alone, and each image's size.
+// Bench measures the release on this machine: from empty caches and warm, the lhcbdirac build's download share, a version bump, its size against a naive single-stage image, each service's smoke test, the three builds concurrently against the slowest alone.
 func Bench(ctx context.Context) error {
-	p := progress.New(io.Discard)
+	p := progress.New(os.Stderr)
+	if err := hostsetup.Ensure(ctx, p); err != nil {
+		return err
+	}
+	v, bump, err := pipeline.BenchVersions(ctx, p, pipeline.OSGetenv)
+	if err != nil {
+		return err
+	}
 	addr, _ := registry.Address()
-	cfg, err := pipeline.ConfigFromEnv("v0.0-pre1", addr, pipeline.OSGetenv)
+	cfg, err := pipeline.ConfigFromEnv(v.Raw, addr, pipeline.OSGetenv)
 	if err != nil {
 		return err
 	}
 	cfg.Repository = addr + "/lhcbdirac-pipeline-bench"
-	if err := hostsetup.Ensure(ctx, progress.New(os.Stderr)); err != nil {
-		return err
-	}
-	f, err := foundation.Connect(ctx, progress.New(os.Stderr), nil)
+	f, err := foundation.Connect(ctx, p, nil)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, err = pipeline.Bench(ctx, &pipeline.Release{Config: cfg, F: f, P: p, Out: io.Discard}, os.Stdout)
+	_, err = pipeline.Bench(ctx, &pipeline.Release{Config: cfg, F: f, P: progress.New(io.Discard), Out: io.Discard}, bump, os.Stdout)
 	return err
 }
 

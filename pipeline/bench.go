@@ -4,31 +4,60 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
 // Figures are what the benchmark measures.
 type Figures struct {
-	Cold, Warm        time.Duration // whole release: engine cache bypassed / nothing changed
-	Concurrent        time.Duration // the three builds at once, cache bypassed
-	Alone             map[string]time.Duration
-	Sizes             map[string]int64
-	ConcurrentVsAlone float64 // Concurrent / slowest Alone (target ≤ 1.3)
-	WarmTarget        time.Duration
-	SlowestAloneImage string
-	ConcurrencyTarget float64
+	Cold, Warm time.Duration // whole release: empty caches / nothing changed
+	// The lhcbdirac build from empty caches (Dagger's and uv's), the
+	// phases of its install, and the share of it spent downloading (the
+	// install phase's cold time less its time from a full uv cache, plus
+	// the source archives' download).
+	LHCbDIRACCold             time.Duration
+	InstallCold, InstallWarm  map[string]float64
+	DownloadShare             float64
+	BumpVersion               string        // the version built after a bump
+	Bump                      time.Duration // its lhcbdirac build, caches warm
+	Sizes                     map[string]int64
+	LHCbDIRACUncompressed     int64
+	SingleStage, SingleStageU int64 // a naive one-stage image: compressed, uncompressed
+	Smoke                     map[string]time.Duration
+	Concurrent                time.Duration // the three builds at once, cache bypassed
+	Alone                     map[string]time.Duration
+	SlowestAloneImage         string
+	ConcurrentVsAlone         float64 // Concurrent / slowest Alone
+	WarmTarget                time.Duration
 }
 
-// Bench runs the release twice — first with Dagger's cache bypassed for
-// every build, smoke test and push ("cold": the debootstrap bases and Go
-// modules on the host stay cached), then unchanged ("warm no-op") — and
-// times the three builds together against each alone, cache bypassed.
-func Bench(ctx context.Context, base *Release, out io.Writer) (Figures, error) {
-	fig := Figures{Alone: map[string]time.Duration{}, Sizes: map[string]int64{}, WarmTarget: 15 * time.Second, ConcurrencyTarget: 1.3}
-	run := func(rerun string) (time.Duration, *Release, error) {
+func stamp() string { return strconv.FormatInt(time.Now().UnixNano(), 10) }
+
+// Bench runs the release from empty caches ("cold": Dagger's cache
+// bypassed for every build, smoke test and push, uv's download cache new;
+// the debootstrap bases and Go modules on the host stay), then unchanged
+// ("warm no-op"); builds the lhcbdirac image again from a full download
+// cache and for another version (a bump); measures a naive single-stage
+// image; and times the three builds together against each alone.
+func Bench(ctx context.Context, base *Release, bump version.Version, out io.Writer) (Figures, error) {
+	fig := Figures{Alone: map[string]time.Duration{}, Sizes: map[string]int64{}, Smoke: map[string]time.Duration{}, WarmTarget: 15 * time.Second}
+	coldStamp := stamp()
+	run := func(rerun, uvCache string) (time.Duration, *Release, error) {
 		r := *base
-		r.Rerun = rerun
+		r.Rerun, r.UVCache = rerun, uvCache
 		r.Config.FreshSmoke = rerun != ""
 		start := time.Now()
 		err := r.Run(ctx)
@@ -36,18 +65,72 @@ func Bench(ctx context.Context, base *Release, out io.Writer) (Figures, error) {
 	}
 	var err error
 	var r *Release
-	if fig.Cold, r, err = run(strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+	if fig.Cold, r, err = run(coldStamp, "bench-uv-"+coldStamp); err != nil {
 		return fig, fmt.Errorf("cold release: %w", err)
 	}
 	for n, im := range r.Images {
 		fig.Sizes[n] = im.Pushed.Size
 	}
+	fig.LHCbDIRACCold = r.Images[ImageLHCbDIRAC].BuildTime
+	for _, s := range r.Smoke {
+		fig.Smoke[s.Service] = s.Elapsed
+	}
 	// The first unchanged run fills the cache for these exact inputs (the
 	// cold run's were unique); the second is the warm no-op measured.
 	for range 2 {
-		if fig.Warm, _, err = run(""); err != nil {
+		if fig.Warm, _, err = run("", ""); err != nil {
 			return fig, fmt.Errorf("warm release: %w", err)
 		}
+	}
+
+	if r.Lock != nil {
+		in, err := r.lhcbdiracInputs()
+		if err != nil {
+			return fig, err
+		}
+		in.Rerun, in.UVCache = coldStamp, "bench-uv-"+coldStamp
+		if fig.InstallCold, err = lhcbdirac.InstallTimes(ctx, r.F.Client, r.builder, in); err != nil {
+			return fig, err
+		}
+		// The same build again, Dagger's cache bypassed, uv's cache full.
+		in.Rerun = stamp()
+		if fig.InstallWarm, err = lhcbdirac.InstallTimes(ctx, r.F.Client, r.builder, in); err != nil {
+			return fig, err
+		}
+		download := fig.InstallCold["download-sources"] + fig.InstallCold["install"] - fig.InstallWarm["install"]
+		fig.DownloadShare = download / fig.LHCbDIRACCold.Seconds()
+		// A naive single-stage image of the same packages.
+		ss := lhcbdirac.SingleStage(r.F.Client, r.builder, in)
+		work, err := cachedir.Sub("push")
+		if err != nil {
+			return fig, err
+		}
+		p, err := push.ByDigest(ctx, ss, "single-stage", base.Config.ImageRepo("bench-single-stage"), filepath.Join(work, "bench-single-stage"))
+		if err != nil {
+			return fig, err
+		}
+		fig.SingleStage = p.Size
+		if fig.SingleStageU, err = uncompressed(ctx, p.Ref()); err != nil {
+			return fig, err
+		}
+		if fig.LHCbDIRACUncompressed, err = uncompressed(ctx, r.Images[ImageLHCbDIRAC].Pushed.Ref()); err != nil {
+			return fig, err
+		}
+
+		// A version bump: another LHCbDIRAC, every cache warm.
+		bumped := &Release{Config: base.Config, F: base.F, P: base.P, Images: map[string]*Image{}}
+		bumped.Config.Version = bump
+		bumped.Config.Dist = filepath.Join(filepath.Dir(base.Config.Dist), bump.Raw)
+		if err := (inputsStage{bumped}).Run(ctx); err != nil {
+			return fig, err
+		}
+		for _, n := range ImageNames {
+			bumped.Images[n] = &Image{Name: n}
+		}
+		if err := bumped.build(ctx, ImageLHCbDIRAC); err != nil {
+			return fig, err
+		}
+		fig.BumpVersion, fig.Bump = bump.Raw, bumped.Images[ImageLHCbDIRAC].BuildTime
 	}
 
 	// Builds only: the inputs once, then the recipes with a fresh rerun key.
@@ -59,7 +142,7 @@ func Bench(ctx context.Context, base *Release, out io.Writer) (Figures, error) {
 		r.Images[n] = &Image{Name: n}
 	}
 	build := func(names ...string) (time.Duration, error) {
-		r.Rerun = strconv.FormatInt(time.Now().UnixNano(), 10)
+		r.Rerun = stamp()
 		start := time.Now()
 		err := r.build(ctx, names...)
 		return time.Since(start), err
@@ -76,13 +159,99 @@ func Bench(ctx context.Context, base *Release, out io.Writer) (Figures, error) {
 		}
 	}
 	fig.ConcurrentVsAlone = float64(fig.Concurrent) / float64(fig.Alone[fig.SlowestAloneImage])
-	fmt.Fprintf(out, "\nBenchmark (this machine)\n")
-	fmt.Fprintf(out, "  cold release (Dagger cache bypassed; bases and Go modules cached): %s\n", fig.Cold.Round(100*time.Millisecond))
-	fmt.Fprintf(out, "  warm no-op release:                                                %s (target ≤ %s)\n", fig.Warm.Round(100*time.Millisecond), fig.WarmTarget)
-	fmt.Fprintf(out, "  three builds concurrently:                                         %s\n", fig.Concurrent.Round(100*time.Millisecond))
-	for _, n := range ImageNames {
-		fmt.Fprintf(out, "  %-12s alone: %-8s size: %.1f MB\n", n, fig.Alone[n].Round(100*time.Millisecond), float64(fig.Sizes[n])/1e6)
-	}
-	fmt.Fprintf(out, "  concurrent / slowest alone (%s): %.2f× (target ≤ %.1f×)\n", fig.SlowestAloneImage, fig.ConcurrentVsAlone, fig.ConcurrencyTarget)
+	fig.Print(out)
 	return fig, nil
+}
+
+// Print writes the figures.
+func (fig Figures) Print(out io.Writer) {
+	mb := func(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+	d := func(t time.Duration) time.Duration { return t.Round(100 * time.Millisecond) }
+	fmt.Fprintf(out, "\nBenchmark (this machine)\n")
+	fmt.Fprintf(out, "  release from empty caches (Dagger's, uv's; bases and Go modules kept): %s\n", d(fig.Cold))
+	fmt.Fprintf(out, "  release, nothing changed:                                             %s (target ≤ %s)\n", d(fig.Warm), fig.WarmTarget)
+	if fig.LHCbDIRACCold > 0 {
+		fmt.Fprintf(out, "  lhcbdirac build, empty caches: %s; install phases %v; downloading %.0f%% of it\n", d(fig.LHCbDIRACCold), fig.InstallCold, 100*fig.DownloadShare)
+		fmt.Fprintf(out, "  lhcbdirac install phases with a full download cache: %v\n", fig.InstallWarm)
+		fmt.Fprintf(out, "  lhcbdirac build after a bump to %s, caches warm: %s\n", fig.BumpVersion, d(fig.Bump))
+		fmt.Fprintf(out, "  lhcbdirac image: %s compressed, %s uncompressed; a naive single-stage image: %s, %s (%.1f× / %.1f×)\n",
+			mb(fig.Sizes[ImageLHCbDIRAC]), mb(fig.LHCbDIRACUncompressed), mb(fig.SingleStage), mb(fig.SingleStageU),
+			float64(fig.SingleStage)/float64(fig.Sizes[ImageLHCbDIRAC]), float64(fig.SingleStageU)/float64(fig.LHCbDIRACUncompressed))
+	}
+	services := make([]string, 0, len(fig.Smoke))
+	for s := range fig.Smoke {
+		services = append(services, s)
+	}
+	slices.Sort(services)
+	for _, s := range services {
+		fmt.Fprintf(out, "  smoke %-32s %s\n", s, d(fig.Smoke[s]))
+	}
+	fmt.Fprintf(out, "  three builds concurrently: %s\n", d(fig.Concurrent))
+	for _, n := range ImageNames {
+		fmt.Fprintf(out, "  %-12s alone: %-8s size: %s\n", n, d(fig.Alone[n]), mb(fig.Sizes[n]))
+	}
+	fmt.Fprintf(out, "  concurrent / slowest alone (%s): %.2f×\n", fig.SlowestAloneImage, fig.ConcurrentVsAlone)
+}
+
+// uncompressed is the size of an image's config and uncompressed layers.
+func uncompressed(ctx context.Context, ref string) (int64, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return 0, err
+	}
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if err != nil {
+		return 0, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	total := m.Config.Size
+	layers, err := img.Layers()
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return 0, err
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// BenchVersions are the versions the benchmark releases: the newest final
+// LHCbDIRAC on the index, and the one before it (the version bump); on
+// the FIXTURE route, two pre-releases.
+func BenchVersions(ctx context.Context, p *progress.Reporter, getenv Getenv) (version.Version, version.Version, error) {
+	if getenv("LHCBDIRAC_SOURCES") == SourcesFixture {
+		a, _ := version.Parse("v0.1-pre1")
+		b, _ := version.Parse("v0.0-pre1")
+		return a, b, nil
+	}
+	tools, err := pytools.Ensure(ctx, p, getenv("LHCBDIRAC_PIP_INDEX_URL"))
+	if err != nil {
+		return version.Version{}, version.Version{}, err
+	}
+	have, err := tools.Versions(ctx, "LHCbDIRAC")
+	if err != nil {
+		return version.Version{}, version.Version{}, err
+	}
+	var finals []version.Version
+	for _, h := range have { // newest first
+		if v, err := version.Parse("v" + h); err == nil && !v.Pre {
+			finals = append(finals, v)
+		}
+		if len(finals) == 2 {
+			return finals[0], finals[1], nil
+		}
+	}
+	return version.Version{}, version.Version{}, fmt.Errorf("the index has fewer than two final LHCbDIRAC releases")
 }

@@ -26,6 +26,21 @@ func (buildStage) String() string { return "build" }
 // Recipes returns the three image recipes (not yet evaluated).
 func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 	c := r.F.Client
+	in, err := r.lhcbdiracInputs()
+	if err != nil {
+		return nil, err
+	}
+	r.builder.Rerun = r.Rerun
+	return map[string]*dagger.Container{
+		ImageLHCbDIRAC:  lhcbdirac.Recipe(c, r.builder, in),
+		ImagePinger:     pinger.Recipe(c, r.builder, r.Config.Version.Raw),
+		ImageMesosSlave: mesosslave.Recipe(c, r.builder, mesosslave.Inputs{Base: r.mbase, Version: r.Config.Version, StandinAgent: r.Config.MesosSlaveBase == ""}),
+	}, nil
+}
+
+// lhcbdiracInputs are what the inputs stage found for the lhcbdirac image.
+func (r *Release) lhcbdiracInputs() (lhcbdirac.Inputs, error) {
+	c := r.F.Client
 	in := lhcbdirac.Inputs{
 		Base: r.lbase, BuilderBase: r.builderBase, Version: r.Config.Version,
 		Lock: r.Lock, Sources: r.Sources, Rerun: r.Rerun, UVCache: r.UVCache,
@@ -41,18 +56,10 @@ func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 	if u := r.Config.PipIndexURL; u != "" {
 		in.IndexURL, in.IndexShown = c.SetSecret("lhcbdirac-index-url", u), u
 	}
-	r.builder.Rerun = r.Rerun
 	for _, s := range r.Sources {
 		in.SourceDirs = append(in.SourceDirs, c.Host().Directory(s.Dir))
 	}
-	if err := in.Validate(); err != nil {
-		return nil, err
-	}
-	return map[string]*dagger.Container{
-		ImageLHCbDIRAC:  lhcbdirac.Recipe(c, r.builder, in),
-		ImagePinger:     pinger.Recipe(c, r.builder, r.Config.Version.Raw),
-		ImageMesosSlave: mesosslave.Recipe(c, r.builder, mesosslave.Inputs{Base: r.mbase, Version: r.Config.Version, StandinAgent: r.Config.MesosSlaveBase == ""}),
-	}, nil
+	return in, in.Validate()
 }
 
 // isURL tells an installer to download from a path on this machine.

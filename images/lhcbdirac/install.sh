@@ -18,9 +18,18 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_CERT=/etc/ssl/cert
 # No debug information: it would carry the build's paths into the binaries.
 export CFLAGS="-O2 -g0" CXXFLAGS="-O2 -g0"
 
+# Each phase's seconds go to /in/times (the benchmark reads them).
+last=$(date +%s.%N)
+phase() {
+  now=$(date +%s.%N)
+  awk -v p="$1" -v a="$last" -v b="$now" 'BEGIN { printf "%s %.3f\n", p, b - a }' >>/in/times
+  last=$now
+}
+
 python3 -m venv /opt/build # Debian's pip, which trusts the system's certificates
 /opt/build/bin/pip install -q --require-hashes --no-deps -r /in/tools.lock -r /in/build.txt
 uv=/opt/build/bin/uv
+phase tools
 
 mkdir -p /sdist /src /wheels
 if [ -z "${DIRACOS_INSTALLER:-}" ] && [ -s /in/sources.txt ]; then
@@ -36,11 +45,13 @@ if [ -z "${DIRACOS_INSTALLER:-}" ] && [ -s /in/sources.txt ]; then
     esac
   done
 fi
+phase download-sources
 for d in /src/* /in/src/*; do
   [ -d "$d" ] || continue
   echo "building $(basename "$d")"
   (cd "$d" && /opt/build/bin/pip wheel -q --no-deps --no-build-isolation . -w /wheels)
 done
+phase compile
 : >/tmp/built.txt
 for w in /wheels/*.whl; do
   [ -e "$w" ] || continue
@@ -56,6 +67,7 @@ else
 fi
 "$uv" pip install -q --python "$target" --require-hashes --no-deps --no-build \
   -r /in/runtime.txt -r /in/extra.txt -r /tmp/built.txt
+phase install
 
 # uv notes when it installed a local wheel (uv_cache.json, listed in
 # RECORD): a build time, which would make every image differ.
@@ -82,3 +94,4 @@ fi
 # services' own modules import.
 "$target" -m pip check
 "$target" -c 'import DIRAC, LHCbDIRAC, M2Crypto, MySQLdb, gfal2; print("LHCbDIRAC", LHCbDIRAC.__version__, "DIRAC", DIRAC.__version__)'
+phase check

@@ -6,6 +6,7 @@
 package lhcbdirac
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"strings"
@@ -113,9 +114,9 @@ export X509_CERT_DIR=/opt/dirac/etc/grid-security/certificates
 func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 	var installed *dagger.Directory
 	if in.Lock != nil {
-		installed = lockInstall(c, b, in)
+		installed = finish(lockInstall(c, b, in))
 	} else {
-		installed = fixtureInstall(c, b, in)
+		installed = finish(fixtureInstall(c, b, in))
 	}
 	ctr := c.Container().From(in.Base).
 		WithDirectory(DiracRoot, installed).
@@ -160,7 +161,7 @@ func HotfixVersion(locked string, s sources.Source) string {
 // lockInstall runs install.sh in the builder: the lock's distributions
 // (the hotfixed ones aside) from the index, the source-only ones built by
 // the locked build tools, the hotfixes built the same way.
-func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Directory {
+func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 	var skip []string
 	for _, s := range in.Sources {
 		skip = append(skip, s.Name)
@@ -196,18 +197,43 @@ func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Direct
 		ctr = ctr.WithDirectory("/in/src/"+s.Name, in.SourceDirs[i]).
 			WithEnvVariable("SETUPTOOLS_SCM_PRETEND_VERSION_FOR_"+strings.ToUpper(pytools.Normalize(s.Name)), HotfixVersion(pin.Version, s))
 	}
-	ctr = ctr.WithExec([]string{"bash", "/in/install.sh"}).
+	return ctr.WithExec([]string{"bash", "/in/install.sh"}).
 		WithNewFile(LockPath, string(l.Raw)).
 		WithNewFile(DiracRoot+"/bashrc", bashrc(diracos)).
 		WithFile(EntrypointPath, b.Binary("./images/lhcbdirac/entrypoint"))
-	return finish(ctr)
+}
+
+// InstallTimes are the seconds each phase of the lock's install took
+// (install.sh: tools, download-sources, compile, install, check): what a
+// benchmark reads of a build.
+func InstallTimes(ctx context.Context, c *dagger.Client, b *gobuild.Builder, in Inputs) (map[string]float64, error) {
+	out, err := lockInstall(c, b, in).File("/in/times").Contents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	times := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var name string
+		var secs float64
+		if _, err := fmt.Sscan(line, &name, &secs); err == nil {
+			times[name] = secs
+		}
+	}
+	return times, nil
+}
+
+// SingleStage is what a naive one-stage recipe would ship: the builder
+// after the install, compilers, headers, build tools and sources
+// included (a benchmark compares its size with the image's).
+func SingleStage(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
+	return lockInstall(c, b, in).WithEntrypoint([]string{EntrypointPath})
 }
 
 // fixtureInstall is the FIXTURE route: the FIXTURE installer run in
 // /opt/dirac, then pip installs the DIRAC and LHCbDIRAC checkouts offline
 // through the image's own entrypoint (the build sets up the same DIRAC
 // environment a container start does).
-func fixtureInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Directory {
+func fixtureInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 	ctr := c.Container().From(in.BuilderBase).
 		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithEnvVariable("SOURCE_DATE_EPOCH", "0").
@@ -223,7 +249,7 @@ func fixtureInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Dir
 		ctr = ctr.WithDirectory("/tmp/src/"+s.Name, in.SourceDirs[i])
 		args = append(args, "/tmp/src/"+s.Name)
 	}
-	return finish(ctr.WithExec(args))
+	return ctr.WithExec(args)
 }
 
 // finish makes /opt/dirac reproducible: no bytecode, the mount points,

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/magefile/mage/mg"
 
@@ -174,15 +173,11 @@ func renderApps(servicesFile, env, version string) ([]render.App, error) {
 }
 
 // marathonFromEnv connects to $MARATHON_URL with the options the
-// environment sets (MARATHON_FORCE, MARATHON_TIMEOUT).
+// environment sets (MARATHON_FORCE, MARATHON_TIMEOUT, MARATHON_SETTLE).
 func marathonFromEnv() (*deploy.Client, deploy.Options, error) {
-	o := deploy.Options{Log: os.Stderr, Force: os.Getenv("MARATHON_FORCE") == "1"}
-	if t := os.Getenv("MARATHON_TIMEOUT"); t != "" {
-		d, err := time.ParseDuration(t)
-		if err != nil {
-			return nil, o, fmt.Errorf("MARATHON_TIMEOUT=%q: %w", t, err)
-		}
-		o.Timeout = d
+	o, err := deploy.OptionsFromEnv(os.Getenv, os.Stderr)
+	if err != nil {
+		return nil, o, err
 	}
 	c, err := deploy.FromEnv()
 	return c, o, err

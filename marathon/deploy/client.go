@@ -19,10 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	marathon "github.com/gambol99/go-marathon"
@@ -45,6 +47,30 @@ type Client struct {
 	pass  string
 	token string
 	m     marathon.Marathon
+	// Retry bounds how long a transient failure is retried (default 2 min;
+	// deploys use their own deadline).
+	Retry time.Duration
+}
+
+// authTransport adds the credentials to every request, go-marathon's
+// included. go-marathon is given none itself: with a DCOSToken it would
+// also send every call to <url>/marathon/… (DC/OS's routing), where a
+// plain Marathon answers 404 (MARATHON_TOKEN broke every deploy). A path
+// prefix, where one is wanted, goes in MARATHON_URL.
+type authTransport struct {
+	base              http.RoundTripper
+	user, pass, token string
+}
+
+func (t authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	switch {
+	case t.token != "":
+		r.Header.Set("Authorization", "token="+t.token)
+	case t.user != "":
+		r.SetBasicAuth(t.user, t.pass)
+	}
+	return t.base.RoundTrip(r)
 }
 
 // NewClient connects to baseURL with credentials read by getenv.
@@ -56,12 +82,11 @@ func NewClient(baseURL string, getenv func(string) string) (*Client, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("Marathon URL: put credentials in %s/%s or %s, not in the URL", UserEnv, PasswordEnv, TokenEnv)
 	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second},
-		user: getenv(UserEnv), pass: getenv(PasswordEnv), token: getenv(TokenEnv)}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), user: getenv(UserEnv), pass: getenv(PasswordEnv), token: getenv(TokenEnv)}
+	c.http = &http.Client{Timeout: 30 * time.Second, Transport: authTransport{base: http.DefaultTransport, user: c.user, pass: c.pass, token: c.token}}
 	cfg := marathon.NewDefaultConfig()
 	cfg.URL = c.base
 	cfg.HTTPClient = c.http
-	cfg.HTTPBasicAuthUser, cfg.HTTPBasicPassword, cfg.DCOSToken = c.user, c.pass, c.token
 	cfg.EventsTransport = marathon.EventsTransportSSE
 	cfg.LogOutput = io.Discard
 	c.m, err = marathon.NewClient(cfg)
@@ -113,12 +138,6 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	switch {
-	case c.token != "":
-		req.Header.Set("Authorization", "token="+c.token)
-	case c.user != "":
-		req.SetBasicAuth(c.user, c.pass)
-	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %s", method, path, redact(err.Error(), c))
@@ -164,6 +183,20 @@ func (c *Client) GetApp(ctx context.Context, id string) (map[string]any, error) 
 		App map[string]any `json:"app"`
 	}
 	_, err := c.do(ctx, http.MethodGet, "/v2/apps"+id, nil, &out)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return nil, nil
+	}
+	return out.App, err
+}
+
+// GetAppTasks is GetApp with the app's tasks (embed=app.tasks): their
+// versions and health check results.
+func (c *Client) GetAppTasks(ctx context.Context, id string) (map[string]any, error) {
+	var out struct {
+		App map[string]any `json:"app"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/v2/apps"+id+"?embed=app.tasks", nil, &out)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return nil, nil
@@ -217,4 +250,53 @@ func redact(s string, c *Client) string {
 		}
 	}
 	return s
+}
+
+// Transient says whether an error is worth retrying: the network, or
+// Marathon answering 502/503/504 — what it does during a leader election
+// ("Could not determine the current leader") or under load — or
+// go-marathon giving up on its only member after one of those.
+func Transient(err error) bool {
+	var ae *APIError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &ae):
+		return ae.Status == http.StatusBadGateway || ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusGatewayTimeout
+	case errors.Is(err, marathon.ErrMarathonDown):
+		return true
+	}
+	var ge *marathon.APIError
+	if errors.As(err, &ge) {
+		return ge.ErrCode == marathon.ErrCodeServer
+	}
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// retry runs f until it succeeds, fails for good, or deadline passes,
+// waiting between tries (0.25 s, doubling, at most 5 s). A persistent
+// failure is returned with how long it lasted.
+func retry[T any](ctx context.Context, deadline time.Time, log io.Writer, what string, f func() (T, error)) (T, error) {
+	wait := 250 * time.Millisecond
+	start := time.Now()
+	for n := 1; ; n++ {
+		v, err := f()
+		if !Transient(err) {
+			return v, err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return v, fmt.Errorf("%s: Marathon kept failing for %s (%d tries): %w", what, time.Since(start).Round(time.Second), n, err)
+		}
+		if log != nil {
+			fmt.Fprintf(log, "%s: %v; retrying in %s\n", what, err, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	marathon "github.com/gambol99/go-marathon"
 	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
@@ -43,10 +45,47 @@ type Options struct {
 	// Timeout is how long an app may take to run its new version with every
 	// instance healthy before it is rolled back (default 10 min).
 	Timeout time.Duration
+	// Settle is how long every instance of the new version must stay
+	// healthy after its deployment finished (default 30 s, at most until
+	// Timeout). Marathon ends a deployment once the tasks first pass their
+	// health checks; a service that dies a few seconds later would
+	// otherwise be reported deployed.
+	Settle time.Duration
 	// Poll is the polling interval (default 1 s).
 	Poll time.Duration
 	// Log receives one line per event; nil discards.
 	Log io.Writer
+}
+
+// OptionsFromEnv reads MARATHON_FORCE ("1"), MARATHON_TIMEOUT and
+// MARATHON_SETTLE (Go durations); log receives the deploy's events.
+func OptionsFromEnv(getenv func(string) string, log io.Writer) (Options, error) {
+	o := Options{Log: log}
+	switch f := getenv("MARATHON_FORCE"); f {
+	case "", "0":
+	case "1":
+		o.Force = true
+	default:
+		return o, fmt.Errorf("MARATHON_FORCE=%q: want 1 (override running deployments) or unset", f)
+	}
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{"MARATHON_TIMEOUT", &o.Timeout}, {"MARATHON_SETTLE", &o.Settle}} {
+		t := getenv(d.name)
+		if t == "" {
+			continue
+		}
+		v, err := time.ParseDuration(t)
+		if err != nil || v <= 0 {
+			return o, fmt.Errorf("%s=%q: want a positive duration such as 90s or 10m", d.name, t)
+		}
+		*d.to = v
+	}
+	if o.Timeout > 0 && o.Settle > o.Timeout {
+		return o, fmt.Errorf("MARATHON_SETTLE=%s is longer than MARATHON_TIMEOUT=%s", o.Settle, o.Timeout)
+	}
+	return o, nil
 }
 
 func (o *Options) defaults() {
@@ -55,6 +94,9 @@ func (o *Options) defaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
+	}
+	if o.Settle <= 0 {
+		o.Settle = 30 * time.Second
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
@@ -95,8 +137,17 @@ func compare(a render.App, cur map[string]any) Change {
 		return Change{ID: a.ID, Action: Create}
 	}
 	ver, _ := cur["version"].(string)
-	running := pretty(normalize(project(cur, a.Doc)))
-	want := pretty(normalize(a.Doc))
+	shown := project(cur, a.Doc).(map[string]any)
+	// A field the rendered app does not set is reset to Marathon's default
+	// by the full PUT; one that differs from that default is a change.
+	for k, v := range cur {
+		if _, set := a.Doc[k]; set || statusFields[k] || isDefault(k, v) {
+			continue
+		}
+		shown[k] = v
+	}
+	running := pretty(asSets(normalize(shown)))
+	want := pretty(asSets(normalize(a.Doc)))
 	if running == want {
 		return Change{ID: a.ID, Action: Unchanged, Version: ver}
 	}
@@ -166,7 +217,8 @@ func deployOne(ctx context.Context, c *Client, a render.App, o Options) Result {
 		fmt.Fprintf(o.Log, "%s: FAILED: %v\n", a.ID, err)
 		return r
 	}
-	cur, err := c.GetApp(ctx, a.ID)
+	deadline := time.Now().Add(o.Timeout)
+	cur, err := retry(ctx, deadline, o.Log, a.ID+": reading the app", func() (map[string]any, error) { return c.GetApp(ctx, a.ID) })
 	if err != nil {
 		return fail(err)
 	}
@@ -178,77 +230,103 @@ func deployOne(ctx context.Context, c *Client, a render.App, o Options) Result {
 		return r
 	}
 	prev := ch.Version
-	r.DeploymentID, r.Version, err = putWaitingForLocks(ctx, c, a.ID, a.Doc, false, o)
+	r.DeploymentID, r.Version, err = putWaitingForLocks(ctx, c, a.ID, a.Doc, false, o, deadline)
 	if err != nil {
 		return fail(err)
 	}
 	fmt.Fprintf(o.Log, "%s: %s, deployment %s (version %s)\n", a.ID, ch.Action, r.DeploymentID, r.Version)
-	r.RolledBack, err = await(ctx, c, a.ID, r.DeploymentID, r.Version, prev, o)
+	r.RolledBack, err = await(ctx, c, a.ID, r.DeploymentID, r.Version, prev, o, deadline)
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(o.Log, "%s: deployed, all instances healthy\n", a.ID)
+	fmt.Fprintf(o.Log, "%s: deployed, all instances of version %s running and healthy\n", a.ID, r.Version)
 	return r
 }
 
-// putWaitingForLocks PUTs the app. A 409 means another deployment holds the
-// app: with Force it is overridden, otherwise we wait for it to finish and
-// try once more.
-func putWaitingForLocks(ctx context.Context, c *Client, id string, body any, partial bool, o Options) (string, string, error) {
-	dep, ver, err := c.PutApp(ctx, id, body, partial, o.Force)
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || o.Force {
-		return dep, ver, err
-	}
-	fmt.Fprintf(o.Log, "%s: locked by deployment(s) %s; waiting for them (use force to override)\n", id, strings.Join(ae.Deployments, ", "))
-	deadline := time.Now().Add(o.Timeout)
+// putWaitingForLocks PUTs the app, retrying transient failures. A 409
+// means deployments hold the app: with Force they are overridden;
+// otherwise they are awaited and the PUT made again — as many times as the
+// lock changes hands before the deadline (an owner that cancels its
+// deployment leaves Marathon's revert holding the lock under a new id:
+// DeploymentManagerActor, DeploymentPlanReverter).
+func putWaitingForLocks(ctx context.Context, c *Client, id string, body any, partial bool, o Options, deadline time.Time) (string, string, error) {
+	type put struct{ dep, ver string }
 	for {
-		running, err := runningDeployments(c)
-		if err != nil {
-			return "", "", err
+		p, err := retry(ctx, deadline, o.Log, id+": PUT", func() (put, error) {
+			dep, ver, err := c.PutApp(ctx, id, body, partial, o.Force)
+			return put{dep, ver}, err
+		})
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != http.StatusConflict || o.Force {
+			return p.dep, p.ver, err
 		}
-		if !anyOf(running, ae.Deployments) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return "", "", fmt.Errorf("locked by deployment(s) %s, still running after %s; rerun with force to override them", strings.Join(ae.Deployments, ", "), o.Timeout)
-		}
-		if err := sleep(ctx, o.Poll); err != nil {
-			return "", "", err
+		fmt.Fprintf(o.Log, "%s: locked by deployment(s) %s; waiting for them (use force to override)\n", id, strings.Join(ae.Deployments, ", "))
+		for {
+			running, err := runningDeployments(ctx, c, deadline, o.Log)
+			if err != nil {
+				return "", "", err
+			}
+			if !anyOf(running, ae.Deployments) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return "", "", fmt.Errorf("locked by deployment(s) %s, still running after %s; rerun with force to override them", strings.Join(ae.Deployments, ", "), o.Timeout)
+			}
+			if err := sleep(ctx, o.Poll); err != nil {
+				return "", "", err
+			}
 		}
 	}
-	return c.PutApp(ctx, id, body, partial, false)
 }
 
-// await waits until deployment dep is finished and the app runs version ver
-// with every instance running and healthy. Past the deadline the deployment
-// is cancelled, which makes Marathon roll the app back to its previous
-// version (or remove an app it was creating); that rollback is awaited too.
-func await(ctx context.Context, c *Client, id, dep, ver, prev string, o Options) (rolledBack bool, err error) {
-	deadline := time.Now().Add(o.Timeout)
-	var last string
+// await waits until deployment dep is finished and the app runs version
+// ver with every instance of that version running and healthy. Past the
+// deadline the app is rolled back: a deployment still running is
+// cancelled, which makes Marathon revert it (DeploymentPlanReverter); one
+// that finished but left unhealthy tasks is undone by deploying the
+// previous version's definition again (PUT {"version": prev}: Marathon
+// keeps every version), or by deleting an app the deployment created.
+func await(ctx context.Context, c *Client, id, dep, ver, prev string, o Options, deadline time.Time) (rolledBack bool, err error) {
+	var last appHealth
+	finished := false
+	var healthySince time.Time // zero while not finished and healthy
 	for {
-		running, err := runningDeployments(c)
+		running, err := runningDeployments(ctx, c, deadline, o.Log)
 		if err != nil {
 			return false, err
 		}
-		app, err := c.GetApp(ctx, id)
+		app, err := retry(ctx, deadline, o.Log, id+": reading the app", func() (map[string]any, error) { return c.GetAppTasks(ctx, id) })
 		if err != nil {
 			return false, err
 		}
-		status := health(app)
-		last = status.String()
-		if !running[dep] {
+		last = health(app, ver)
+		finished = !running[dep]
+		if finished {
 			switch {
 			case app == nil:
 				return false, fmt.Errorf("deployment %s finished but the app is gone (deleted or cancelled by someone else)", dep)
-			case status.version != ver:
-				return false, fmt.Errorf("deployment %s is gone but the app runs version %s, not %s: it was cancelled or overridden", dep, status.version, ver)
-			case status.ok():
-				return false, nil
+			case last.version != ver:
+				return false, fmt.Errorf("deployment %s is gone but the app runs version %s, not %s: it was cancelled or overridden", dep, last.version, ver)
+			case last.ok():
+				if healthySince.IsZero() {
+					healthySince = time.Now()
+					fmt.Fprintf(o.Log, "%s: deployment %s finished, %s; watching it for %s\n", id, dep, last, o.Settle)
+				}
+				if time.Since(healthySince) >= o.Settle {
+					return false, nil
+				}
+			default:
+				if !healthySince.IsZero() {
+					fmt.Fprintf(o.Log, "%s: after its deployment finished: %s\n", id, last)
+				}
+				healthySince = time.Time{}
 			}
 		}
 		if time.Now().After(deadline) {
+			// Healthy since the deployment finished, until the deadline.
+			if !healthySince.IsZero() {
+				return false, nil
+			}
 			break
 		}
 		if err := sleep(ctx, o.Poll); err != nil {
@@ -257,28 +335,58 @@ func await(ctx context.Context, c *Client, id, dep, ver, prev string, o Options)
 	}
 	reason := fmt.Sprintf("not healthy within %s: %s", o.Timeout, last)
 	fmt.Fprintf(o.Log, "%s: %s; rolling back\n", id, reason)
-	rb, err := c.Marathon().DeleteDeployment(dep, false)
-	if err != nil {
-		return false, fmt.Errorf("%s; cancelling deployment %s for the rollback failed: %v", reason, dep, err)
-	}
-	target := "version " + prev
-	if prev == "" {
-		target = "nothing (the app was new and is removed)"
-	}
-	if rb == nil || rb.DeploymentID == "" {
-		return true, fmt.Errorf("%s; deployment %s cancelled, rollback to %s started", reason, dep, target)
-	}
+	// The rollback gets a deadline of its own: the deploy's has passed.
 	rbDeadline := time.Now().Add(o.Timeout)
-	for {
-		running, err := runningDeployments(c)
+	var rbDep, rbVer, how string
+	switch {
+	case !finished:
+		rb, err := retry(ctx, rbDeadline, o.Log, id+": cancelling deployment "+dep, func() (*marathon.DeploymentID, error) { return c.Marathon().DeleteDeployment(dep, false) })
 		if err != nil {
-			return true, fmt.Errorf("%s; rollback %s: %v", reason, rb.DeploymentID, err)
+			return false, fmt.Errorf("%s; cancelling deployment %s for the rollback failed: %v", reason, dep, redactErr(err, c))
 		}
-		if !running[rb.DeploymentID] {
-			return true, fmt.Errorf("%s; rolled back to %s (deployment %s)", reason, target, rb.DeploymentID)
+		if rb != nil {
+			rbDep, rbVer = rb.DeploymentID, rb.Version
+		}
+		how = "deployment " + dep + " cancelled; Marathon reverts to version " + prev + "'s definition"
+		if prev == "" {
+			how = "deployment " + dep + " cancelled; the app was new and Marathon removes it"
+		}
+	case prev == "":
+		rb, err := retry(ctx, rbDeadline, o.Log, id+": deleting the new app", func() (*marathon.DeploymentID, error) { return c.Marathon().DeleteApplication(id, false) })
+		if err != nil {
+			return false, fmt.Errorf("%s; deleting the new app failed: %v", reason, redactErr(err, c))
+		}
+		if rb != nil {
+			rbDep, rbVer = rb.DeploymentID, rb.Version
+		}
+		how = "the app was new and is deleted"
+	default:
+		rb, err := retry(ctx, rbDeadline, o.Log, id+": redeploying version "+prev, func() (*marathon.DeploymentID, error) {
+			return c.Marathon().SetApplicationVersion(id, &marathon.ApplicationVersion{Version: prev})
+		})
+		if err != nil {
+			return false, fmt.Errorf("%s; redeploying version %s failed: %v", reason, prev, redactErr(err, c))
+		}
+		rbDep, rbVer = rb.DeploymentID, rb.Version
+		how = "version " + prev + "'s definition deployed again"
+	}
+	if rbDep == "" {
+		return true, fmt.Errorf("%s; rolled back: %s", reason, how)
+	}
+	for {
+		running, err := runningDeployments(ctx, c, rbDeadline, o.Log)
+		if err != nil {
+			return true, fmt.Errorf("%s; rollback %s: %v", reason, rbDep, err)
+		}
+		if !running[rbDep] {
+			if prev == "" {
+				return true, fmt.Errorf("%s; rolled back: %s (deployment %s)", reason, how, rbDep)
+			}
+			// Marathon runs the previous definition as a new version.
+			return true, fmt.Errorf("%s; rolled back: %s, now running as version %s (deployment %s)", reason, how, rbVer, rbDep)
 		}
 		if time.Now().After(rbDeadline) {
-			return true, fmt.Errorf("%s; the rollback to %s (deployment %s) is still running after %s", reason, target, rb.DeploymentID, o.Timeout)
+			return true, fmt.Errorf("%s; %s, but the rollback (deployment %s) is still running after %s", reason, how, rbDep, o.Timeout)
 		}
 		if err := sleep(ctx, o.Poll); err != nil {
 			return true, err
@@ -289,6 +397,7 @@ func await(ctx context.Context, c *Client, id, dep, ver, prev string, o Options)
 type appHealth struct {
 	version                                     string
 	instances, running, healthy, checks, staged int
+	older                                       int // tasks of other versions still running
 	failure                                     string
 }
 
@@ -297,9 +406,12 @@ func (h appHealth) ok() bool {
 }
 
 func (h appHealth) String() string {
-	s := fmt.Sprintf("%d/%d instances running", h.running, h.instances)
+	s := fmt.Sprintf("%d/%d instances of version %s running", h.running, h.instances, h.version)
 	if h.checks > 0 {
 		s += fmt.Sprintf(", %d/%d healthy", h.healthy, h.instances)
+	}
+	if h.older > 0 {
+		s += fmt.Sprintf(" (and %d of an older version)", h.older)
 	}
 	if h.failure != "" {
 		s += " (last failure: " + h.failure + ")"
@@ -307,14 +419,18 @@ func (h appHealth) String() string {
 	return s
 }
 
-func health(app map[string]any) appHealth {
+// health counts what runs of version ver. With the app's tasks (GET with
+// embed=app.tasks) only tasks started with the current configuration count
+// — their version is at least versionInfo.lastConfigChangeAt, since a
+// change that restarts nothing (an identical PUT, a scale) gives the app a
+// new version but leaves its tasks theirs — for during a deployment
+// Marathon's counters mix old and new tasks ("4/2 running"). A task is
+// healthy when every health check result says alive.
+func health(app map[string]any, ver string) appHealth {
 	if app == nil {
 		return appHealth{}
 	}
-	h := appHealth{
-		instances: intOf(app["instances"]), running: intOf(app["tasksRunning"]),
-		healthy: intOf(app["tasksHealthy"]), staged: intOf(app["tasksStaged"]),
-	}
+	h := appHealth{instances: intOf(app["instances"]), staged: intOf(app["tasksStaged"])}
 	h.version, _ = app["version"].(string)
 	if hc, ok := app["healthChecks"].([]any); ok {
 		h.checks = len(hc)
@@ -322,11 +438,43 @@ func health(app map[string]any) appHealth {
 	if f, ok := app["lastTaskFailure"].(map[string]any); ok {
 		h.failure, _ = f["message"].(string)
 	}
+	tasks, ok := app["tasks"].([]any)
+	if !ok { // no task list: Marathon's counters
+		h.running, h.healthy = intOf(app["tasksRunning"]), intOf(app["tasksHealthy"])
+		return h
+	}
+	config := ver
+	if vi, ok := app["versionInfo"].(map[string]any); ok {
+		if c, ok := vi["lastConfigChangeAt"].(string); ok && c != "" {
+			config = c
+		}
+	}
+	for _, t := range tasks {
+		task, _ := t.(map[string]any)
+		if task == nil || task["state"] != "TASK_RUNNING" {
+			continue
+		}
+		if v, _ := task["version"].(string); v < config { // ISO 8601 UTC: text order is time order
+			h.older++
+			continue
+		}
+		h.running++
+		results, _ := task["healthCheckResults"].([]any)
+		alive := len(results) > 0
+		for _, r := range results {
+			if m, _ := r.(map[string]any); m == nil || m["alive"] != true {
+				alive = false
+			}
+		}
+		if alive {
+			h.healthy++
+		}
+	}
 	return h
 }
 
-func runningDeployments(c *Client) (map[string]bool, error) {
-	deps, err := c.Marathon().Deployments()
+func runningDeployments(ctx context.Context, c *Client, deadline time.Time, log io.Writer) (map[string]bool, error) {
+	deps, err := retry(ctx, deadline, log, "listing deployments", func() ([]*marathon.Deployment, error) { return c.Marathon().Deployments() })
 	if err != nil {
 		return nil, fmt.Errorf("listing deployments: %s", redact(err.Error(), c))
 	}
@@ -336,6 +484,8 @@ func runningDeployments(c *Client) (map[string]bool, error) {
 	}
 	return out, nil
 }
+
+func redactErr(err error, c *Client) string { return redact(err.Error(), c) }
 
 // SoftUpdate is the seed's "soft update": every app labelled
 // dirac_component (Marathon label, or the docker label parameter the seed
@@ -369,10 +519,11 @@ func SoftUpdate(ctx context.Context, c *Client, version string, o Options) ([]Re
 			}
 			docker["image"] = newImage
 			// a partial update: only the container changes
-			r.DeploymentID, r.Version, r.Err = putWaitingForLocks(ctx, c, id, map[string]any{"id": id, "container": container}, true, o)
+			deadline := time.Now().Add(o.Timeout)
+			r.DeploymentID, r.Version, r.Err = putWaitingForLocks(ctx, c, id, map[string]any{"id": id, "container": container}, true, o, deadline)
 			if r.Err == nil {
 				fmt.Fprintf(o.Log, "%s: image %s -> %s, deployment %s\n", id, image, newImage, r.DeploymentID)
-				r.RolledBack, r.Err = await(ctx, c, id, r.DeploymentID, r.Version, prev, o)
+				r.RolledBack, r.Err = await(ctx, c, id, r.DeploymentID, r.Version, prev, o, deadline)
 			}
 			if r.Err != nil {
 				r.Err = fmt.Errorf("app %s: %w", id, r.Err)
@@ -450,6 +601,82 @@ func project(cur, want any) any {
 		return out
 	}
 	return cur
+}
+
+// statusFields are what Marathon reports about an app, not its definition.
+var statusFields = map[string]bool{
+	"version": true, "versionInfo": true, "deployments": true, "tasks": true, "tasksStaged": true,
+	"tasksRunning": true, "tasksHealthy": true, "tasksUnhealthy": true, "lastTaskFailure": true,
+	"taskStats": true, "readinessCheckResults": true, "counts": true, "ports": true, "id": true,
+}
+
+// isDefault says whether a field not in the rendered app holds what
+// Marathon would give it anyway. A field unknown here counts as default
+// when empty (a newer Marathon's addition, left alone); otherwise it is a
+// change, shown in the plan and removed by the deploy.
+func isDefault(k string, v any) bool {
+	v = normalize(v)
+	if d, ok := render.MarathonDefaults[k]; ok {
+		if k == "acceptedResourceRoles" { // 1.x returns the default role list
+			if l, ok := v.([]any); ok && len(l) == 1 && l[0] == "*" {
+				return true
+			}
+		}
+		if k == "maxLaunchDelaySeconds" && v == 3600.0 { // the 1.x default before 1.10
+			return true
+		}
+		return pretty(d) == pretty(v) || v == nil && d == nil
+	}
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case bool:
+		return !x
+	case float64:
+		return x == 0
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// setFields are the fields Marathon keeps as sets (AppDefinition:
+// constraints Set[Constraint], healthChecks Set[HealthCheck]): it drops
+// duplicates and returns them in an order of its own, so a plan compares
+// them as sets — or every redeploy of an unchanged app would be an update.
+var setFields = []string{"constraints", "healthChecks"}
+
+// asSets sorts and dedupes the set-valued fields of an app.
+func asSets(v any) any {
+	app, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	for _, k := range setFields {
+		l, ok := app[k].([]any)
+		if !ok {
+			continue
+		}
+		byText := map[string]any{}
+		for _, e := range l {
+			byText[pretty(e)] = e
+		}
+		keys := make([]string, 0, len(byText))
+		for k := range byText {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([]any, len(keys))
+		for i, k := range keys {
+			out[i] = byText[k]
+		}
+		app[k] = out
+	}
+	return app
 }
 
 // normalize makes numbers comparable: 1 and 1.0 are the same to Marathon.

@@ -54,7 +54,7 @@ func setup(t testing.TB) (*marathontest.Server, *Client, Options, *syncBuf) {
 		t.Fatal(err)
 	}
 	log := &syncBuf{}
-	return srv, c, Options{Timeout: 2 * time.Second, Poll: 15 * time.Millisecond, Log: log}, log
+	return srv, c, Options{Timeout: 2 * time.Second, Settle: 100 * time.Millisecond, Poll: 15 * time.Millisecond, Log: log}, log
 }
 
 func countRequests(srv *marathontest.Server, prefix string) int {
@@ -140,7 +140,7 @@ func TestUnhealthyUpdateIsRolledBack(t *testing.T) {
 	if err == nil {
 		t.Fatal("an app that never gets healthy deployed without error")
 	}
-	for _, want := range []string{"app /datamanagement/filecatalog", "not healthy within 300ms", "0/2 healthy", "rolled back to version " + good["version"].(string)} {
+	for _, want := range []string{"app /datamanagement/filecatalog", "not healthy within 300ms", "0/2 healthy", "Marathon reverts to version " + good["version"].(string) + "'s definition, now running as version"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
@@ -168,7 +168,7 @@ func TestFailedCreateRemovesTheApp(t *testing.T) {
 	srv.Behaviour = func(map[string]any) marathontest.Outcome { return marathontest.Outcome{Healthy: false} }
 	o.Timeout = 200 * time.Millisecond
 	_, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil)[:1], o)
-	if err == nil || !strings.Contains(err.Error(), "the app was new and is removed") {
+	if err == nil || !strings.Contains(err.Error(), "the app was new and Marathon removes it") {
 		t.Fatalf("error %v", err)
 	}
 	if srv.App("/datamanagement/filecatalog") != nil {
@@ -273,7 +273,7 @@ func TestCredentialsFromEnvironmentNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &syncBuf{}
-	o := Options{Timeout: time.Second, Poll: 15 * time.Millisecond, Log: log}
+	o := Options{Timeout: time.Second, Settle: 100 * time.Millisecond, Poll: 15 * time.Millisecond, Log: log}
 	if _, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil), o); err != nil {
 		t.Fatal(err)
 	}

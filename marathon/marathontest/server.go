@@ -7,10 +7,20 @@
 // closely enough that go-marathon cannot tell the difference for the calls
 // the pipeline makes.
 //
+// It follows Marathon where the deploy code depends on it: an identical
+// PUT still answers a new plan whose version the app then carries, without
+// restarting anything; new tasks replace old ones only once healthy, so
+// during a deployment the counters mix both (tasks carry the version they
+// started with; GET …?embed=app.tasks lists them); cancelling a deployment
+// starts a revert under a new id, which holds the lock in turn; PUT
+// {"version": v} deploys an old definition as a new version; a leader
+// election answers 502/503 (LeaderElection); constraints and health checks
+// are sets (duplicates dropped, returned in their own order).
+//
 // Not covered: pods, groups (/v2/groups), queues, tasks endpoints, leader
-// election and proxying, readiness checks, scaling by resource offers (every
-// instance starts at once), constraints and placement, secrets, event
-// filtering by event_type, /v2/eventSubscriptions (removed in Marathon 1.5).
+// proxying, readiness checks, scaling by resource offers (every instance
+// starts at once), placement, secrets, event filtering by event_type,
+// /v2/eventSubscriptions (removed in Marathon 1.5).
 package marathontest
 
 import (
@@ -28,12 +38,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 
 // Outcome says how the tasks of a new app version behave.
 type Outcome struct {
 	Healthy bool          // health checks pass (apps without checks always "pass")
 	Delay   time.Duration // time until the instances run (and are judged)
+	// FailAfter, when set, turns healthy tasks unhealthy that long after
+	// they started: the deployment has finished by then.
+	FailAfter time.Duration
 }
 
 // Server is a fake Marathon on loopback.
@@ -46,6 +62,8 @@ type Server struct {
 	User, Password, Token string
 
 	mu          sync.Mutex
+	election    time.Time // until then every /v2 call fails as during a leader election
+	electionN   int       // calls failed so
 	apps        map[string]*appState
 	deployments map[string]*deployment
 	order       []string // deployment ids in creation order
@@ -62,9 +80,20 @@ type version struct {
 }
 
 type appState struct {
-	versions                 []version // oldest first; last is current
-	running, healthy, staged int
-	lastFailure              string
+	versions     []version // oldest first; last is current
+	configChange string    // versionInfo.lastConfigChangeAt: the last change that restarted tasks
+	tasks        []*task
+	lastFailure  string
+}
+
+// task is one instance; its version is the app version it was started
+// with, as in Marathon's task JSON.
+type task struct {
+	id, version string
+	started     time.Time
+	running     bool // TASK_RUNNING (else TASK_STAGING)
+	healthy     bool
+	failAt      time.Time // when a healthy task turns unhealthy (Outcome.FailAfter)
 }
 
 func (a *appState) current() version { return a.versions[len(a.versions)-1] }
@@ -75,6 +104,7 @@ type deployment struct {
 	outcome            Outcome
 	target             *version // nil: the app is deleted
 	prev               *version // nil: the deployment created the app
+	restart            bool     // the configuration changed: new tasks replace the old
 	failedEmitted      time.Time
 }
 
@@ -118,7 +148,7 @@ func (s *Server) App(id string) map[string]any {
 	if a == nil {
 		return nil
 	}
-	return s.appJSON(normID(id), a)
+	return s.appJSON(normID(id), a, true)
 }
 
 // Deployments returns the ids of deployments under way.
@@ -141,8 +171,34 @@ func (s *Server) Seed(def map[string]any) {
 	id := normID(def["id"].(string))
 	def = clone(def)
 	def["id"] = id
-	n := instances(def)
-	s.apps[id] = &appState{versions: []version{{ts: s.newVersion(), def: def}}, running: n, healthy: healthyCount(def, n)}
+	v := s.newVersion()
+	a := &appState{versions: []version{{ts: v, def: def}}, configChange: v}
+	for range instances(def) {
+		a.tasks = append(a.tasks, &task{id: taskID(id), version: v, started: time.Now(), running: true, healthy: hasHealthChecks(def)})
+	}
+	s.apps[id] = a
+}
+
+// LeaderElection makes every /v2 call fail for d as during a leader
+// election: Marathon's LeaderProxyFilter answers 502 "Could not determine
+// the current leader" (and 503 while it starts as the new leader); /ping
+// still answers. It returns at once.
+func (s *Server) LeaderElection(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.election = time.Now().Add(d)
+}
+
+// ElectionFailures counts the calls answered 502/503 by LeaderElection.
+func (s *Server) ElectionFailures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.electionN
+}
+
+func taskID(appID string) string {
+	// Marathon 1.10: <app id with '_' for '/'>.instance-<uuid>._app.1
+	return strings.ReplaceAll(strings.TrimPrefix(appID, "/"), "/", "_") + ".instance-" + newID() + "._app.1"
 }
 
 func (s *Server) outcome(def map[string]any) Outcome {
@@ -164,6 +220,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	s.mu.Lock()
+	electing := time.Now().Before(s.election) && strings.HasPrefix(p, "/v2/")
+	if electing {
+		s.electionN++
+	}
+	n := s.electionN
+	s.mu.Unlock()
+	if electing {
+		if n%2 == 1 {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"message": "Could not determine the current leader"})
+		} else {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "Leader is not elected yet"})
+		}
+		return
+	}
 	switch {
 	case p == "/ping":
 		w.Header().Set("Content-Type", "text/plain")
@@ -178,7 +249,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/v2/deployments/") && r.Method == http.MethodDelete:
 		s.deleteDeployment(w, r, strings.TrimPrefix(p, "/v2/deployments/"))
 	case p == "/v2/apps" && r.Method == http.MethodGet:
-		s.listApps(w)
+		s.listApps(w, r)
 	case p == "/v2/apps" && r.Method == http.MethodPost:
 		s.createApp(w, r)
 	case strings.HasPrefix(p, "/v2/apps/"):
@@ -212,7 +283,7 @@ func (s *Server) appRoute(w http.ResponseWriter, r *http.Request, rest string) {
 		a := s.apps[id]
 		var body map[string]any
 		if a != nil {
-			body = s.appJSON(id, a)
+			body = s.appJSON(id, a, embeds(r, "app.tasks"))
 		}
 		s.mu.Unlock()
 		if body == nil {
@@ -304,6 +375,25 @@ func (s *Server) validate(w http.ResponseWriter, def map[string]any) bool {
 			bad("/"+k, "must be a number")
 		}
 	}
+	if cs, ok := def["constraints"].([]any); ok {
+		for i, c := range cs {
+			var fields []string
+			l, _ := c.([]any)
+			for _, f := range l {
+				t, _ := f.(string)
+				fields = append(fields, t)
+			}
+			if err := services.CheckConstraint(fields); err != nil {
+				bad(fmt.Sprintf("/constraints(%d)", i), err.Error())
+			}
+		}
+	}
+	if segs := strings.Split(id, "/"); len(segs) > 0 {
+		switch segs[len(segs)-1] {
+		case "restart", "tasks", "versions":
+			bad("/id", "must not end with any of the following reserved keywords: restart, tasks, versions, ., ..")
+		}
+	}
 	if c, ok := def["container"].(map[string]any); ok && c["type"] == "DOCKER" {
 		if img, _ := dig(c, "docker", "image").(string); img == "" {
 			bad("/container/docker/image", "must not be empty")
@@ -338,7 +428,7 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 	d := s.startLocked(id, &version{def: body}, nil)
 	w.Header().Set("Marathon-Deployment-Id", d.id)
 	w.Header().Set("Location", s.URL+"/v2/apps"+id)
-	out := s.appJSON(id, s.apps[id])
+	out := s.appJSON(id, s.apps[id], false)
 	out["deployments"] = []any{map[string]string{"id": d.id}}
 	writeJSON(w, 201, out)
 }
@@ -449,12 +539,17 @@ func (s *Server) startLocked(id string, target, prev *version) *deployment {
 	switch {
 	case target == nil: // delete
 		d.version = s.newVersion()
-	case prev != nil && reflect.DeepEqual(canon(target.def), canon(prev.def)):
-		// An identical definition: a deployment id, no new version, no restart.
-		d.version = prev.ts
-		d.target = prev
+	case prev != nil && reflect.DeepEqual(canon(asSets(target.def)), canon(prev.def)):
+		// An identical definition: a new plan, whose version the app now
+		// carries, but no configuration change and no restart
+		// (AppDeployIntegrationTest "redeploying an app without changes").
+		target.ts = s.newVersion()
+		target.def["id"] = id
+		a.versions = append(a.versions, *target)
+		d.target, d.version = target, target.ts
 		d.outcome = Outcome{Healthy: true}
 	default:
+		target.def = asSets(target.def)
 		target.ts = s.newVersion()
 		target.def["id"] = id
 		if a == nil {
@@ -462,10 +557,12 @@ func (s *Server) startLocked(id string, target, prev *version) *deployment {
 			s.apps[id] = a
 		}
 		a.versions = append(a.versions, *target)
-		d.target = target
-		d.version = target.ts
+		a.configChange = target.ts
+		d.target, d.version, d.restart = target, target.ts, true
 		d.outcome = s.outcome(target.def)
-		a.staged, a.running, a.healthy = instances(target.def), 0, 0
+		for range instances(target.def) {
+			a.tasks = append(a.tasks, &task{id: taskID(id), version: target.ts, started: time.Now()})
+		}
 	}
 	s.deployments[d.id] = d
 	s.order = append(s.order, d.id)
@@ -531,7 +628,7 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request, id str
 	writeJSON(w, 200, map[string]string{"deploymentId": rb.id, "version": rb.version})
 }
 
-func (s *Server) listApps(w http.ResponseWriter) {
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ids := make([]string, 0, len(s.apps))
@@ -541,19 +638,25 @@ func (s *Server) listApps(w http.ResponseWriter) {
 	sort.Strings(ids)
 	apps := []any{}
 	for _, id := range ids {
-		apps = append(apps, s.appJSON(id, s.apps[id]))
+		apps = append(apps, s.appJSON(id, s.apps[id], embeds(r, "apps.tasks")))
 	}
 	writeJSON(w, 200, map[string]any{"apps": apps})
 }
 
 // appJSON is the app as Marathon returns it: the definition plus version,
 // deployments under way and task counts. Called with s.mu held.
-func (s *Server) appJSON(id string, a *appState) map[string]any {
+func (s *Server) appJSON(id string, a *appState, embedTasks bool) map[string]any {
 	cur := a.current()
 	out := clone(cur.def)
+	// Marathon answers with every field, its defaults filled in.
+	for k, v := range render.MarathonDefaults {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
 	out["id"] = id
 	out["version"] = cur.ts
-	out["versionInfo"] = map[string]any{"lastConfigChangeAt": cur.ts, "lastScalingAt": cur.ts}
+	out["versionInfo"] = map[string]any{"lastConfigChangeAt": a.configChange, "lastScalingAt": cur.ts}
 	deps := []any{}
 	for _, did := range s.order {
 		if d, ok := s.deployments[did]; ok && d.appID == id {
@@ -561,10 +664,35 @@ func (s *Server) appJSON(id string, a *appState) map[string]any {
 		}
 	}
 	out["deployments"] = deps
-	out["tasksStaged"] = a.staged
-	out["tasksRunning"] = a.running
-	out["tasksHealthy"] = a.healthy
-	out["tasksUnhealthy"] = a.running - a.healthy
+	// Marathon's counters count every task, old and new alike.
+	var staged, running, healthy int
+	tasks := []any{}
+	checks := hasHealthChecks(cur.def)
+	for _, t := range a.tasks {
+		state := "TASK_STAGING"
+		if t.running {
+			state = "TASK_RUNNING"
+			running++
+		} else {
+			staged++
+		}
+		tj := map[string]any{"id": t.id, "appId": id, "host": "agent-1.example.org", "state": state, "version": t.version,
+			"startedAt": stamp(t.started), "stagedAt": stamp(t.started)}
+		if t.running && checks {
+			tj["healthCheckResults"] = []any{map[string]any{"alive": t.healthy, "consecutiveFailures": map[bool]int{true: 0, false: 1}[t.healthy], "instanceId": t.id}}
+			if t.healthy {
+				healthy++
+			}
+		}
+		tasks = append(tasks, tj)
+	}
+	out["tasksStaged"] = staged
+	out["tasksRunning"] = running
+	out["tasksHealthy"] = healthy
+	out["tasksUnhealthy"] = running - healthy
+	if embedTasks {
+		out["tasks"] = tasks
+	}
 	if a.lastFailure != "" {
 		out["lastTaskFailure"] = map[string]any{"appId": id, "message": a.lastFailure, "state": "TASK_FAILED", "version": cur.ts}
 	}
@@ -592,6 +720,16 @@ func (s *Server) loop() {
 func (s *Server) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Healthy tasks whose Outcome turns them unhealthy later.
+	for id, a := range s.apps {
+		for _, t := range a.tasks {
+			if t.healthy && !t.failAt.IsZero() && now.After(t.failAt) {
+				t.healthy = false
+				a.lastFailure = "health check failed: dirac-self-ping exited 1"
+				s.emitLocked("failed_health_check_event", map[string]any{"appId": id, "taskId": t.id, "version": t.version})
+			}
+		}
+	}
 	for _, id := range s.order {
 		d, ok := s.deployments[id]
 		if !ok || now.Sub(d.started) < d.outcome.Delay {
@@ -604,10 +742,31 @@ func (s *Server) tick(now time.Time) {
 			s.emitLocked("deployment_success", map[string]any{"id": id})
 			continue
 		}
-		n := instances(d.target.def)
-		a.staged, a.running = 0, n
-		if d.outcome.Healthy || !hasHealthChecks(d.target.def) {
-			a.healthy = healthyCount(d.target.def, n)
+		if !d.restart { // no configuration change: nothing restarts
+			delete(s.deployments, id)
+			s.emitLocked("deployment_success", map[string]any{"id": id})
+			continue
+		}
+		// The new tasks run; they replace the old ones only once healthy
+		// (the default upgradeStrategy keeps full capacity).
+		checks := hasHealthChecks(d.target.def)
+		healthy := d.outcome.Healthy || !checks
+		for _, t := range a.tasks {
+			if t.version == d.version && !t.running {
+				t.running, t.healthy = true, healthy && checks
+				if healthy && d.outcome.FailAfter > 0 {
+					t.failAt = now.Add(d.outcome.FailAfter)
+				}
+			}
+		}
+		if healthy {
+			kept := a.tasks[:0]
+			for _, t := range a.tasks {
+				if t.version == d.version {
+					kept = append(kept, t)
+				}
+			}
+			a.tasks = kept
 			a.lastFailure = ""
 			delete(s.deployments, id)
 			s.emitLocked("health_status_changed_event", map[string]any{"appId": d.appID, "version": d.version, "alive": true})
@@ -616,7 +775,6 @@ func (s *Server) tick(now time.Time) {
 		}
 		// Marathon never fails a deployment: it keeps it and reports
 		// failing health checks.
-		a.healthy = 0
 		a.lastFailure = "health check failed: dirac-self-ping exited 1"
 		if now.Sub(d.failedEmitted) > 100*time.Millisecond {
 			d.failedEmitted = now
@@ -689,6 +847,46 @@ func (s *Server) emitLocked(kind string, payload map[string]any) {
 
 // ---- helpers ----
 
+// asSets stores constraints and health checks as Marathon does, as sets
+// (Set[Constraint], Set[HealthCheck] in its AppDefinition): duplicates go,
+// and they come back in an order of their own (here: reverse JSON order).
+func asSets(def map[string]any) map[string]any {
+	def = clone(def)
+	for _, k := range []string{"constraints", "healthChecks"} {
+		l, ok := def[k].([]any)
+		if !ok {
+			continue
+		}
+		seen := map[string]any{}
+		for _, e := range l {
+			b, _ := json.Marshal(e)
+			seen[string(b)] = e
+		}
+		keys := make([]string, 0, len(seen))
+		for k := range seen {
+			keys = append(keys, k)
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+		out := make([]any, len(keys))
+		for i, k := range keys {
+			out[i] = seen[k]
+		}
+		def[k] = out
+	}
+	return def
+}
+
+// embeds says whether the request asks for an embedded field
+// (?embed=app.tasks, repeatable).
+func embeds(r *http.Request, what string) bool {
+	for _, e := range r.URL.Query()["embed"] {
+		if e == what {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) newVersion() string {
 	t := time.Now().UTC().Truncate(time.Millisecond)
 	if !t.After(s.lastVersion) {
@@ -725,13 +923,6 @@ func instances(def map[string]any) int {
 func hasHealthChecks(def map[string]any) bool {
 	hc, _ := def["healthChecks"].([]any)
 	return len(hc) > 0
-}
-
-func healthyCount(def map[string]any, n int) int {
-	if hasHealthChecks(def) {
-		return n
-	}
-	return 0 // Marathon counts only tasks with checks as healthy
 }
 
 func dig(m map[string]any, path ...string) any {

@@ -299,6 +299,8 @@ func (f *File) validate() error {
 		w := f.where(s, i)
 		if !nameRE.MatchString(s.Name) {
 			add("%s: name %q: want System/Service (letters and digits)", w, s.Name)
+		} else if err := checkAppID(s.Name); err != nil {
+			add("%s: name %q: %v", w, s.Name, err)
 		}
 		if j, dup := names[strings.ToLower(s.Name)]; dup {
 			add("%s: duplicate service %q (also services[%d]); Marathon app ids are case-insensitive", w, s.Name, j)
@@ -337,10 +339,18 @@ func checkSettings(errs *[]error, where string, s Settings) {
 			add("env %q: not a valid variable name", k)
 		}
 	}
+	seen := map[string]bool{}
 	for _, c := range s.Constraints {
-		if len(c) < 2 || len(c) > 3 {
-			add("constraint %q: want [field, operator] or [field, operator, value]", c)
+		if err := CheckConstraint(c); err != nil {
+			add("constraint %q: %v", c, err)
 		}
+		// Marathon keeps constraints as a set: a duplicate would vanish
+		// there and make every plan of the app an update.
+		key := strings.Join(c, "\x00")
+		if seen[key] {
+			add("constraint %q is given twice", c)
+		}
+		seen[key] = true
 	}
 	if h := s.HealthCheck; h != nil {
 		for name, v := range map[string]*int{"gracePeriodSeconds": h.GracePeriodSeconds, "intervalSeconds": h.IntervalSeconds, "timeoutSeconds": h.TimeoutSeconds, "maxConsecutiveFailures": h.MaxConsecutiveFailures} {

@@ -114,3 +114,44 @@ func TestMalformedFilesAreNamedRight(t *testing.T) {
 		}
 	}
 }
+
+// TestWhatMarathonRefusesIsRefusedHere: constraints and app ids Marathon
+// answers 422 for (SchedulingValidation, PathId) are refused with the
+// file and line of the service; and a constraint given twice, which
+// Marathon's set would swallow.
+func TestWhatMarathonRefusesIsRefusedHere(t *testing.T) {
+	head := "image: r/lhcbdirac\nenvironments:\n  certification: {diracCfg: /c.cfg, gridSecurity: /gs}\nservices:\n"
+	for c, want := range map[string]string{
+		`[[hostname, UNIQUE, x]]`:                  "UNIQUE does not accept a value",
+		`[[hostname, MAX_PER]]`:                    "MAX_PER requires an integer value",
+		`[[hostname, MAX_PER, two]]`:               "MAX_PER requires an integer value",
+		`[[hostname, GROUP_BY, two]]`:              "GROUP BY must define an integer value",
+		`[[hostname, GROUP_BY, "9999999999"]]`:     "GROUP BY must define an integer value",
+		`[[hostname, LIKE]]`:                       "LIKE and UNLIKE require a non-empty",
+		`[[hostname, UNLIKE, "a(b"]]`:              "is not a valid regular expression",
+		`[[rack, IS, "a b"]]`:                      "IS only supports Mesos text and float values",
+		`[[rack, IS, "[1-2]"]]`:                    "IS only supports Mesos text and float values",
+		`[[hostname, NEAR, x]]`:                    "operator must be one of the following",
+		`[[hostname]]`:                             "2 or 3 fields",
+		`[["", UNIQUE]]`:                           "missing field",
+		`[[hostname, UNIQUE], [hostname, UNIQUE]]`: "is given twice",
+	} {
+		body := head + "  - {name: A/B, port: 9100, constraints: " + c + "}\n"
+		_, err := Parse("s.yaml", []byte(body))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "s.yaml:5: services[0] (A/B)") {
+			t.Errorf("%s: error %v, want %q at s.yaml:5", c, err, want)
+		}
+	}
+	for _, ok := range []string{`[[hostname, CLUSTER]]`, `[[hostname, CLUSTER, a.b]]`, `[[hostname, GROUP_BY]]`, `[[hostname, GROUP_BY, "3"]]`,
+		`[[hostname, MAX_PER, "2"]]`, `[[hostname, LIKE, "lbvobox[0-9]+"]]`, `[[rack, IS, "rack-1.a/b_c"]]`, `[[hostname, unique]]`} {
+		if _, err := Parse("s.yaml", []byte(head+"  - {name: A/B, port: 9100, constraints: "+ok+"}\n")); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	for _, name := range []string{"Sys/restart", "Sys/Tasks", "Sys/versions"} {
+		_, err := Parse("s.yaml", []byte(head+"  - {name: "+name+", port: 9100}\n"))
+		if err == nil || !strings.Contains(err.Error(), "a keyword Marathon reserves") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package deploy
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
+)
+
+// The deploy against Marathon's behaviour, as marathontest reproduces it
+// (a stand-in for Marathon, which cannot be installed here).
+
+// MARATHON_TOKEN: go-marathon with a DCOSToken sends its calls to
+// /marathon/v2/…, a 404 on a plain Marathon. Token auth must work against
+// the URL as given.
+func TestTokenAuthAgainstAPlainMarathon(t *testing.T) {
+	srv := marathontest.New()
+	defer srv.Close()
+	srv.Token = "tok-PLANTED-91"
+	c, err := NewClient(srv.URL, func(k string) string { return map[string]string{TokenEnv: "tok-PLANTED-91"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuf{}
+	o := Options{Timeout: 3 * time.Second, Settle: 100 * time.Millisecond, Poll: 15 * time.Millisecond, Log: log}
+	if _, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range srv.Requests() {
+		if strings.Contains(r, "/marathon/") {
+			t.Errorf("a call went to a DC/OS path: %s", r)
+		}
+	}
+	if countRequests(srv, "GET /v2/deployments") == 0 {
+		t.Fatalf("go-marathon's calls did not reach /v2/deployments: %v", srv.Requests())
+	}
+	if strings.Contains(log.String(), "tok-PLANTED") {
+		t.Fatal("the token is in the log")
+	}
+}
+
+// A leader election (502, then 503) during a deploy is retried with
+// backoff within the deploy's timeout, for every app.
+func TestLeaderElectionIsRetried(t *testing.T) {
+	srv, c, o, log := setup(t)
+	o.Timeout = 20 * time.Second
+	srv.Behaviour = func(map[string]any) marathontest.Outcome {
+		return marathontest.Outcome{Healthy: true, Delay: 300 * time.Millisecond}
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the deployments have started
+		srv.LeaderElection(1500 * time.Millisecond)
+	}()
+	res, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if srv.ElectionFailures() == 0 || !strings.Contains(log.String(), "retrying in") {
+		t.Fatalf("the election was not met (%d failed calls): %s", srv.ElectionFailures(), log.String())
+	}
+	for _, r := range res {
+		if r.Err != nil || r.RolledBack {
+			t.Errorf("%+v", r)
+		}
+	}
+}
+
+// A Marathon that keeps failing fails the deploy, naming how long.
+func TestPersistentFailureFails(t *testing.T) {
+	srv, c, o, _ := setup(t)
+	o.Timeout = 1500 * time.Millisecond
+	srv.LeaderElection(time.Minute)
+	_, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil)[:1], o)
+	if err == nil || !strings.Contains(err.Error(), "Marathon kept failing for") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// The lock changes hands: the owner of the deployment that holds the app
+// cancels it, and Marathon's revert holds the lock under a new id. The
+// deploy waits for that one too.
+func TestLockChangesHands(t *testing.T) {
+	srv, c, o, log := setup(t)
+	ctx := context.Background()
+	app := renderApps(t, "v9.1", nil)[:1]
+	if _, err := Apply(ctx, c, app, o); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else deploys a version that never gets healthy…
+	srv.Behaviour = func(def map[string]any) marathontest.Outcome {
+		img := def["container"].(map[string]any)["docker"].(map[string]any)["image"].(string)
+		if strings.HasSuffix(img, ":v9.9") {
+			return marathontest.Outcome{Healthy: false}
+		}
+		return marathontest.Outcome{Healthy: true, Delay: 400 * time.Millisecond} // the revert takes its time
+	}
+	other := renderApps(t, "v9.9", nil)[:1]
+	first, _, err := c.PutApp(ctx, other[0].ID, other[0].Doc, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// …and cancels it while we wait: Marathon reverts under a new id.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/v2/deployments/"+first, nil)
+		http.DefaultClient.Do(req)
+	}()
+	o.Timeout = 5 * time.Second
+	res, err := Apply(ctx, c, renderApps(t, "v9.2", nil)[:1], o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if strings.Count(log.String(), "locked by deployment") < 2 || !strings.Contains(log.String(), first) {
+		t.Fatalf("the deploy should have waited for %s, then for the revert:\n%s", first, log.String())
+	}
+	if img := srv.App(app[0].ID)["container"].(map[string]any)["docker"].(map[string]any)["image"]; !strings.HasSuffix(img.(string), ":v9.2") || res[0].RolledBack {
+		t.Fatalf("the app runs %v", img)
+	}
+}
+
+// The deployment finishes, then the new tasks turn unhealthy before the
+// wait ends: cancelling is no longer possible (the deployment is gone), so
+// the previous version's definition is deployed again — Marathon runs it
+// as a new version, and the message says so.
+func TestUnhealthyAfterTheDeploymentFinished(t *testing.T) {
+	srv, c, o, log := setup(t)
+	ctx := context.Background()
+	apps := renderApps(t, "v9.1", nil)[:1]
+	if _, err := Apply(ctx, c, apps, o); err != nil {
+		t.Fatal(err)
+	}
+	good := srv.App(apps[0].ID)["version"].(string)
+	srv.Behaviour = func(def map[string]any) marathontest.Outcome {
+		img := def["container"].(map[string]any)["docker"].(map[string]any)["image"].(string)
+		if strings.HasSuffix(img, ":v9.2") {
+			return marathontest.Outcome{Healthy: true, Delay: 20 * time.Millisecond, FailAfter: 30 * time.Millisecond}
+		}
+		return marathontest.Outcome{Healthy: true, Delay: 20 * time.Millisecond}
+	}
+	o.Timeout = 600 * time.Millisecond
+	res, err := Apply(ctx, c, renderApps(t, "v9.2", nil)[:1], o)
+	if err == nil {
+		t.Fatalf("an app whose tasks turned unhealthy deployed:\n%s", log.String())
+	}
+	for _, want := range []string{"0/2 healthy", "rolled back: version " + good + "'s definition deployed again, now running as version"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	now := srv.App(apps[0].ID)
+	if img := now["container"].(map[string]any)["docker"].(map[string]any)["image"]; !strings.HasSuffix(img.(string), ":v9.1") || !res[0].RolledBack {
+		t.Fatalf("after the rollback the app runs %v", img)
+	}
+	if now["version"] == good {
+		t.Error("the old definition should run as a new version")
+	}
+}
+
+// Marathon keeps constraints and health checks as sets, in an order of
+// its own; a duplicate vanishes. The plan compares them as sets, so an
+// unchanged app stays unchanged.
+func TestSetsCompareAsSets(t *testing.T) {
+	_, c, o, _ := setup(t)
+	ctx := context.Background()
+	edit := func(f *services.File) {
+		f.Defaults.Constraints = [][]string{{"hostname", "UNIQUE"}, {"rack", "GROUP_BY", "2"}, {"hostname", "LIKE", "lbvobox.*"}}
+	}
+	if _, err := Apply(ctx, c, renderApps(t, "v9.1", edit), o); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Plan(ctx, c, renderApps(t, "v9.1", edit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range plan {
+		if ch.Action != Unchanged {
+			t.Errorf("%s: %s\n%s", ch.ID, ch.Action, ch.Diff)
+		}
+	}
+}
+
+// A field the template does not set is reset by the deploy: the plan
+// shows it as a change when it is not Marathon's default.
+func TestFieldsOutsideTheTemplateAreSeen(t *testing.T) {
+	srv, c, o, _ := setup(t)
+	ctx := context.Background()
+	apps := renderApps(t, "v9.1", nil)[:1]
+	if _, err := Apply(ctx, c, apps, o); err != nil {
+		t.Fatal(err)
+	}
+	// Someone adds fields by hand.
+	hand := srv.App(apps[0].ID)
+	for _, k := range []string{"version", "versionInfo", "deployments", "tasks", "tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy"} {
+		delete(hand, k)
+	}
+	hand["user"] = "root"
+	hand["acceptedResourceRoles"] = []any{"slave_public"}
+	hand["taskKillGracePeriodSeconds"] = 30
+	if _, _, err := c.PutApp(ctx, apps[0].ID, hand, false, false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	plan, err := Plan(ctx, c, apps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan[0].Action != Update {
+		t.Fatalf("the hand-added fields were not seen: %+v", plan[0])
+	}
+	for _, want := range []string{`"user": "root"`, `"slave_public"`, `"taskKillGracePeriodSeconds": 30`} {
+		if !strings.Contains(plan[0].Diff, "-"+strings.TrimSpace(want)) && !strings.Contains(plan[0].Diff, want) {
+			t.Errorf("the diff does not show %s:\n%s", want, plan[0].Diff)
+		}
+	}
+	if _, err := Apply(ctx, c, apps, o); err != nil {
+		t.Fatal(err)
+	}
+	if after := srv.App(apps[0].ID); after["user"] != nil || after["taskKillGracePeriodSeconds"] != nil {
+		t.Fatalf("the deploy left user=%v, taskKillGracePeriodSeconds=%v", after["user"], after["taskKillGracePeriodSeconds"])
+	}
+	plan, _ = Plan(ctx, c, apps)
+	if plan[0].Action != Unchanged {
+		t.Fatalf("after the deploy: %s\n%s", plan[0].Action, plan[0].Diff)
+	}
+}
+
+// Marathon refuses constraints and ids its validators reject (422); the
+// stand-in does too, and the deploy says what Marathon said.
+func TestMarathonRefusesWhatItValidates(t *testing.T) {
+	_, c, _, _ := setup(t)
+	bad := map[string]any{"id": "/sys/x", "instances": 1, "cpus": 0.1, "mem": 10, "constraints": []any{[]any{"hostname", "UNIQUE", "x"}},
+		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "r/x:1"}}}
+	_, _, err := c.PutApp(context.Background(), "/sys/x", bad, false, false)
+	if err == nil || !strings.Contains(err.Error(), "422") || !strings.Contains(err.Error(), "UNIQUE does not accept a value") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestOptionsFromEnv(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	o, err := OptionsFromEnv(env("MARATHON_FORCE", "1", "MARATHON_TIMEOUT", "5m", "MARATHON_SETTLE", "45s"), nil)
+	if err != nil || !o.Force || o.Timeout != 5*time.Minute || o.Settle != 45*time.Second {
+		t.Fatalf("%+v, %v", o, err)
+	}
+	for _, bad := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"MARATHON_FORCE", "yes"}, `MARATHON_FORCE="yes"`},
+		{[]string{"MARATHON_TIMEOUT", "10"}, `MARATHON_TIMEOUT="10"`},
+		{[]string{"MARATHON_SETTLE", "-1s"}, `MARATHON_SETTLE="-1s"`},
+		{[]string{"MARATHON_TIMEOUT", "1m", "MARATHON_SETTLE", "2m"}, "MARATHON_SETTLE=2m0s is longer than MARATHON_TIMEOUT=1m0s"},
+	} {
+		if _, err := OptionsFromEnv(env(bad.env...), nil); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%v: %v, want %q", bad.env, err, bad.want)
+		}
+	}
+}

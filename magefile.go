@@ -27,6 +27,7 @@ import (
 	versionpkg "github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
@@ -37,7 +38,7 @@ var magecliTargets = map[string]any{
 	"engine:up": Engine.Up, "engine:down": Engine.Down, "engine:status": Engine.Status,
 	"registry:up": Registry.Up, "registry:down": Registry.Down, "registry:status": Registry.Status,
 	"base:build":      Base.Build,
-	"marathon:render": Marathon.Render, "marathon:plan": Marathon.Plan, "marathon:deploy": Marathon.Deploy, "marathon:softUpdate": Marathon.SoftUpdate,
+	"marathon:render": Marathon.Render, "marathon:plan": Marathon.Plan, "marathon:deploy": Marathon.Deploy, "marathon:softUpdate": Marathon.SoftUpdate, "marathon:dockerRun": Marathon.DockerRun,
 	"release": Release, "testService": TestService, "lock": Lock,
 	"ci:plan": CI.Plan, "ci:release": CI.Release, "ci:login": CI.Login, "ci:testChanged": CI.TestChanged,
 	"bench": Bench, "smoke": Smoke, "lint": Lint, "test": Test,
@@ -193,6 +194,23 @@ func (Marathon) Render(servicesFile, env, version, dir string) error {
 		return err
 	}
 	fmt.Printf("%d app definitions written to %s\n", len(apps), dir)
+	return nil
+}
+
+// DockerRun prints the docker run command a Mesos agent would execute for a task of APP.json (deimos's, for an app in its format; DEIMOS_EXPOSED_PORTS gives the image's EXPOSEd ports).
+func (Marathon) DockerRun(appFile string) error {
+	o, err := runspec.OptionsFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	s, err := runspec.FromFile(appFile, o)
+	if err != nil {
+		return err
+	}
+	for _, w := range s.Warnings {
+		fmt.Fprintln(os.Stderr, "note:", w)
+	}
+	fmt.Println(s.DockerRunLine())
 	return nil
 }
 

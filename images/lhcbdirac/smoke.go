@@ -8,7 +8,6 @@ package lhcbdirac
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -55,14 +54,17 @@ var MaxGrace = 120 * time.Second
 // RunSpec is how Marathon would run the app: the run spec of its definition,
 // with PORT0… allocated as on an agent.
 //
-// The task id is derived from the app definition instead of Mesos's
-// random one, so an unchanged app is the same task and Dagger answers a
-// warm release's smoke test from its cache.
+// The instance and container ids are derived from the app definition
+// instead of drawn at random as Marathon and Mesos do, so an unchanged app
+// is the same task and Dagger answers a warm release's smoke test from its
+// cache.
 func RunSpec(app render.App) (runspec.Spec, error) {
 	h := sha256.Sum256(app.JSON)
-	id := hex.EncodeToString(h[:16])
-	taskID := strings.ReplaceAll(strings.TrimPrefix(app.ID, "/"), "/", "_") + "." + id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
-	return runspec.FromApp(app.JSON, runspec.Options{Host: "smoke-agent", TaskID: taskID})
+	var instance, container [16]byte
+	copy(instance[:], h[:16])
+	copy(container[:], h[16:])
+	return runspec.FromApp(app.JSON, runspec.Options{Host: "smoke-agent",
+		InstanceID: runspec.FormatUUID(instance), ContainerID: runspec.FormatUUID(container)})
 }
 
 // container applies the run spec to the image: env (PORT0… included),
@@ -78,6 +80,8 @@ func container(c *dagger.Client, imgs SmokeImages, app render.App, spec runspec.
 		k, v, _ := strings.Cut(kv, "=")
 		ctr = ctr.WithEnvVariable(k, v)
 	}
+	// The task's sandbox, empty as a new task's is.
+	ctr = ctr.WithMountedDirectory(spec.Sandbox.ContainerPath, c.Directory())
 	for _, m := range spec.Mounts {
 		switch m.HostPath {
 		case app.Service.DiracCfg:

@@ -1,11 +1,25 @@
-// Package runspec turns a Marathon app definition into the container Mesos
-// would start for one of its tasks: host ports taken from the agent's port
-// range and exposed as PORT, PORT0…N, PORTS, PORT_<NAME> and PORT_<container
-// port>; HOST, MESOS_TASK_ID, MARATHON_APP_* variables; the app's env on top
-// (it wins, as in Marathon's TaskBuilder); volumes; `args` appended to the
-// image entrypoint, or `cmd` run by /bin/sh -c in its place; cpus as CPU
-// shares (1024 per CPU) and mem as a memory limit; and the health checks to
-// execute. The smoke tests feed this spec to Dagger.
+// Package runspec turns a Marathon app definition into the container a
+// Mesos agent starts for one of its tasks, as Marathon 1.10's TaskBuilder
+// and Mesos's Docker containerizer (src/docker/docker.cpp,
+// RunOptions::create) build it:
+//
+//   - the task id <app>.instance-<uuid>._app.1 and its MESOS_TASK_ID docker
+//     label;
+//   - host ports from the agent's range, exposed as PORT, PORT0…N, PORTS,
+//     PORT_<NAME> and PORT_<requested port> (EnvironmentHelper.portsEnv);
+//   - HOST, MESOS_TASK_ID and MARATHON_APP_* (TaskBuilder.taskContextEnv),
+//     then the app's env, which wins; then MESOS_SANDBOX,
+//     MESOS_CONTAINER_NAME and MESOS_ALLOCATION_ROLE, which Mesos sets last;
+//   - the sandbox mounted at /mnt/mesos/sandbox;
+//   - `args` after the image's entrypoint, or `cmd` run by /bin/sh -c;
+//   - CPU shares and a memory limit for the task plus its executor's
+//     allowance (0.1 CPU, 32 MB), as the agent sizes the container;
+//   - the health checks to execute.
+//
+// Apps in the format of deimos's era (container.image "docker:///…",
+// container.options) get the container deimos 0.4.3 starts (deimos.go).
+// The smoke tests run this spec in Dagger; DockerRun prints it as the
+// `docker run` line of the agent.
 package runspec
 
 import (
@@ -15,20 +29,67 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 )
 
-// Options describe the agent the task lands on.
+// Runner is what turns the spec into a container on the agent.
+type Runner string
+
+const (
+	// Mesos is Mesos's Docker containerizer (the docker executor).
+	Mesos Runner = "mesos"
+	// Deimos is deimos, the external containerizer of Mesos 0.19.
+	Deimos Runner = "deimos"
+)
+
+// Mesos's defaults (src/slave/constants.hpp, src/slave/flags.cpp).
+const (
+	// SandboxPath is where the docker executor mounts the sandbox
+	// (--sandbox_directory).
+	SandboxPath = "/mnt/mesos/sandbox"
+	// executorCPUs and executorMemMB are the allowance the agent adds for
+	// the command (or docker) executor (DEFAULT_EXECUTOR_CPUS/MEM).
+	executorCPUs  = 0.1
+	executorMemMB = 32
+	// minCPUShares and minMemory are Docker's floors (MIN_CPU_SHARES,
+	// MIN_MEMORY in src/slave/containerizer/mesos/isolators/cgroups).
+	minCPUShares = 2
+	minMemory    = 32 << 20
+)
+
+// Options describe the agent the task lands on and the ids Mesos and
+// Marathon would draw for it.
 type Options struct {
-	Host      string // agent host name (HOST)
+	Host      string // agent host name (HOST); default localhost
 	PortRange [2]int // ports the agent offers; default Mesos' 31000-32000
 	Taken     []int  // host ports already in use on the agent
 	Version   string // MARATHON_APP_VERSION; default "1970-01-01T00:00:00.000Z"
-	TaskID    string // MESOS_TASK_ID; default <app id with _>.<random uuid>
 	EnvPrefix string // Marathon's --env_vars_prefix, applied to PORT*/HOST
+
+	// InstanceID is the instance's UUID in the task id; default random.
+	InstanceID string
+	// ContainerID is Mesos's container id (the container is named
+	// mesos-<id>); default random.
+	ContainerID string
+	// Role is the role of the offer's resources (MESOS_ALLOCATION_ROLE);
+	// default "*".
+	Role string
+	// EnforceRole is Marathon's MARATHON_APP_ENFORCE_GROUP_ROLE (TRUE when
+	// the app's top-level group enforces its role).
+	EnforceRole bool
+	// WorkDir, AgentID and FrameworkID place the sandbox on the agent:
+	// <work_dir>/slaves/<agent>/frameworks/<framework>/executors/<task>/runs/<container>.
+	WorkDir, AgentID, FrameworkID string
+	// ServicePortMin is Marathon's --local_port_min, where service ports
+	// for port definitions with port 0 are drawn from (default 10000).
+	ServicePortMin int
+
+	// ExposedPorts are the image's EXPOSEd ports, which deimos reads from
+	// the pulled image and pairs with the allocated ones (deimos only).
+	ExposedPorts []int
+	// DeimosRoot is deimos's [state] root (default /tmp/deimos).
+	DeimosRoot string
 }
 
 // Port is one published port.
@@ -45,6 +106,9 @@ type Mount struct {
 	ReadOnly                bool
 }
 
+// Param is one docker parameter (docker run --<key>=<value>).
+type Param struct{ Key, Value string }
+
 // HealthCheck is one check to run against the task.
 type HealthCheck struct {
 	Protocol               string
@@ -59,29 +123,49 @@ type HealthCheck struct {
 
 // Spec is a container to run.
 type Spec struct {
-	AppID       string
-	TaskID      string
-	Image       string
-	Entrypoint  []string // nil: keep the image's
-	Args        []string // appended to the entrypoint
-	Env         map[string]string
-	Ports       []Port
-	Mounts      []Mount
-	Labels      map[string]string // docker labels (from docker.parameters)
-	CPUShares   int64
-	MemoryBytes int64
-	Network     string // bridge or host
-	Health      []HealthCheck
+	Runner        Runner
+	AppID         string
+	TaskID        string
+	ContainerName string // docker's --name
+	Image         string
+	Entrypoint    []string // nil: keep the image's
+	Args          []string // appended to the entrypoint
+	Env           map[string]string
+	Ports         []Port
+	Mounts        []Mount           // the app's volumes
+	Sandbox       Mount             // the task's sandbox
+	Params        []Param           // docker.parameters, Marathon's MESOS_TASK_ID label last
+	Labels        map[string]string // the docker labels among Params
+	Options       []string          // deimos: container.options before "//"
+	CIDFile       string            // deimos: --cidfile
+	CPUShares     int64
+	MemoryBytes   int64
+	Network       string // bridge or host
+	Health        []HealthCheck
+	// Warnings say where the spec guessed what the agent would know.
+	Warnings []string
 }
 
-// EnvList returns the environment as sorted KEY=VALUE pairs.
+// EnvList returns the environment as KEY=VALUE pairs sorted by name, as
+// Mesos's std::map and deimos's Marathon listed them.
 func (s Spec) EnvList() []string {
 	out := make([]string, 0, len(s.Env))
-	for k, v := range s.Env {
-		out = append(out, k+"="+v)
+	for _, k := range sortedKeys(s.Env) {
+		out = append(out, k+"="+s.Env[k])
 	}
-	sort.Strings(out)
 	return out
+}
+
+// TaskID is Marathon 1.10's id of an app's task: the app id's path
+// joined by "_", the instance, the anonymous container "_app" and the
+// incarnation (Task.TaskIdWithIncarnation).
+func TaskID(appID, instanceUUID string) string {
+	return safePath(appID) + ".instance-" + instanceUUID + "._app.1"
+}
+
+// safePath is PathId.safePath: the path's segments joined by "_".
+func safePath(appID string) string {
+	return strings.ReplaceAll(strings.Trim(appID, "/"), "/", "_")
 }
 
 // app is the part of an app definition that decides how a task runs; both
@@ -98,17 +182,13 @@ type app struct {
 	Labels       map[string]string       `json:"labels"`
 	Networks     []struct{ Mode string } `json:"networks"`
 	RequirePorts bool                    `json:"requirePorts"`
-	PortDefs     []struct {
-		Port     int
-		Name     string
-		Protocol string
-	} `json:"portDefinitions"`
-	Container *struct {
+	PortDefs     *[]portDef              `json:"portDefinitions"`
+	Container    *struct {
 		Type   string
 		Docker *struct {
 			Image        string
 			Network      string
-			Parameters   []struct{ Key, Value string }
+			Parameters   []Param
 			PortMappings []mapping `json:"portMappings"`
 		}
 		PortMappings []mapping `json:"portMappings"`
@@ -130,6 +210,12 @@ type app struct {
 	} `json:"healthChecks"`
 }
 
+type portDef struct {
+	Port     int
+	Name     string
+	Protocol string
+}
+
 type mapping struct {
 	ContainerPort int
 	HostPort      int
@@ -139,6 +225,9 @@ type mapping struct {
 
 // FromApp maps an app definition (JSON) to the spec of one task.
 func FromApp(appJSON []byte, o Options) (Spec, error) {
+	if isDeimosApp(appJSON) {
+		return fromDeimosApp(appJSON, o)
+	}
 	var a app
 	dec := json.NewDecoder(bytes.NewReader(appJSON))
 	if err := dec.Decode(&a); err != nil {
@@ -150,46 +239,49 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 	if a.Cmd != nil && len(a.Args) > 0 {
 		return Spec{}, fmt.Errorf("app %s: both cmd and args are set; Marathon refuses that", a.ID)
 	}
-	if o.PortRange == [2]int{} {
-		o.PortRange = [2]int{31000, 32000}
-	}
-	if o.Host == "" {
-		o.Host = "localhost"
-	}
-	if o.Version == "" {
-		o.Version = "1970-01-01T00:00:00.000Z"
-	}
-	appID := "/" + strings.TrimPrefix(a.ID, "/")
-	if o.TaskID == "" {
-		o.TaskID = strings.ReplaceAll(strings.TrimPrefix(appID, "/"), "/", "_") + "." + uuid()
-	}
+	o.defaults()
+	appID := "/" + strings.Trim(a.ID, "/")
 	s := Spec{
-		AppID: appID, TaskID: o.TaskID, Image: a.Container.Docker.Image,
-		Env: map[string]string{}, Labels: map[string]string{},
-		CPUShares:   int64(a.CPUs * 1024),
-		MemoryBytes: int64(a.Mem * 1024 * 1024),
-		Network:     network(a),
+		Runner: Mesos, AppID: appID, TaskID: TaskID(appID, o.InstanceID),
+		ContainerName: "mesos-" + o.ContainerID,
+		Image:         a.Container.Docker.Image,
+		Env:           map[string]string{}, Labels: map[string]string{},
+		Network: network(a),
 	}
-	if s.CPUShares < 2 { // Docker's minimum share
-		s.CPUShares = 2
+	// The agent sizes the container for the task and its executor.
+	s.CPUShares = max(int64(1024*(a.CPUs+executorCPUs)), minCPUShares)
+	s.MemoryBytes = max(int64(uint64(a.Mem+executorMemMB))<<20, minMemory)
+	s.Sandbox = Mount{
+		HostPath: fmt.Sprintf("%s/slaves/%s/frameworks/%s/executors/%s/runs/%s",
+			o.WorkDir, o.AgentID, o.FrameworkID, s.TaskID, o.ContainerID),
+		ContainerPath: SandboxPath,
 	}
 
-	// Ports: host ports from the offer, in mapping order.
+	// Ports: what the app requests (container ports with port mappings,
+	// service ports with port definitions) and the host ports of the offer.
 	alloc := newAllocator(o.PortRange, o.Taken)
 	mappings := a.Container.PortMappings
 	if len(mappings) == 0 {
 		mappings = a.Container.Docker.PortMappings // Marathon < 1.5 layout
 	}
+	var requested []portRequest
 	if s.Network == "host" {
 		mappings = nil
-		// In host mode portDefinitions name service ports; the host ports
-		// are dynamic unless requirePorts makes them the same.
-		for _, pd := range a.PortDefs {
+		defs := hostPortDefinitions(a.PortDefs)
+		servicePorts := assignServicePorts(defs, o.ServicePortMin)
+		// In host mode the host ports are dynamic unless requirePorts
+		// makes them the service ports.
+		for i, pd := range defs {
 			hp := 0
 			if a.RequirePorts {
-				hp = pd.Port
+				hp = servicePorts[i]
 			}
 			mappings = append(mappings, mapping{ContainerPort: 0, HostPort: hp, Protocol: pd.Protocol, Name: pd.Name})
+			requested = append(requested, portRequest{name: pd.Name, port: servicePorts[i]})
+		}
+	} else {
+		for _, m := range mappings {
+			requested = append(requested, portRequest{name: m.Name, port: m.ContainerPort})
 		}
 	}
 	for _, m := range mappings {
@@ -199,7 +291,7 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 		}
 		cp := m.ContainerPort
 		if cp == 0 {
-			cp = hp // containerPort 0 means "the same as the host port"
+			cp = hp // containerPort 0 means "the same as the host port" (TaskBuilder.boundPortMappings)
 		}
 		proto := m.Protocol
 		if proto == "" {
@@ -209,44 +301,16 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 	}
 
 	// Marathon's task environment, then the ports and HOST (prefixable),
-	// then the app's own env, which wins.
-	s.Env["MESOS_TASK_ID"] = s.TaskID
-	s.Env["MARATHON_APP_ID"] = appID
-	s.Env["MARATHON_APP_VERSION"] = o.Version
-	s.Env["MARATHON_APP_DOCKER_IMAGE"] = s.Image
-	s.Env["MARATHON_APP_RESOURCE_CPUS"] = formatFloat(a.CPUs)
-	s.Env["MARATHON_APP_RESOURCE_MEM"] = formatFloat(a.Mem)
-	s.Env["MARATHON_APP_RESOURCE_DISK"] = formatFloat(a.Disk)
-	s.Env["MARATHON_APP_RESOURCE_GPUS"] = strconv.Itoa(a.GPUs)
-	var labelNames []string
-	for _, k := range sortedKeys(a.Labels) {
-		v := a.Labels[k]
-		if len(k) > 512 || len(v) > 512 {
-			continue // Marathon drops oversized labels from the environment
-		}
-		name := sanitize(k)
-		labelNames = append(labelNames, name)
-		s.Env["MARATHON_APP_LABEL_"+name] = v
+	// then the app's own env, which wins (TaskBuilder.commandInfo).
+	taskContextEnv(s.Env, s, a, o)
+	hostPorts := make([]int, len(s.Ports))
+	for i, p := range s.Ports {
+		hostPorts[i] = p.HostPort
 	}
-	s.Env["MARATHON_APP_LABELS"] = strings.Join(labelNames, " ")
-	p := o.EnvPrefix
-	var hostPorts []string
-	for i, port := range s.Ports {
-		hp := strconv.Itoa(port.HostPort)
-		hostPorts = append(hostPorts, hp)
-		s.Env[p+"PORT"+strconv.Itoa(i)] = hp
-		if port.Name != "" {
-			s.Env[p+"PORT_"+sanitize(port.Name)] = hp
-		}
-		if mappings[i].ContainerPort != 0 {
-			s.Env[p+"PORT_"+strconv.Itoa(mappings[i].ContainerPort)] = hp
-		}
+	for k, v := range portsEnv(requested, hostPorts) {
+		s.Env[o.EnvPrefix+k] = v
 	}
-	if len(hostPorts) > 0 {
-		s.Env[p+"PORT"] = hostPorts[0]
-		s.Env[p+"PORTS"] = strings.Join(hostPorts, ",")
-	}
-	s.Env[p+"HOST"] = o.Host
+	s.Env[o.EnvPrefix+"HOST"] = o.Host
 	for k, v := range a.Env {
 		str, ok := v.(string)
 		if !ok {
@@ -254,6 +318,10 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 		}
 		s.Env[k] = str
 	}
+	// Mesos sets these last, over the task's (Docker::RunOptions::create).
+	s.Env["MESOS_SANDBOX"] = SandboxPath
+	s.Env["MESOS_CONTAINER_NAME"] = s.ContainerName
+	s.Env["MESOS_ALLOCATION_ROLE"] = o.Role
 
 	for _, v := range a.Container.Volumes {
 		if v.HostPath == "" || v.ContainerPath == "" {
@@ -261,7 +329,9 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 		}
 		s.Mounts = append(s.Mounts, Mount{HostPath: v.HostPath, ContainerPath: v.ContainerPath, ReadOnly: strings.EqualFold(v.Mode, "RO")})
 	}
-	for _, prm := range a.Container.Docker.Parameters {
+	// Marathon labels every Docker task with its id (TaskBuilder.computeContainerInfo).
+	s.Params = append(append([]Param(nil), a.Container.Docker.Parameters...), Param{"label", "MESOS_TASK_ID=" + s.TaskID})
+	for _, prm := range s.Params {
 		if prm.Key == "label" {
 			k, v, _ := strings.Cut(prm.Value, "=")
 			s.Labels[k] = v
@@ -269,9 +339,9 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 	}
 
 	// The Docker containerizer: args go after the image's entrypoint; cmd
-	// replaces it with a shell.
+	// replaces it with a shell (MESOS-1770).
 	switch {
-	case a.Cmd != nil:
+	case a.Cmd != nil && *a.Cmd != "":
 		s.Entrypoint = []string{"/bin/sh", "-c"}
 		s.Args = []string{*a.Cmd}
 	default:
@@ -296,6 +366,75 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 		s.Health = append(s.Health, hc)
 	}
 	return s, nil
+}
+
+func (o *Options) defaults() {
+	if o.PortRange == [2]int{} {
+		o.PortRange = [2]int{31000, 32000}
+	}
+	if o.Host == "" {
+		o.Host = "localhost"
+	}
+	if o.Version == "" {
+		o.Version = "1970-01-01T00:00:00.000Z"
+	}
+	if o.InstanceID == "" {
+		o.InstanceID = uuid()
+	}
+	if o.ContainerID == "" {
+		o.ContainerID = uuid()
+	}
+	if o.Role == "" {
+		o.Role = "*"
+	}
+	if o.WorkDir == "" {
+		o.WorkDir = "/var/lib/mesos"
+	}
+	if o.AgentID == "" {
+		o.AgentID = "00000000-0000-0000-0000-000000000000-S0"
+	}
+	if o.FrameworkID == "" {
+		o.FrameworkID = "00000000-0000-0000-0000-000000000000-0000"
+	}
+	if o.ServicePortMin == 0 {
+		o.ServicePortMin = 10000
+	}
+	if o.DeimosRoot == "" {
+		o.DeimosRoot = "/tmp/deimos"
+	}
+}
+
+// hostPortDefinitions are the app's port definitions; an app that sets
+// none gets Marathon's default, one dynamic port named "default"
+// (AppNormalization.applyDefaultPortDefinitions).
+func hostPortDefinitions(defs *[]portDef) []portDef {
+	if defs == nil {
+		return []portDef{{Name: "default"}}
+	}
+	return *defs
+}
+
+// assignServicePorts gives each port definition with port 0 the next
+// unused port from Marathon's --local_port_min
+// (AssignDynamicServiceLogic).
+func assignServicePorts(defs []portDef, from int) []int {
+	used := map[int]bool{}
+	for _, d := range defs {
+		used[d.Port] = true
+	}
+	out := make([]int, len(defs))
+	next := from
+	for i, d := range defs {
+		if d.Port != 0 {
+			out[i] = d.Port
+			continue
+		}
+		for used[next] {
+			next++
+		}
+		out[i], used[next] = next, true
+	}
+	return out
 }
 
 func network(a app) string {
@@ -344,13 +483,6 @@ func (a *allocator) take(want int) (int, error) {
 	return 0, errors.New("no free host port left in the agent's range")
 }
 
-var nonName = regexp.MustCompile(`[^A-Za-z0-9_]`)
-
-// sanitize is Marathon's rule for env names from labels and port names.
-func sanitize(s string) string { return strings.ToUpper(nonName.ReplaceAllString(s, "_")) }
-
-func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-
 func or(p *int, def int) int {
 	if p == nil {
 		return def
@@ -372,6 +504,11 @@ func uuid() string {
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
+	return FormatUUID(b)
+}
+
+// FormatUUID writes 16 bytes in the 8-4-4-4-12 form.
+func FormatUUID(b [16]byte) string {
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

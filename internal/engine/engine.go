@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -154,8 +155,16 @@ func Up(ctx context.Context, p *progress.Reporter) (Endpoint, error) {
 	return ep, nil
 }
 
+// GC bounds the engine's cache. Dagger's defaults are shares of the
+// disk's size, and the disks here report a size far above the space they
+// really have: the cache filled the disk (62 GB) before the default policy
+// acted. Absolute figures, with LHCBDIRAC_ENGINE_CACHE_MAX and
+// LHCBDIRAC_ENGINE_MIN_FREE to change them ("40GB", "20%").
+var GC = map[string]string{"reservedSpace": "10GB", "maxUsedSpace": "40GB", "minFreeSpace": "15GB"}
+
 // engineConfig is /etc/dagger/engine.json: the registries the engine may
-// reach over plain HTTP (the embedded one, on loopback).
+// reach over plain HTTP (the embedded one, on loopback) and the cache's
+// garbage collection.
 func engineConfig() ([]byte, error) {
 	regs := map[string]map[string]bool{}
 	addrs := []string{EmbeddedRegistryAddr()}
@@ -168,8 +177,22 @@ func engineConfig() ([]byte, error) {
 	for _, a := range addrs {
 		regs[a] = map[string]bool{"http": true}
 	}
-	return json.MarshalIndent(map[string]any{"registries": regs}, "", "  ")
+	gc := map[string]string{}
+	for k, v := range GC {
+		gc[k] = v
+	}
+	for env, key := range map[string]string{"LHCBDIRAC_ENGINE_CACHE_MAX": "maxUsedSpace", "LHCBDIRAC_ENGINE_MIN_FREE": "minFreeSpace"} {
+		if v := strings.TrimSpace(os.Getenv(env)); v != "" {
+			if !diskSpace.MatchString(v) {
+				return nil, fmt.Errorf("%s=%q: want bytes, a size such as 40GB, or a share such as 20%%", env, v)
+			}
+			gc[key] = v
+		}
+	}
+	return json.MarshalIndent(map[string]any{"registries": regs, "gc": gc}, "", "  ")
 }
+
+var diskSpace = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?([kKmMgGtT][iI]?[bB]|[bB]|%)?$`)
 
 // EmbeddedRegistryAddr is where the embedded registry listens (host network).
 func EmbeddedRegistryAddr() string {

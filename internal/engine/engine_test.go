@@ -112,3 +112,26 @@ func TestExternalEngineBuildsNothing(t *testing.T) {
 		t.Fatalf("external mode wrote to the cache: %v", entries)
 	}
 }
+
+// The cache is bounded by absolute figures (the disks here misreport their
+// size), and a bad override names its variable.
+func TestEngineConfigBoundsTheCache(t *testing.T) {
+	t.Setenv("LHCBDIRAC_ENGINE_CACHE_MAX", "25GB")
+	b, err := engineConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		GC map[string]string `json:"gc"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GC["maxUsedSpace"] != "25GB" || cfg.GC["minFreeSpace"] != "15GB" || cfg.GC["reservedSpace"] != "10GB" {
+		t.Fatalf("gc %v", cfg.GC)
+	}
+	t.Setenv("LHCBDIRAC_ENGINE_MIN_FREE", "lots")
+	if _, err := engineConfig(); err == nil || !strings.Contains(err.Error(), `LHCBDIRAC_ENGINE_MIN_FREE="lots"`) {
+		t.Fatalf("bad value: %v", err)
+	}
+}

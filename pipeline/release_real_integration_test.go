@@ -118,6 +118,9 @@ func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
 		}
 		t.Logf("smoke %s: %s", s.Service, s.Elapsed.Round(100*time.Millisecond))
 	}
+	// The line marathon:dockerRun prints runs the service (ReqProxy reads
+	// no database, so it needs nothing but the kit).
+	agentDockerRunServes(t, r.Apps, "RequestManagement/ReqProxy")
 
 	// The lock: in dist, in the image, in the label.
 	lockPath := filepath.Join(cfg.Dist, pipeline.LockFileName)

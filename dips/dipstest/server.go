@@ -172,8 +172,14 @@ func (s *Server) Peers() []string {
 	return append([]string(nil), s.peers...)
 }
 
-// Close stops the server and waits for its connections.
+// Close stops the server and waits for its connections; closing twice is
+// harmless.
 func (s *Server) Close() error {
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
 	close(s.closed)
 	err := s.ln.Close()
 	s.connsMu.Lock()

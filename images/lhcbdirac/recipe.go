@@ -121,6 +121,7 @@ func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 	ctr := c.Container().From(in.Base).
 		WithDirectory(DiracRoot, installed).
 		WithFile("/usr/local/bin/dirac-self-ping", b.Binary("./images/lhcbdirac/dirac-self-ping")).
+		WithFile("/usr/local/bin/dirac-discover", b.Binary("./images/lhcbdirac/dirac-discover")).
 		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithEnvVariable("LHCB_DIRAC_VERSION", in.Version.Raw).
 		WithWorkdir(DiracRoot).

@@ -204,6 +204,43 @@ func (c *Client) GetAppTasks(ctx context.Context, id string) (map[string]any, er
 	return out.App, err
 }
 
+// Get decodes the JSON answer to GET path into out (typed, unlike the
+// maps the deploy compares); a 404 is an *APIError with Status 404.
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	_, err := c.do(ctx, http.MethodGet, path, nil, out)
+	return err
+}
+
+// Events opens Marathon's event stream (GET /v2/events, server-sent
+// events), filtered to eventTypes when given. The stream has no overall
+// timeout: it stays open until ctx ends or the connection drops.
+func (c *Client) Events(ctx context.Context, eventTypes ...string) (io.ReadCloser, error) {
+	q := url.Values{}
+	for _, t := range eventTypes {
+		q.Add("event_type", t)
+	}
+	path := "/v2/events"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	stream := &http.Client{Transport: c.http.Transport} // no Timeout: the stream is long-lived
+	resp, err := stream.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET /v2/events: %s", redact(err.Error(), c))
+	}
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET /v2/events: %w", &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(raw))})
+	}
+	return resp.Body, nil
+}
+
 // ListApps returns every app.
 func (c *Client) ListApps(ctx context.Context) ([]map[string]any, error) {
 	var out struct {

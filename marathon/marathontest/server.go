@@ -17,10 +17,19 @@
 // election answers 502/503 (LeaderElection); constraints and health checks
 // are sets (duplicates dropped, returned in their own order).
 //
+// Tasks land on Hosts in turn with host ports from 31000 (or the app's
+// fixed ones) and report every state change as a status_update_event
+// (TASK_STAGING, TASK_RUNNING, TASK_KILLED, TASK_FAILED) and every health
+// change as a health_status_changed_event; a change of the instance count
+// alone scales (tasks launched or killed, no restart); FailTask crashes a
+// task and Marathon's replacement follows; a consumer of the event stream
+// that falls behind is disconnected, as Marathon does, and
+// DropEventStreams drops them all.
+//
 // Not covered: pods, groups (/v2/groups), queues, tasks endpoints, leader
 // proxying, readiness checks, scaling by resource offers (every instance
-// starts at once), placement, secrets, event filtering by event_type,
-// /v2/eventSubscriptions (removed in Marathon 1.5).
+// starts at once), placement constraints, secrets, event filtering by
+// event_type, /v2/eventSubscriptions (removed in Marathon 1.5).
 package marathontest
 
 import (
@@ -60,6 +69,11 @@ type Server struct {
 	Behaviour func(app map[string]any) Outcome
 	// User/Password or Token, when set, are required on every request.
 	User, Password, Token string
+	// Hosts are the agents tasks land on, in turn (default
+	// agent-1.example.org). Host ports come from 31000 up on each, or are
+	// the app's fixed ones (hostPort, or requirePorts with port
+	// definitions).
+	Hosts []string
 
 	mu          sync.Mutex
 	election    time.Time // until then every /v2 call fails as during a leader election
@@ -72,6 +86,8 @@ type Server struct {
 	ts          *httptest.Server
 	stop        chan struct{}
 	lastVersion time.Time
+	nextHost    int
+	nextPort    map[string]int
 }
 
 type version struct {
@@ -90,7 +106,12 @@ type appState struct {
 // with, as in Marathon's task JSON.
 type task struct {
 	id, version string
+	host        string
+	ports       []int
 	started     time.Time
+	runAt       time.Time // when a staging task runs (Outcome.Delay after it was launched)
+	outcome     Outcome
+	checks      bool // its version has health checks
 	running     bool // TASK_RUNNING (else TASK_STAGING)
 	healthy     bool
 	failAt      time.Time // when a healthy task turns unhealthy (Outcome.FailAfter)
@@ -105,6 +126,7 @@ type deployment struct {
 	target             *version // nil: the app is deleted
 	prev               *version // nil: the deployment created the app
 	restart            bool     // the configuration changed: new tasks replace the old
+	scale              bool     // only the instance count changed: tasks are added or killed
 	failedEmitted      time.Time
 }
 
@@ -112,7 +134,7 @@ type event struct{ kind, data string }
 
 // New starts the server.
 func New() *Server {
-	s := &Server{apps: map[string]*appState{}, deployments: map[string]*deployment{}, subs: map[chan event]struct{}{}, stop: make(chan struct{})}
+	s := &Server{apps: map[string]*appState{}, deployments: map[string]*deployment{}, subs: map[chan event]struct{}{}, stop: make(chan struct{}), nextPort: map[string]int{}}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
 	go s.loop()
@@ -174,7 +196,9 @@ func (s *Server) Seed(def map[string]any) {
 	v := s.newVersion()
 	a := &appState{versions: []version{{ts: v, def: def}}, configChange: v}
 	for range instances(def) {
-		a.tasks = append(a.tasks, &task{id: taskID(id), version: v, started: time.Now(), running: true, healthy: hasHealthChecks(def)})
+		t := s.newTaskLocked(id, v, def, Outcome{Healthy: true})
+		t.running, t.healthy = true, t.checks
+		a.tasks = append(a.tasks, t)
 	}
 	s.apps[id] = a
 }
@@ -548,6 +572,27 @@ func (s *Server) startLocked(id string, target, prev *version) *deployment {
 		a.versions = append(a.versions, *target)
 		d.target, d.version = target, target.ts
 		d.outcome = Outcome{Healthy: true}
+	case prev != nil && a != nil && onlyInstancesDiffer(asSets(target.def), prev.def):
+		// Scaling: a new version (versionInfo.lastScalingAt), no
+		// configuration change; tasks are launched or killed, the others
+		// keep running (Marathon's ScaleApplication step).
+		target.def = asSets(target.def)
+		target.ts = s.newVersion()
+		target.def["id"] = id
+		a.versions = append(a.versions, *target)
+		d.target, d.version, d.scale = target, target.ts, true
+		d.outcome = s.outcome(target.def)
+		want := instances(target.def)
+		for len(a.tasks) > want { // the newest go first
+			t := a.tasks[len(a.tasks)-1]
+			a.tasks = a.tasks[:len(a.tasks)-1]
+			s.statusLocked(id, t, "TASK_KILLED")
+		}
+		for len(a.tasks) < want {
+			t := s.newTaskLocked(id, target.ts, target.def, d.outcome)
+			a.tasks = append(a.tasks, t)
+			s.statusLocked(id, t, "TASK_STAGING")
+		}
 	default:
 		target.def = asSets(target.def)
 		target.ts = s.newVersion()
@@ -561,7 +606,9 @@ func (s *Server) startLocked(id string, target, prev *version) *deployment {
 		d.target, d.version, d.restart = target, target.ts, true
 		d.outcome = s.outcome(target.def)
 		for range instances(target.def) {
-			a.tasks = append(a.tasks, &task{id: taskID(id), version: target.ts, started: time.Now()})
+			t := s.newTaskLocked(id, target.ts, target.def, d.outcome)
+			a.tasks = append(a.tasks, t)
+			s.statusLocked(id, t, "TASK_STAGING")
 		}
 	}
 	s.deployments[d.id] = d
@@ -676,8 +723,15 @@ func (s *Server) appJSON(id string, a *appState, embedTasks bool) map[string]any
 		} else {
 			staged++
 		}
-		tj := map[string]any{"id": t.id, "appId": id, "host": "agent-1.example.org", "state": state, "version": t.version,
-			"startedAt": stamp(t.started), "stagedAt": stamp(t.started)}
+		ports := t.ports
+		if ports == nil {
+			ports = []int{}
+		}
+		tj := map[string]any{"id": t.id, "appId": id, "host": t.host, "ports": ports, "state": state, "version": t.version,
+			"stagedAt": stamp(t.started)}
+		if t.running {
+			tj["startedAt"] = stamp(t.runAt)
+		}
 		if t.running && checks {
 			tj["healthCheckResults"] = []any{map[string]any{"alive": t.healthy, "consecutiveFailures": map[bool]int{true: 0, false: 1}[t.healthy], "instanceId": t.id}}
 			if t.healthy {
@@ -720,13 +774,26 @@ func (s *Server) loop() {
 func (s *Server) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Healthy tasks whose Outcome turns them unhealthy later.
+	// Tasks: staging ones run once their delay is over; healthy ones whose
+	// Outcome says so turn unhealthy later.
 	for id, a := range s.apps {
 		for _, t := range a.tasks {
+			if !t.running && now.After(t.runAt) {
+				t.running = true
+				t.healthy = t.checks && t.outcome.Healthy
+				s.statusLocked(id, t, "TASK_RUNNING")
+				if t.checks {
+					s.healthLocked(id, t)
+				}
+				if t.healthy && t.outcome.FailAfter > 0 {
+					t.failAt = now.Add(t.outcome.FailAfter)
+				}
+			}
 			if t.healthy && !t.failAt.IsZero() && now.After(t.failAt) {
 				t.healthy = false
 				a.lastFailure = "health check failed: dirac-self-ping exited 1"
-				s.emitLocked("failed_health_check_event", map[string]any{"appId": id, "taskId": t.id, "version": t.version})
+				s.emitLocked("failed_health_check_event", map[string]any{"appId": id, "taskId": t.id, "instanceId": instanceID(t.id), "version": t.version})
+				s.healthLocked(id, t)
 			}
 		}
 	}
@@ -737,48 +804,56 @@ func (s *Server) tick(now time.Time) {
 		}
 		a := s.apps[d.appID]
 		if d.target == nil { // stop/delete
+			for _, t := range a.tasks {
+				s.statusLocked(d.appID, t, "TASK_KILLED")
+			}
 			delete(s.apps, d.appID)
 			delete(s.deployments, id)
+			s.emitLocked("app_terminated_event", map[string]any{"appId": d.appID})
 			s.emitLocked("deployment_success", map[string]any{"id": id})
 			continue
 		}
-		if !d.restart { // no configuration change: nothing restarts
+		if !d.restart && !d.scale { // no configuration change: nothing restarts
 			delete(s.deployments, id)
 			s.emitLocked("deployment_success", map[string]any{"id": id})
 			continue
 		}
-		// The new tasks run; they replace the old ones only once healthy
-		// (the default upgradeStrategy keeps full capacity).
+		// The new tasks must run (and pass their checks); on a restart
+		// they replace the old ones only then (the default upgradeStrategy
+		// keeps full capacity).
 		checks := hasHealthChecks(d.target.def)
-		healthy := d.outcome.Healthy || !checks
+		ready, unhealthy := true, false
 		for _, t := range a.tasks {
-			if t.version == d.version && !t.running {
-				t.running, t.healthy = true, healthy && checks
-				if healthy && d.outcome.FailAfter > 0 {
-					t.failAt = now.Add(d.outcome.FailAfter)
-				}
+			if t.version == d.version {
+				ready = ready && t.running && (t.healthy || !checks)
+				unhealthy = unhealthy || (t.running && checks && !t.healthy)
 			}
 		}
-		if healthy {
-			kept := a.tasks[:0]
-			for _, t := range a.tasks {
-				if t.version == d.version {
-					kept = append(kept, t)
+		if ready {
+			if d.restart {
+				kept := a.tasks[:0]
+				for _, t := range a.tasks {
+					if t.version == d.version {
+						kept = append(kept, t)
+					} else {
+						s.statusLocked(d.appID, t, "TASK_KILLED")
+					}
 				}
+				a.tasks = kept
 			}
-			a.tasks = kept
 			a.lastFailure = ""
 			delete(s.deployments, id)
-			s.emitLocked("health_status_changed_event", map[string]any{"appId": d.appID, "version": d.version, "alive": true})
 			s.emitLocked("deployment_success", map[string]any{"id": id})
 			continue
 		}
 		// Marathon never fails a deployment: it keeps it and reports
 		// failing health checks.
-		a.lastFailure = "health check failed: dirac-self-ping exited 1"
-		if now.Sub(d.failedEmitted) > 100*time.Millisecond {
-			d.failedEmitted = now
-			s.emitLocked("failed_health_check_event", map[string]any{"appId": d.appID, "taskId": d.appID + ".task", "version": d.version})
+		if unhealthy {
+			a.lastFailure = "health check failed: dirac-self-ping exited 1"
+			if now.Sub(d.failedEmitted) > 100*time.Millisecond {
+				d.failedEmitted = now
+				s.emitLocked("failed_health_check_event", map[string]any{"appId": d.appID, "taskId": d.appID + ".task", "version": d.version})
+			}
 		}
 	}
 	// forget finished deployments in the order list
@@ -789,6 +864,140 @@ func (s *Server) tick(now time.Time) {
 		}
 	}
 	s.order = kept
+}
+
+// newTaskLocked launches a task of app id's version ver (TASK_STAGING) on
+// the next host, with its host ports.
+func (s *Server) newTaskLocked(id, ver string, def map[string]any, o Outcome) *task {
+	hosts := s.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{"agent-1.example.org"}
+	}
+	host := hosts[s.nextHost%len(hosts)]
+	s.nextHost++
+	var ports []int
+	for _, fixed := range requestedHostPorts(def) {
+		if fixed == 0 {
+			if s.nextPort[host] == 0 {
+				s.nextPort[host] = 31000
+			}
+			fixed = s.nextPort[host]
+			s.nextPort[host]++
+		}
+		ports = append(ports, fixed)
+	}
+	now := time.Now()
+	return &task{id: taskID(id), version: ver, host: host, ports: ports, started: now, runAt: now.Add(o.Delay), outcome: o, checks: hasHealthChecks(def)}
+}
+
+// requestedHostPorts are an app's host ports, 0 for dynamic ones: its port
+// mappings' hostPort with container networking; with host networking its
+// port definitions (one by default), fixed under requirePorts.
+func requestedHostPorts(def map[string]any) []int {
+	num := func(v any) int {
+		switch n := v.(type) {
+		case json.Number:
+			i, _ := n.Int64()
+			return int(i)
+		case float64:
+			return int(n)
+		}
+		return 0
+	}
+	pms, _ := dig(def, "container", "portMappings").([]any)
+	if len(pms) == 0 {
+		pms, _ = dig(def, "container", "docker", "portMappings").([]any)
+	}
+	var out []int
+	if len(pms) > 0 {
+		for _, pm := range pms {
+			m, _ := pm.(map[string]any)
+			out = append(out, num(m["hostPort"]))
+		}
+		return out
+	}
+	pds, ok := def["portDefinitions"].([]any)
+	if !ok {
+		return []int{0}
+	}
+	require, _ := def["requirePorts"].(bool)
+	for _, pd := range pds {
+		m, _ := pd.(map[string]any)
+		if require {
+			out = append(out, num(m["port"]))
+		} else {
+			out = append(out, 0)
+		}
+	}
+	return out
+}
+
+// statusLocked emits a task's status_update_event (Marathon's
+// MesosStatusUpdateEvent).
+func (s *Server) statusLocked(appID string, t *task, status string) {
+	ports := t.ports
+	if ports == nil {
+		ports = []int{}
+	}
+	s.emitLocked("status_update_event", map[string]any{"appId": appID, "taskId": t.id, "instanceId": instanceID(t.id), "taskStatus": status,
+		"host": t.host, "ports": ports, "version": t.version, "slaveId": "agent-S0", "message": "", "ipAddresses": []any{}})
+}
+
+// healthLocked emits a task's health_status_changed_event.
+func (s *Server) healthLocked(appID string, t *task) {
+	s.emitLocked("health_status_changed_event", map[string]any{"appId": appID, "instanceId": instanceID(t.id), "version": t.version, "alive": t.healthy})
+}
+
+func instanceID(taskID string) string { return strings.TrimSuffix(taskID, "._app.1") }
+
+// FailTask makes one running task of the app fail (TASK_FAILED), as a
+// crashed service does; Marathon launches a replacement of the app's
+// current version, which behaves as the app's Outcome says. It returns
+// the failed task's id, or "" when the app runs none.
+func (s *Server) FailTask(appID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := normID(appID)
+	a := s.apps[id]
+	if a == nil {
+		return ""
+	}
+	for i, t := range a.tasks {
+		if !t.running {
+			continue
+		}
+		a.tasks = append(a.tasks[:i], a.tasks[i+1:]...)
+		a.lastFailure = "the task exited with status 1"
+		s.statusLocked(id, t, "TASK_FAILED")
+		cur := a.current()
+		nt := s.newTaskLocked(id, cur.ts, cur.def, s.outcome(cur.def))
+		a.tasks = append(a.tasks, nt)
+		s.statusLocked(id, nt, "TASK_STAGING")
+		return t.id
+	}
+	return ""
+}
+
+// DropEventStreams closes every open event stream, as a Marathon restart
+// or a lost connection does.
+func (s *Server) DropEventStreams() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.subs {
+		delete(s.subs, ch)
+		close(ch)
+	}
+}
+
+// onlyInstancesDiffer tells a scaling from a configuration change.
+func onlyInstancesDiffer(a, b map[string]any) bool {
+	a, b = clone(a), clone(b)
+	if instances(a) == instances(b) {
+		return false
+	}
+	delete(a, "instances")
+	delete(b, "instances")
+	return canon(a) == canon(b)
 }
 
 // ---- events (SSE) ----
@@ -840,7 +1049,12 @@ func (s *Server) emitLocked(kind string, payload map[string]any) {
 	for ch := range s.subs {
 		select {
 		case ch <- event{kind, string(b)}:
-		default: // a slow consumer loses events, as with Marathon
+		default:
+			// Marathon disconnects a consumer that falls behind
+			// (event_stream_max_outstanding_messages) rather than
+			// skipping events silently.
+			delete(s.subs, ch)
+			close(ch)
 		}
 	}
 }

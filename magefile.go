@@ -38,7 +38,7 @@ var magecliTargets = map[string]any{
 	"engine:up": Engine.Up, "engine:down": Engine.Down, "engine:status": Engine.Status,
 	"registry:up": Registry.Up, "registry:down": Registry.Down, "registry:status": Registry.Status,
 	"base:build":      Base.Build,
-	"marathon:render": Marathon.Render, "marathon:plan": Marathon.Plan, "marathon:deploy": Marathon.Deploy, "marathon:softUpdate": Marathon.SoftUpdate, "marathon:dockerRun": Marathon.DockerRun,
+	"marathon:render": Marathon.Render, "marathon:plan": Marathon.Plan, "marathon:deploy": Marathon.Deploy, "marathon:softUpdate": Marathon.SoftUpdate, "marathon:dockerRun": Marathon.DockerRun, "scale": Scale,
 	"release": Release, "testService": TestService, "lock": Lock,
 	"ci:plan": CI.Plan, "ci:release": CI.Release, "ci:login": CI.Login, "ci:testChanged": CI.TestChanged,
 	"bench": Bench, "smoke": Smoke, "lint": Lint, "test": Test,
@@ -276,6 +276,27 @@ func TestService(ctx context.Context, service string) error {
 	return release(ctx, version, &service)
 }
 
+// Scale sets SERVICE's instance count on $MARATHON_URL to N and waits until every instance is healthy, rolling back otherwise (as marathon:deploy; the service must be in the services file).
+func Scale(ctx context.Context, service string, n int) error {
+	if n < 0 {
+		return fmt.Errorf("N=%d: want 0 or more instances", n)
+	}
+	f, err := pipeline.ServicesFromEnv(pipeline.OSGetenv)
+	if err != nil {
+		return err
+	}
+	s, ok := f.Find(service)
+	if !ok {
+		return fmt.Errorf("%s: no service %q (have %s)", f.Path, service, strings.Join(f.Names(), ", "))
+	}
+	c, o, err := marathonFromEnv()
+	if err != nil {
+		return err
+	}
+	_, err = deploy.Scale(ctx, c, render.AppID(s.Name), n, o)
+	return err
+}
+
 // Lock resolves the lock of LHCbDIRAC VERSION (every distribution pinned by version and sha256) without building, writes it to dist/VERSION/lhcbdirac.lock; releases of VERSION use it from then on.
 func Lock(ctx context.Context, version string) error {
 	p := progress.New(nil)
@@ -478,11 +499,11 @@ func Lint(ctx context.Context) error {
 	return nil
 }
 
-// Test lints, sets up the host (Docker, debootstrap… when missing), provisions the engine and registry, then runs every test (integration tests included) against them.
+// Test lints, sets up the host (Docker, debootstrap, etcd… when missing), provisions the engine and registry, then runs every test (integration tests included) against them.
 func Test(ctx context.Context) error {
 	mg.CtxDeps(ctx, Lint)
 	p := progress.New(nil)
-	if err := hostsetup.Ensure(ctx, p); err != nil {
+	if err := hostsetup.EnsureForTests(ctx, p); err != nil {
 		return err
 	}
 	if _, err := registry.Up(ctx, p); err != nil {

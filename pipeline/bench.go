@@ -37,7 +37,7 @@ type Figures struct {
 	LHCbDIRACUncompressed     int64
 	SingleStage, SingleStageU int64 // a naive one-stage image: compressed, uncompressed
 	Smoke                     map[string]time.Duration
-	Concurrent                time.Duration // the three builds at once, cache bypassed
+	Concurrent                time.Duration // the builds at once, cache bypassed
 	Alone                     map[string]time.Duration
 	SlowestAloneImage         string
 	ConcurrentVsAlone         float64 // Concurrent / slowest Alone
@@ -51,7 +51,7 @@ func stamp() string { return strconv.FormatInt(time.Now().UnixNano(), 10) }
 // the debootstrap bases and Go modules on the host stay), then unchanged
 // ("warm no-op"); builds the lhcbdirac image again from a full download
 // cache and for another version (a bump); measures a naive single-stage
-// image; and times the three builds together against each alone.
+// image; and times the builds together against each alone.
 func Bench(ctx context.Context, base *Release, bump version.Version, out io.Writer) (Figures, error) {
 	fig := Figures{Alone: map[string]time.Duration{}, Sizes: map[string]int64{}, Smoke: map[string]time.Duration{}, WarmTarget: 15 * time.Second}
 	coldStamp := stamp()
@@ -186,7 +186,7 @@ func (fig Figures) Print(out io.Writer) {
 	for _, s := range services {
 		fmt.Fprintf(out, "  smoke %-32s %s\n", s, d(fig.Smoke[s]))
 	}
-	fmt.Fprintf(out, "  three builds concurrently: %s\n", d(fig.Concurrent))
+	fmt.Fprintf(out, "  all builds concurrently: %s\n", d(fig.Concurrent))
 	for _, n := range ImageNames {
 		fmt.Fprintf(out, "  %-12s alone: %-8s size: %s\n", n, d(fig.Alone[n]), mb(fig.Sizes[n]))
 	}

@@ -14,16 +14,17 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 )
 
-// The build stage: the three images, concurrently.
+// The build stage: the four images, concurrently.
 
 type buildStage struct{ r *Release }
 
 func (buildStage) String() string { return "build" }
 
-// Recipes returns the three image recipes (not yet evaluated).
+// Recipes returns the image recipes (not yet evaluated).
 func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 	c := r.F.Client
 	in, err := r.lhcbdiracInputs()
@@ -32,9 +33,10 @@ func (r *Release) Recipes() (map[string]*dagger.Container, error) {
 	}
 	r.builder.Rerun = r.Rerun
 	return map[string]*dagger.Container{
-		ImageLHCbDIRAC:  lhcbdirac.Recipe(c, r.builder, in),
-		ImagePinger:     pinger.Recipe(c, r.builder, r.Config.Version.Raw),
-		ImageMesosSlave: mesosslave.Recipe(c, r.builder, mesosslave.Inputs{Base: r.mbase, Version: r.Config.Version, StandinAgent: r.Config.MesosSlaveBase == ""}),
+		ImageLHCbDIRAC:   lhcbdirac.Recipe(c, r.builder, in),
+		ImagePinger:      pinger.Recipe(c, r.builder, r.Config.Version.Raw),
+		ImageMesosSlave:  mesosslave.Recipe(c, r.builder, mesosslave.Inputs{Base: r.mbase, Version: r.Config.Version, StandinAgent: r.Config.MesosSlaveBase == ""}),
+		ImageRegistrator: registrator.Recipe(c, r.builder, r.Config.Version.Raw),
 	}, nil
 }
 

@@ -33,7 +33,7 @@ type Config struct {
 	Only        string // one System/Service (testService); "" for all
 
 	Registry   string // host:port
-	Repository string // image repository prefix: <Repository>/lhcbdirac, /pinger, /mesos-slave
+	Repository string // image repository prefix: <Repository>/lhcbdirac, /pinger, /mesos-slave, /registrator
 
 	// Sources is where DIRAC and LHCbDIRAC come from: SourcesIndex (the
 	// real releases, from a lock) or SourcesFixture (the test double).
@@ -123,19 +123,16 @@ func ConfigFromEnv(ver string, registry string, getenv Getenv) (Config, error) {
 			return c, fmt.Errorf("%s=%q: pin the base by digest (repository@sha256:…), so the same release always builds on the same base", b.name, b.val)
 		}
 	}
-	path := getenv("LHCBDIRAC_SERVICES")
-	if path == "" {
-		c.Services, err = services.Parse(DefaultServicesName, defaultServices)
-	} else {
-		c.Services, err = services.Load(path)
-	}
-	if err != nil {
+	if c.Services, err = ServicesFromEnv(getenv); err != nil {
 		return c, err
 	}
 	if _, ok := c.Services.Environments[c.Environment]; !ok {
 		return c, fmt.Errorf("LHCBDIRAC_ENVIRONMENT=%q is not an environment of %s (have %s)", c.Environment, c.Services.Path, strings.Join(c.Services.EnvironmentNames(), ", "))
 	}
 	c.Services.Image = c.ImageRepo("lhcbdirac")
+	if c.Services.Discovery != nil {
+		c.Services.Discovery.Image = c.ImageRepo("registrator")
+	}
 	c.Dist = filepath.Join(c.Dist, v.Raw)
 	return c, nil
 }
@@ -204,4 +201,13 @@ func WriteLock(ctx context.Context, p *progress.Reporter, c Config) (string, *lh
 	}
 	path := filepath.Join(c.Dist, LockFileName)
 	return path, l, cachedir.WriteFile(path, l.Raw)
+}
+
+// ServicesFromEnv reads $LHCBDIRAC_SERVICES, or the embedded default
+// services file when it is not set.
+func ServicesFromEnv(getenv Getenv) (*services.File, error) {
+	if path := getenv("LHCBDIRAC_SERVICES"); path != "" {
+		return services.Load(path)
+	}
+	return services.Parse(DefaultServicesName, defaultServices)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
 	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
@@ -96,6 +97,7 @@ func (s inputsStage) Run(ctx context.Context) error {
 		{"LHCBDIRAC_BASE_LHCBDIRAC", c.LHCbDIRACBase, lhcbdirac.Base, &r.lbase},
 		{"", "", lhcbdirac.BuilderBase, &r.builderBase},
 		{"", "", lhcbdirac.MariaDBBase, &r.mariadbBase},
+		{"", "", registrator.EtcdBase, &r.etcdBase},
 		{"LHCBDIRAC_BASE_MESOS_SLAVE", c.MesosSlaveBase, mesosslave.Base, &r.mbase},
 		{"", "", enginecheck.BaseSpec, &r.toolsBase},
 	} {

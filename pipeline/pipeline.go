@@ -6,11 +6,13 @@
 //	                     bases pinned by digest: everything that can be wrong
 //	                     is checked before anything is built
 //	build   (build.go)   the images of images/<name>/ — lhcbdirac, pinger,
-//	                     mesos-slave — built concurrently in the Dagger engine
+//	                     mesos-slave, registrator — built concurrently in the
+//	                     Dagger engine
 //	smoke   (smoke.go)   every service run as Marathon would run it from its
 //	                     rendered app: its COMMAND health check, then a DIPS
 //	                     ping through the pinger; the mesos-slave image under
-//	                     each ENVIRONMENT preset
+//	                     each ENVIRONMENT preset; the registrator, from its
+//	                     rendered app, against a STAND-IN Marathon and etcd
 //	push    (push.go)    every image by digest, then the tags moved
 //	render  (render.go)  the Marathon app definitions into dist/<version>/
 //	deploy  (deploy.go)  to Marathon, health-gated with rollback, or a dry run

@@ -19,13 +19,14 @@ import (
 
 // Image names, in the order the summary lists them.
 const (
-	ImageLHCbDIRAC  = "lhcbdirac"
-	ImagePinger     = "pinger"
-	ImageMesosSlave = "mesos-slave"
+	ImageLHCbDIRAC   = "lhcbdirac"
+	ImagePinger      = "pinger"
+	ImageMesosSlave  = "mesos-slave"
+	ImageRegistrator = "registrator"
 )
 
 // ImageNames lists the release's images.
-var ImageNames = []string{ImageLHCbDIRAC, ImagePinger, ImageMesosSlave}
+var ImageNames = []string{ImageLHCbDIRAC, ImagePinger, ImageMesosSlave, ImageRegistrator}
 
 // Image is one image of the release and what happened to it.
 type Image struct {
@@ -66,6 +67,7 @@ type Release struct {
 	toolsBase   string
 	builderBase string
 	mariadbBase string
+	etcdBase    string
 	lbase       string
 	mbase       string
 }

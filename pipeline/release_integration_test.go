@@ -95,10 +95,18 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 	if err != nil || lbl != r.Sources[0].Commit {
 		t.Errorf("dirac commit label %q (%v), want %s", lbl, err, r.Sources[0].Commit)
 	}
-	// Rendered apps name the pushed repository.
+	// Rendered apps name the pushed repository; the registrator's app is
+	// among them, and its image passed its smoke test.
 	app, err := os.ReadFile(filepath.Join(dist, "v0.9-pre1", "marathon", "DataManagement_FileCatalog.json"))
 	if err != nil || !strings.Contains(string(app), `"image": "`+repo+`/lhcbdirac:v0.9-pre1"`) {
 		t.Errorf("rendered app: %v\n%s", err, app)
+	}
+	reg, err := os.ReadFile(filepath.Join(dist, "v0.9-pre1", "marathon", "lhcbdirac_registrator.json"))
+	if err != nil || !strings.Contains(string(reg), `"image": "`+repo+`/registrator:v0.9-pre1"`) {
+		t.Errorf("registrator app: %v\n%s", err, reg)
+	}
+	if s := r.Images[pipeline.ImageRegistrator].Smoke; s != "passed (3 tasks into etcd)" {
+		t.Errorf("registrator smoke: %s", s)
 	}
 	summary, err := os.ReadFile(filepath.Join(dist, "v0.9-pre1", "summary.txt"))
 	if err != nil || !strings.Contains(string(summary), r.Images[pipeline.ImagePinger].Pushed.Digest) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 
 // The smoke stage: every service as Marathon would run it, and the
@@ -21,7 +23,8 @@ func (smokeStage) String() string { return "smoke" }
 
 func (s smokeStage) Run(ctx context.Context) error {
 	r := s.r
-	kit, err := lhcbdirac.NewKit(r.Apps)
+	services := render.Services(r.Apps)
+	kit, err := lhcbdirac.NewKit(services)
 	if err != nil {
 		return err
 	}
@@ -39,7 +42,7 @@ func (s smokeStage) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var errs []error
 	sem := make(chan struct{}, 6) // mostly waiting for services to start
-	for _, app := range r.Apps {
+	for _, app := range services {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -58,7 +61,25 @@ func (s smokeStage) Run(ctx context.Context) error {
 			step.Done()
 		}()
 	}
-	var merr error
+	var merr, rerr error
+	var regApp *render.App
+	for i := range r.Apps {
+		if r.Apps[i].Kind == render.KindRegistrator {
+			regApp = &r.Apps[i]
+		}
+	}
+	if regApp != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			step := r.P.Start("smoke registrator (STAND-IN Marathon, etcd)")
+			if _, rerr = registrator.Smoke(ctx, r.F.Client, r.Images[ImageRegistrator].Container, *regApp, r.builder, r.toolsBase, r.etcdBase); rerr != nil {
+				step.Fail(rerr)
+			} else {
+				step.Done()
+			}
+		}()
+	}
 	if r.Config.Only == "" {
 		wg.Add(1)
 		go func() {
@@ -74,7 +95,7 @@ func (s smokeStage) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	sort.Slice(r.Smoke, func(i, j int) bool { return r.Smoke[i].Service < r.Smoke[j].Service })
-	n := len(r.Apps)
+	n := len(services)
 	if len(errs) > 0 {
 		r.Images[ImageLHCbDIRAC].Smoke = fmt.Sprintf("FAILED (%d of %d services)", len(errs), n)
 		r.Images[ImagePinger].Smoke = "FAILED (see services)"
@@ -90,6 +111,17 @@ func (s smokeStage) Run(ctx context.Context) error {
 		errs = append(errs, merr)
 	default:
 		r.Images[ImageMesosSlave].Smoke = fmt.Sprintf("passed (%d presets, watchdog)", len(mesosslave.SmokeEnvironments))
+	}
+	switch {
+	case regApp == nil && r.Config.Only != "":
+		r.Images[ImageRegistrator].Smoke = "not run (testService)"
+	case regApp == nil:
+		r.Images[ImageRegistrator].Smoke = "not run (no discovery in the services file)"
+	case rerr != nil:
+		r.Images[ImageRegistrator].Smoke = "FAILED"
+		errs = append(errs, rerr)
+	default:
+		r.Images[ImageRegistrator].Smoke = fmt.Sprintf("passed (%d tasks into etcd)", registrator.SmokeTasks)
 	}
 	return errors.Join(errs...)
 }

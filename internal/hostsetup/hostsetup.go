@@ -47,6 +47,12 @@ var Needs = []Need{
 		[]string{"sh", "-c", `p=/usr/bin/python3; [ -x $p ] || p=python3; $p -c "import ensurepip, venv"`}},
 }
 
+// TestNeeds are what the tests run beyond the pipeline's own needs: the
+// real parts the discovery and monitoring tests stand on.
+var TestNeeds = []Need{
+	{"etcd", "etcd-server", "etcd for the discovery tests (the registrator, dirac-discover)", nil},
+}
+
 // Host is the machine being set up. Its fields default to the real
 // machine; tests replace them.
 type Host struct {
@@ -59,6 +65,8 @@ type Host struct {
 	StartTimeout time.Duration
 	// LogDir receives dockerd.log (default: the pipeline's cache directory).
 	LogDir string
+	// Extra are needs beyond Needs (TestNeeds for `mage test`).
+	Extra []Need
 }
 
 // Real is this machine.
@@ -70,6 +78,15 @@ func Real() Host {
 // answers. It prints one progress line per step and says which packages it
 // installed.
 func Ensure(ctx context.Context, p *progress.Reporter) error { return Real().Ensure(ctx, p) }
+
+// EnsureForTests is Ensure with the tests' needs too.
+func EnsureForTests(ctx context.Context, p *progress.Reporter) error {
+	h := Real()
+	h.Extra = TestNeeds
+	return h.Ensure(ctx, p)
+}
+
+func (h Host) needs() []Need { return append(append([]Need(nil), Needs...), h.Extra...) }
 
 // Ensure is the package-level Ensure on h.
 func (h Host) Ensure(ctx context.Context, p *progress.Reporter) error {
@@ -147,7 +164,7 @@ func (h Host) missing(n Need) bool {
 
 func (h Host) missingPackages() []string {
 	var pkgs []string
-	for _, n := range Needs {
+	for _, n := range h.needs() {
 		if h.missing(n) && !contains(pkgs, n.Package) {
 			pkgs = append(pkgs, n.Package)
 		}
@@ -157,7 +174,7 @@ func (h Host) missingPackages() []string {
 
 func (h Host) missingCommands() string {
 	var cmds []string
-	for _, n := range Needs {
+	for _, n := range h.needs() {
 		if h.missing(n) {
 			cmds = append(cmds, n.Command+" ("+n.Why+")")
 		}

@@ -63,6 +63,7 @@ for p in "$@"; do case $p in
   git) cp "$d/.fake-git" "$d/git";;
   openssl) cp "$d/.fake-openssl" "$d/openssl";;
   python3-venv) cp "$d/.fake-python3" "$d/python3";;
+  etcd-server) cp "$d/.fake-etcd" "$d/etcd";;
 esac; done`,
 }
 
@@ -118,6 +119,24 @@ func TestFreshMachineGetsPackagesAndDaemon(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("progress lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The tests' needs come on top: etcd from Debian's etcd-server, nothing
+// else reinstalled.
+func TestTestNeedsAreInstalledToo(t *testing.T) {
+	dir := fakePath(t, "apt-get", "docker", "debootstrap", "git", "openssl", "python3", "dockerd-ok")
+	os.WriteFile(filepath.Join(dir, "dockerd.running"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, ".fake-etcd"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	h := host(t)
+	h.Extra = TestNeeds
+	var out bytes.Buffer
+	if err := h.Ensure(t.Context(), progress.New(&out)); err != nil {
+		t.Fatalf("Ensure: %v\n%s", err, out.String())
+	}
+	apt, _ := os.ReadFile(filepath.Join(dir, "apt.log"))
+	if !strings.Contains(string(apt), "install -y -qq etcd-server\n") {
+		t.Fatalf("apt-get was called with:\n%s", apt)
 	}
 }
 

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -264,5 +265,51 @@ func TestOptionsFromEnv(t *testing.T) {
 		if _, err := OptionsFromEnv(env(bad.env...), nil); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%v: %v, want %q", bad.env, err, bad.want)
 		}
+	}
+}
+
+// Scaling goes through go-marathon and waits as a deploy does; tasks that
+// never turn healthy roll the scale back to the previous count.
+func TestScale(t *testing.T) {
+	srv, c, o, log := setup(t)
+	ctx := context.Background()
+	apps := renderApps(t, "v9.1", nil)[:1]
+	if _, err := Apply(ctx, c, apps, o); err != nil {
+		t.Fatal(err)
+	}
+	id := apps[0].ID
+	before := len(srv.App(id)["deployments"].([]any))
+	res, err := Scale(ctx, c, id, 3, o)
+	if err != nil || res.Action != Update || before != 0 {
+		t.Fatalf("scale to 3: %+v %v\n%s", res, err, log.String())
+	}
+	if n := srv.App(id)["tasksRunning"]; fmt.Sprint(n) != "3" {
+		t.Fatalf("%v tasks running after scaling to 3", n)
+	}
+	if res, err := Scale(ctx, c, id, 3, o); err != nil || res.Action != Unchanged {
+		t.Errorf("scaling to the same count: %+v %v", res, err)
+	}
+	if _, err := Scale(ctx, c, "/no/such", 2, o); err == nil || !strings.Contains(err.Error(), "app /no/such does not run on Marathon") {
+		t.Errorf("unknown app: %v", err)
+	}
+	if _, err := Scale(ctx, c, id, -1, o); err == nil || !strings.Contains(err.Error(), "-1 instances: want 0 or more") {
+		t.Errorf("negative count: %v", err)
+	}
+
+	// New tasks that never pass their checks: rolled back to 3.
+	srv.Behaviour = func(map[string]any) marathontest.Outcome {
+		return marathontest.Outcome{Healthy: false, Delay: 10 * time.Millisecond}
+	}
+	o.Timeout = 500 * time.Millisecond
+	res, err = Scale(ctx, c, id, 5, o)
+	if err == nil || !res.RolledBack || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("unhealthy scale: %+v %v", res, err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for fmt.Sprint(srv.App(id)["instances"]) != "3" || fmt.Sprint(srv.App(id)["tasksRunning"]) != "3" {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the rollback: %v instances, %v running", srv.App(id)["instances"], srv.App(id)["tasksRunning"])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

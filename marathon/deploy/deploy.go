@@ -250,10 +250,15 @@ func deployOne(ctx context.Context, c *Client, a render.App, o Options) Result {
 // deployment leaves Marathon's revert holding the lock under a new id:
 // DeploymentManagerActor, DeploymentPlanReverter).
 func putWaitingForLocks(ctx context.Context, c *Client, id string, body any, partial bool, o Options, deadline time.Time) (string, string, error) {
+	return waitingForLocks(ctx, c, id, o, deadline, func() (string, string, error) { return c.PutApp(ctx, id, body, partial, o.Force) })
+}
+
+// waitingForLocks makes a change (put) as putWaitingForLocks describes.
+func waitingForLocks(ctx context.Context, c *Client, id string, o Options, deadline time.Time, change func() (dep, ver string, err error)) (string, string, error) {
 	type put struct{ dep, ver string }
 	for {
 		p, err := retry(ctx, deadline, o.Log, id+": PUT", func() (put, error) {
-			dep, ver, err := c.PutApp(ctx, id, body, partial, o.Force)
+			dep, ver, err := change()
 			return put{dep, ver}, err
 		})
 		var ae *APIError

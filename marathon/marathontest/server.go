@@ -39,6 +39,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -132,13 +133,30 @@ type deployment struct {
 
 type event struct{ kind, data string }
 
-// New starts the server.
+// New starts the server on loopback.
 func New() *Server {
-	s := &Server{apps: map[string]*appState{}, deployments: map[string]*deployment{}, subs: map[chan event]struct{}{}, stop: make(chan struct{}), nextPort: map[string]int{}}
+	s := newServer()
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
 	go s.loop()
 	return s
+}
+
+// NewOn starts the server on l (the registrator's smoke test serves it
+// inside a container).
+func NewOn(l net.Listener) *Server {
+	s := newServer()
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.ts.Listener.Close()
+	s.ts.Listener = l
+	s.ts.Start()
+	s.URL = "http://" + l.Addr().String()
+	go s.loop()
+	return s
+}
+
+func newServer() *Server {
+	return &Server{apps: map[string]*appState{}, deployments: map[string]*deployment{}, subs: map[chan event]struct{}{}, stop: make(chan struct{}), nextPort: map[string]int{}}
 }
 
 // Close stops the server.

@@ -26,6 +26,18 @@ import (
 //go:embed app.json.tmpl
 var defaultTemplate string
 
+//go:embed registrator.json.tmpl
+var registratorTemplate string
+
+// Kinds of rendered apps.
+const (
+	KindService     = "service"     // a DIRAC service, one per services file entry
+	KindRegistrator = "registrator" // the registrator (images/registrator), when discovery is configured
+)
+
+// RegistratorID is the registrator app's id.
+const RegistratorID = "/lhcbdirac/registrator"
+
 // DefaultTemplateName names the embedded template in errors.
 const DefaultTemplateName = "marathon/render/app.json.tmpl (embedded)"
 
@@ -43,14 +55,32 @@ type Data struct {
 
 // App is one rendered, validated app definition.
 type App struct {
-	Service services.Resolved
+	Kind    string            // KindService or KindRegistrator
+	Service services.Resolved // the DIRAC service (KindService)
 	ID      string
 	Doc     map[string]any // decoded with json.Number
 	JSON    []byte         // canonical: indented, keys sorted
 }
 
-// FileName is the seed's output name: <System>_<Service>.json.
-func (a App) FileName() string { return a.Service.System + "_" + a.Service.Service + ".json" }
+// FileName is the seed's output name: <System>_<Service>.json
+// (lhcbdirac_registrator.json for the registrator).
+func (a App) FileName() string {
+	if a.Kind == KindRegistrator {
+		return "lhcbdirac_registrator.json"
+	}
+	return a.Service.System + "_" + a.Service.Service + ".json"
+}
+
+// Services are the DIRAC service apps among apps.
+func Services(apps []App) []App {
+	var out []App
+	for _, a := range apps {
+		if a.Kind == KindService {
+			out = append(out, a)
+		}
+	}
+	return out
+}
 
 // Renderer holds a parsed template and a schema.
 type Renderer struct {
@@ -108,10 +138,37 @@ func (r *Renderer) Render(f *services.File, env, ver string) ([]App, error) {
 		}
 		apps = append(apps, app)
 	}
+	if f.Discovery != nil {
+		app, err := r.registrator(f, v.Raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: discovery: %w", f.Path, err))
+		} else {
+			apps = append(apps, app)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return apps, nil
+}
+
+// registrator renders the registrator's app. It is checked against the
+// extra schemas (Marathon's own) only: the app schema describes DIRAC
+// services.
+func (r *Renderer) registrator(f *services.File, ver string) (App, error) {
+	t, err := template.New("registrator.json.tmpl").Funcs(sprig.TxtFuncMap()).Option("missingkey=error").Parse(registratorTemplate)
+	if err != nil {
+		return App{}, err
+	}
+	d := struct {
+		ID, Image, Version string
+		Discovery          services.Discovery
+	}{RegistratorID, f.DiscoveryImage() + ":" + ver, ver, *f.Discovery}
+	var out bytes.Buffer
+	if err := t.Execute(&out, d); err != nil {
+		return App{}, fmt.Errorf("template marathon/render/registrator.json.tmpl: %w", err)
+	}
+	return finish(App{Kind: KindRegistrator, ID: RegistratorID}, out.Bytes(), "marathon/render/registrator.json.tmpl", r.schemas[1:])
 }
 
 func (r *Renderer) one(s services.Resolved, ver string) (App, error) {
@@ -146,13 +203,19 @@ func (r *Renderer) one(s services.Resolved, ver string) (App, error) {
 	if err := r.tmpl.Execute(&out, d); err != nil {
 		return App{}, fmt.Errorf("template %s: %w", r.tmplName, err)
 	}
-	doc, err := decodeStrict(out.Bytes())
+	return finish(App{Kind: KindService, Service: s, ID: d.ID}, out.Bytes(), r.tmplName, r.schemas)
+}
+
+// finish parses a rendered app, validates it and gives it its canonical
+// form.
+func finish(app App, rendered []byte, tmplName string, schemas []*Schema) (App, error) {
+	doc, err := decodeStrict(rendered)
 	if err != nil {
-		return App{}, fmt.Errorf("template %s rendered invalid JSON: %w", r.tmplName, err)
+		return App{}, fmt.Errorf("template %s rendered invalid JSON: %w", tmplName, err)
 	}
-	for _, sc := range r.schemas {
+	for _, sc := range schemas {
 		if err := sc.Validate(doc); err != nil {
-			return App{}, fmt.Errorf("app %s %w", d.ID, err)
+			return App{}, fmt.Errorf("app %s %w", app.ID, err)
 		}
 	}
 	var canon bytes.Buffer
@@ -162,7 +225,8 @@ func (r *Renderer) one(s services.Resolved, ver string) (App, error) {
 	if err := enc.Encode(doc); err != nil {
 		return App{}, err
 	}
-	return App{Service: s, ID: d.ID, Doc: doc, JSON: canon.Bytes()}, nil
+	app.Doc, app.JSON = doc, canon.Bytes()
+	return app, nil
 }
 
 func deref(p *int) int {

@@ -380,3 +380,56 @@ func TestReplaceDirHoldsExactlyTheApps(t *testing.T) {
 		t.Fatalf("a failed replace left %v", got)
 	}
 }
+
+// The registrator's app: rendered with the services when the file has a
+// discovery section, valid for Marathon's own schema, run on host
+// networking with its /healthz checked, and no credential in it.
+func TestRegistratorApp(t *testing.T) {
+	f, err := services.Parse("services.yaml", []byte(`image: reg.example/lhcb/lhcbdirac
+environments:
+  production: {diracCfg: /etc/dirac/p.cfg, gridSecurity: /etc/grid-security, system: prod}
+services:
+  - {name: DataManagement/FileCatalog, port: 9197}
+discovery:
+  marathon: http://marathon.example:8080
+  etcd: [http://etcd1.example:2379, http://etcd2.example:2379]
+  consul: http://localhost:8500
+  envFile: /etc/lhcbdirac/registrator.env
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New("", nil, officialSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := r.Render(f, "production", "v9.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2 || len(Services(apps)) != 1 || apps[1].Kind != KindRegistrator {
+		t.Fatalf("apps %+v", apps)
+	}
+	reg := apps[1]
+	if reg.ID != RegistratorID || reg.FileName() != "lhcbdirac_registrator.json" {
+		t.Errorf("id %s, file %s", reg.ID, reg.FileName())
+	}
+	for _, want := range []string{`"image": "reg.example/lhcb/registrator:v9.1"`, `"ETCD_ENDPOINTS": "http://etcd1.example:2379,http://etcd2.example:2379"`,
+		`"MARATHON_URL": "http://marathon.example:8080"`, `"REGISTRATOR_ENV_FILE": "/etc/registrator/env"`, `"hostPath": "/etc/lhcbdirac/registrator.env"`,
+		`"mode": "host"`, `"path": "/healthz"`} {
+		if !strings.Contains(string(reg.JSON), want) {
+			t.Errorf("registrator app lacks %s:\n%s", want, reg.JSON)
+		}
+	}
+	// Without discovery, no registrator; a bad discovery section names its field.
+	f.Discovery = nil
+	if apps, err = r.Render(f, "production", "v9.1"); err != nil || len(apps) != 1 {
+		t.Fatalf("%d apps, %v", len(apps), err)
+	}
+	_, err = services.Parse("s.yaml", []byte("image: r/l\nenvironments: {p: {diracCfg: /a, gridSecurity: /b}}\nservices: [{name: A/B, port: 1}]\ndiscovery: {marathon: 'http://u:p@m:8080', etcd: [etcd:2379], prefix: x}\n"))
+	for _, want := range []string{"s.yaml: discovery.marathon: credentials belong in envFile", `discovery.etcd[0] "etcd:2379": want an http(s) URL`, `discovery.prefix "x"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}

@@ -65,6 +65,7 @@ type File struct {
 	Defaults     Settings               `yaml:"defaults"`
 	Environments map[string]Environment `yaml:"environments"`
 	Services     []Service              `yaml:"services"`
+	Discovery    *Discovery             `yaml:"discovery"`
 }
 
 // Resolved is one service's effective settings in one environment.
@@ -291,6 +292,9 @@ func (f *File) validate() error {
 		checkSettings(&errs, fmt.Sprintf("%s: environments.%s", f.Path, name), e.Settings)
 	}
 	checkSettings(&errs, f.Path+": defaults", f.Defaults)
+	if f.Discovery != nil {
+		f.Discovery.validate(f.Path, add)
+	}
 	if len(f.Services) == 0 {
 		add("%s: services: the list is empty", f.Path)
 	}

@@ -2,8 +2,10 @@ package registrator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	consul "github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
@@ -69,6 +71,9 @@ func (s *consulSink) Apply(ctx context.Context, scope []string, all bool, want [
 		}
 		wanted[w.Task] = w
 	}
+	// Registrations and deregistrations are independent calls to the
+	// agent: a few at a time.
+	var calls []func() error
 	for id, svc := range have {
 		if !all && !inScope[svc.Meta[metaApp]] {
 			continue
@@ -80,35 +85,68 @@ func (s *consulSink) Apply(ctx context.Context, scope []string, all bool, want [
 		if _, ok := wanted[id]; ok {
 			continue // re-registered below
 		}
-		if err := s.agent.ServiceDeregisterOpts(id, (&consul.QueryOptions{}).WithContext(ctx)); err != nil {
-			return fmt.Errorf("consul: deregistering %s: %w", id, err)
-		}
+		calls = append(calls, func() error {
+			if err := s.agent.ServiceDeregisterOpts(id, (&consul.QueryOptions{}).WithContext(ctx)); err != nil {
+				return fmt.Errorf("consul: deregistering %s: %w", id, err)
+			}
+			return nil
+		})
 	}
 	for _, w := range wanted {
-		reg := &consul.AgentServiceRegistration{
-			ID:      w.Task,
-			Name:    ServiceName(w.App),
-			Address: w.Host,
-			Tags:    []string{"marathon"},
-			Meta: map[string]string{
-				metaOwner: ownerValue, metaApp: w.App, metaTask: w.Task, metaVersion: w.Version, metaCheck: w.CheckHTTP + " " + w.CheckInterval,
-			},
-		}
-		if w.Component != "" {
-			reg.Tags = append(reg.Tags, "dirac")
-			reg.Meta["dirac_component"] = w.Component
-		}
-		if len(w.Ports) > 0 {
-			reg.Port = w.Ports[0].Host
-		}
-		if w.CheckHTTP != "" {
-			reg.Check = &consul.AgentServiceCheck{Name: "pinger", HTTP: w.CheckHTTP, Interval: w.CheckInterval, Timeout: "10s"}
-		}
-		if err := s.agent.ServiceRegisterOpts(reg, consul.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
-			return fmt.Errorf("consul: registering %s (app %s): %w", w.Task, w.App, err)
-		}
+		reg := registration(w)
+		calls = append(calls, func() error {
+			if err := s.agent.ServiceRegisterOpts(reg, consul.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
+				return fmt.Errorf("consul: registering %s (app %s): %w", w.Task, w.App, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return parallel(consulCalls, calls)
+}
+
+// consulCalls bounds the calls to the agent in flight.
+const consulCalls = 8
+
+// parallel runs calls, at most n at once, and joins their errors.
+func parallel(n int, calls []func() error) error {
+	sem := make(chan struct{}, n)
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, call := range calls {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = call()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// registration is a task's service instance.
+func registration(w Want) *consul.AgentServiceRegistration {
+	reg := &consul.AgentServiceRegistration{
+		ID:      w.Task,
+		Name:    ServiceName(w.App),
+		Address: w.Host,
+		Tags:    []string{"marathon"},
+		Meta: map[string]string{
+			metaOwner: ownerValue, metaApp: w.App, metaTask: w.Task, metaVersion: w.Version, metaCheck: w.CheckHTTP + " " + w.CheckInterval,
+		},
+	}
+	if w.Component != "" {
+		reg.Tags = append(reg.Tags, "dirac")
+		reg.Meta["dirac_component"] = w.Component
+	}
+	if len(w.Ports) > 0 {
+		reg.Port = w.Ports[0].Host
+	}
+	if w.CheckHTTP != "" {
+		reg.Check = &consul.AgentServiceCheck{Name: "pinger", HTTP: w.CheckHTTP, Interval: w.CheckInterval, Timeout: "10s"}
+	}
+	return reg
 }
 
 // same tells a registered instance that needs no new registration (which

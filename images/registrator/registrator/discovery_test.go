@@ -31,7 +31,7 @@ import (
 // through the real pinger against a DIPS server the test starts.
 
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	srv     *marathontest.Server
 	mc      *deploy.Client
@@ -45,7 +45,7 @@ type world struct {
 	dipsSvc string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

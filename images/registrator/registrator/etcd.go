@@ -12,6 +12,9 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
 )
 
+// maxTxnOps bounds a transaction (etcd's --max-txn-ops defaults to 128).
+const maxTxnOps = 100
+
 // etcdSink keeps one key per running task under the prefix, every key
 // bound to the registrator's lease: when the registrator dies, its keys
 // expire after the lease's TTL instead of lingering as live tasks.
@@ -128,6 +131,26 @@ func (s *etcdSink) Apply(ctx context.Context, scope []string, all bool, want []W
 			haveLease[string(kv.Key)] = clientv3.LeaseID(kv.Lease)
 		}
 	}
+	// The writes go in transactions of up to maxTxnOps (etcd's default
+	// --max-txn-ops is 128): one round trip for many tasks.
+	var ops []clientv3.Op
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		if _, err := s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return fmt.Errorf("etcd: writing %d keys under %s: %w", len(ops), entry.AppsKey(s.prefix), err)
+		}
+		ops = ops[:0]
+		return nil
+	}
+	add := func(op clientv3.Op) error {
+		ops = append(ops, op)
+		if len(ops) == maxTxnOps {
+			return flush()
+		}
+		return nil
+	}
 	wantKeys := map[string]bool{}
 	for _, w := range want {
 		k := entry.Key(s.prefix, w.App, w.Task)
@@ -136,17 +159,20 @@ func (s *etcdSink) Apply(ctx context.Context, scope []string, all bool, want []W
 		if have[k] == v && haveLease[k] == lease {
 			continue
 		}
-		if _, err := s.cli.Put(ctx, k, v, clientv3.WithLease(lease)); err != nil {
-			return fmt.Errorf("etcd: writing %s: %w", k, err)
+		if err := add(clientv3.OpPut(k, v, clientv3.WithLease(lease))); err != nil {
+			return err
 		}
 	}
 	for k := range have {
 		if wantKeys[k] {
 			continue
 		}
-		if _, err := s.cli.Delete(ctx, k); err != nil {
-			return fmt.Errorf("etcd: deleting %s: %w", k, err)
+		if err := add(clientv3.OpDelete(k)); err != nil {
+			return err
 		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -20,12 +20,14 @@ const Port = 8080
 var EtcdBase = baseimage.Spec{Suite: "bookworm", Variant: "minbase", Packages: []string{"etcd-server", "etcd-client", "curl"}}
 
 // Recipe is the registrator image: its static binary alone (no shell, no
-// package manager), the OCI labels recording what it was built from.
+// package manager), the OCI labels recording what it was built from. It
+// declares no port: on host networking it listens on the port Marathon
+// gives it ($PORT_HTTP), and a declared port it does not open would keep
+// Dagger (and Docker's health tooling) waiting.
 func Recipe(c *dagger.Client, b *gobuild.Builder, version string) *dagger.Container {
 	return c.Container().
 		WithFile("/usr/local/bin/registrator", b.Binary("./images/registrator/cmd/registrator")).
 		WithEntrypoint([]string{"/usr/local/bin/registrator"}).
-		WithExposedPort(Port).
 		WithLabel("org.opencontainers.image.title", "lhcbdirac-registrator").
 		WithLabel("org.opencontainers.image.version", version).
 		WithLabel("org.opencontainers.image.description", "Marathon tasks into etcd and Consul (discovery)").

@@ -145,7 +145,9 @@ func (r *Registrator) follow(ctx context.Context) {
 		backoff.reset()
 		for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: 16 << 20}) {
 			if err != nil {
-				r.fail("event stream: %v", err)
+				if ctx.Err() == nil {
+					r.fail("event stream: %v", err)
+				}
 				break
 			}
 			r.handle(ev.Type, ev.Data)

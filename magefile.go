@@ -29,6 +29,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/monitoring"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
 
@@ -42,9 +43,17 @@ var magecliTargets = map[string]any{
 	"release": Release, "testService": TestService, "lock": Lock,
 	"ci:plan": CI.Plan, "ci:release": CI.Release, "ci:login": CI.Login, "ci:testChanged": CI.TestChanged,
 	"bench": Bench, "smoke": Smoke, "lint": Lint, "test": Test,
+	"metrics:report": Metrics.Report,
 }
 
 func init() {
+	// metrics:report takes --since, which mage cannot parse.
+	args, err := magecli.Options(os.Args[1:], "metrics:report", map[string]string{"since": "LHCBDIRAC_METRICS_SINCE"}, os.Setenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(2)
+	}
+	os.Args = append(os.Args[:1], args...)
 	if err := magecli.Check(os.Args[1:], magecliTargets); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(2)
@@ -65,6 +74,26 @@ type Marathon mg.Namespace
 
 // CI holds what the GitLab and GitHub pipelines call (ci/): every decision is made here.
 type CI mg.Namespace
+
+// Metrics reads what the nodes' collectors wrote to InfluxDB.
+type Metrics mg.Namespace
+
+// Report writes dist/metrics/report.png and report.html: CPU and memory per DIRAC component over the last hour (--since 6h for another period), from the InfluxDB that INFLUXDB_* (or the JSON file LHCBDIRAC_METRICS_CONFIG) names.
+func (Metrics) Report(ctx context.Context) error {
+	o, err := monitoring.OptionsFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	png, page, stats, err := monitoring.Report(ctx, o)
+	if err != nil {
+		return err
+	}
+	for _, s := range stats {
+		fmt.Printf("%-40s %d containers  cpu %.3f cores (peak %.3f)  memory %.0f MiB (peak %.0f)\n", s.Component, s.Containers, s.CPUMean, s.CPUMax, s.MemMean, s.MemMax)
+	}
+	fmt.Printf("%s\n%s\n", png, page)
+	return nil
+}
 
 // Up provisions the Dagger engine (builds it when none can be downloaded) and prints the variables the SDK needs.
 func (Engine) Up(ctx context.Context) error {

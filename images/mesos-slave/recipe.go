@@ -1,5 +1,6 @@
 // Package mesosslave is the mesos-slave image: its recipe, its programs
 // (init/: the Go init and watchdog; slaveinit/: their library;
+// collector/ over metrics/: the containers' metrics into InfluxDB;
 // standin-agent/: the STAND-IN agent used where Mesos cannot be installed)
 // and its smoke test.
 package mesosslave
@@ -27,6 +28,7 @@ type Inputs struct {
 func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 	ctr := c.Container().From(in.Base).
 		WithFile("/usr/local/bin/mesos-slave-init", b.Binary("./images/mesos-slave/init")).
+		WithFile("/usr/local/bin/lhcbdirac-collector", b.Binary("./images/mesos-slave/collector")).
 		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithExposedPort(5051).
 		WithEntrypoint([]string{"/usr/local/bin/mesos-slave-init"}).

@@ -15,10 +15,10 @@ var SmokeEnvironments = []struct {
 	Running []string
 	Absent  []string
 }{
-	{"local", []string{"mesos", "redpill"}, []string{"logstash-forwarder"}},
-	{"production", []string{"mesos", "logstash-forwarder", "redpill"}, nil},
-	{"development", []string{"mesos", "logstash-forwarder", "redpill"}, nil},
-	{"debug", []string{"mesos"}, []string{"logstash-forwarder", "redpill"}},
+	{"local", []string{"mesos", "redpill"}, []string{"logstash-forwarder", "metrics"}},
+	{"production", []string{"mesos", "logstash-forwarder", "metrics", "redpill"}, nil},
+	{"development", []string{"mesos", "logstash-forwarder", "metrics", "redpill"}, nil},
+	{"debug", []string{"mesos"}, []string{"logstash-forwarder", "metrics", "redpill"}},
 }
 
 // statusScript starts the image's entrypoint, waits (at most 40 s) until
@@ -52,7 +52,10 @@ func Smoke(ctx context.Context, c *dagger.Client, img, collectorBase *dagger.Con
 	}
 	collector := collectorBase.WithExposedPort(5000).
 		AsService(dagger.ContainerAsServiceOpts{Args: []string{"busybox", "nc", "-ll", "-p", "5000", "-e", "cat"}})
+	// The collector gets the node's settings file; with no Docker socket
+	// and no InfluxDB here it must keep running, logging and buffering.
 	base := img.WithEnvVariable("MESOS_MASTER", "zk://zk.invalid:2181/mesos").
+		WithNewFile("/etc/lhcbdirac/collector.json", `{"host": "influx.invalid", "database": "smoke"}`).
 		WithEnvVariable("SERVICE_LOGSTASH_FORWARDER_ADDRESS", "logs:5000").
 		WithServiceBinding("logs", collector)
 	type one struct {

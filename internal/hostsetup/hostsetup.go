@@ -51,6 +51,7 @@ var Needs = []Need{
 // real parts the discovery and monitoring tests stand on.
 var TestNeeds = []Need{
 	{"etcd", "etcd-server", "etcd for the discovery tests (the registrator, dirac-discover)", nil},
+	{"influxd", "influxdb", "InfluxDB 1.x for the monitoring tests (the collector, metrics:report)", nil},
 }
 
 // Host is the machine being set up. Its fields default to the real

@@ -64,6 +64,7 @@ for p in "$@"; do case $p in
   openssl) cp "$d/.fake-openssl" "$d/openssl";;
   python3-venv) cp "$d/.fake-python3" "$d/python3";;
   etcd-server) cp "$d/.fake-etcd" "$d/etcd";;
+  influxdb) cp "$d/.fake-etcd" "$d/influxd";;
 esac; done`,
 }
 
@@ -135,7 +136,7 @@ func TestTestNeedsAreInstalledToo(t *testing.T) {
 		t.Fatalf("Ensure: %v\n%s", err, out.String())
 	}
 	apt, _ := os.ReadFile(filepath.Join(dir, "apt.log"))
-	if !strings.Contains(string(apt), "install -y -qq etcd-server\n") {
+	if !strings.Contains(string(apt), "install -y -qq etcd-server influxdb\n") {
 		t.Fatalf("apt-get was called with:\n%s", apt)
 	}
 }

@@ -79,3 +79,45 @@ func Check(args []string, targets map[string]any) error {
 	}
 	return nil
 }
+
+// Options takes the "--name value" and "--name=value" options that follow
+// target on the command line out of args, into the environment variables
+// opts maps their names to (mage itself knows only positional arguments).
+// An option it does not know, or one without a value, is an error.
+func Options(args []string, target string, opts map[string]string, setenv func(string, string) error) ([]string, error) {
+	out := make([]string, 0, len(args))
+	in := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.EqualFold(a, target) {
+			in = true
+			out = append(out, a)
+			continue
+		}
+		if !in || !strings.HasPrefix(a, "--") {
+			out = append(out, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		env, ok := opts[name]
+		if !ok {
+			var known []string
+			for k := range opts {
+				known = append(known, "--"+k)
+			}
+			slices.Sort(known)
+			return nil, fmt.Errorf("%s: unknown option %s (have %s)", target, a, strings.Join(known, ", "))
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("%s: %s needs a value", target, a)
+			}
+			i++
+			val = args[i]
+		}
+		if err := setenv(env, val); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -87,3 +87,26 @@ func TestMagefileListsEveryTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestOptions(t *testing.T) {
+	env := map[string]string{}
+	set := func(k, v string) error { env[k] = v; return nil }
+	opts := map[string]string{"since": "SINCE"}
+	out, err := Options([]string{"-v", "metrics:report", "--since", "2h"}, "metrics:report", opts, set)
+	if err != nil || strings.Join(out, " ") != "-v metrics:report" || env["SINCE"] != "2h" {
+		t.Fatalf("%v %v %v", out, err, env)
+	}
+	if out, err = Options([]string{"metrics:report", "--since=30m"}, "metrics:report", opts, set); err != nil || len(out) != 1 || env["SINCE"] != "30m" {
+		t.Fatalf("%v %v %v", out, err, env)
+	}
+	if _, err := Options([]string{"metrics:report", "--until", "1h"}, "metrics:report", opts, set); err == nil || !strings.Contains(err.Error(), "unknown option --until (have --since)") {
+		t.Errorf("unknown option: %v", err)
+	}
+	if _, err := Options([]string{"metrics:report", "--since"}, "metrics:report", opts, set); err == nil || !strings.Contains(err.Error(), "--since needs a value") {
+		t.Errorf("no value: %v", err)
+	}
+	// Other targets' words are left alone.
+	if out, _ := Options([]string{"release", "--x"}, "metrics:report", opts, set); strings.Join(out, " ") != "release --x" {
+		t.Errorf("%v", out)
+	}
+}

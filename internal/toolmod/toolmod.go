@@ -30,6 +30,10 @@ type Module struct {
 	Cache   string // the cache's sub-directory for its builds ("dagger")
 	Version string // the upstream release, in progress lines and the directory name
 	LDFlags string
+	// Toolchain, when set, is the Go toolchain to build with (GOTOOLCHAIN;
+	// the module proxy serves it): for a program whose code an older Go
+	// accepted and the current one refuses.
+	Toolchain string
 }
 
 // Binary is one program built from a module.
@@ -42,6 +46,9 @@ type Binary struct {
 func (m Module) Key() (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, m.Version, runtime.Version(), m.LDFlags)
+	if m.Toolchain != "" {
+		fmt.Fprintln(h, "toolchain", m.Toolchain)
+	}
 	var files []string
 	err := filepath.WalkDir(m.Dir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -115,6 +122,9 @@ func (m Module) build(ctx context.Context, b Binary, out string) error {
 	// Static binaries: some run inside Debian images whose libc need not
 	// match the host's.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+	if m.Toolchain != "" {
+		cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+m.Toolchain)
+	}
 	outb, err := cmd.CombinedOutput()
 	if err != nil {
 		msg := lastLines(string(outb), 12)

@@ -2,8 +2,8 @@
 // container's environment into the agent's configuration the way the seed's
 // init.sh did (ENVIRONMENT presets, ENVIRONMENT_INIT, MESOS_* flags, the
 // seed's defaults) and decides which supervised programs run: the Mesos
-// agent, the log shipper and the watchdog ("redpill") that stops the
-// container when a supervised program turns FATAL.
+// agent, the log shipper, the metrics collector and the watchdog ("redpill")
+// that stops the container when a supervised program turns FATAL.
 //
 // The seed's known bugs are fixed here: MESOS_LOG_DIR defaulted to
 // "=/var/log/mesos" (a "==" typo in 1.1.0); the log shipper's address and CA
@@ -33,7 +33,7 @@ type Program struct {
 // Config is the resolved configuration.
 type Config struct {
 	Env      map[string]string // environment of the supervised programs
-	Programs []Program         // in start order: mesos, log shipper, watchdog
+	Programs []Program         // in start order: mesos, log shipper, metrics, watchdog
 	Watchdog Watchdog
 	Shipper  *Shipper // the rsyslog log shipper's settings, when it is enabled and not replaced
 	Warnings []string
@@ -47,6 +47,11 @@ type Watchdog struct {
 	Interval time.Duration // how often they are checked (seed default 30 s)
 	Cleanup  string        // script run before stopping (and on container stop)
 }
+
+// MetricsConf is the collector's InfluxDB settings (the seed's JSON keys:
+// host, port, username, password, database, ssl), mounted from the node;
+// INFLUXDB_* variables override it.
+const MetricsConf = "/etc/lhcbdirac/collector.json"
 
 // Hooks reach outside the process; tests replace them.
 type Hooks struct {
@@ -86,6 +91,7 @@ func Resolve(ctx context.Context, env map[string]string, h Hooks) (Config, error
 		"SERVICE_LOGSTASH_FORWARDER_CONF": ShipperConf,
 		"SERVICE_REDPILL_MONITOR":         "mesos",
 		"SERVICE_MESOS_CMD":               "mesos-slave",
+		"SERVICE_METRICS_CONF":            MetricsConf,
 	} {
 		setDefault(e, k, v)
 	}
@@ -94,9 +100,11 @@ func Resolve(ctx context.Context, env map[string]string, h Hooks) (Config, error
 	case "prod", "production", "dev", "development":
 		setDefault(e, "SERVICE_LOGSTASH_FORWARDER", "enabled")
 		setDefault(e, "SERVICE_REDPILL", "enabled")
+		setDefault(e, "SERVICE_METRICS", "enabled")
 	case "debug":
 		setDefault(e, "SERVICE_LOGSTASH_FORWARDER", "disabled")
 		setDefault(e, "SERVICE_REDPILL", "disabled")
+		setDefault(e, "SERVICE_METRICS", "disabled")
 	default:
 		if env != "local" {
 			c.warn("ENVIRONMENT=%q is not one of local, prod, production, dev, development, debug; using the local preset", e["ENVIRONMENT"])
@@ -111,6 +119,7 @@ func Resolve(ctx context.Context, env map[string]string, h Hooks) (Config, error
 		}
 		setDefault(e, "SERVICE_LOGSTASH_FORWARDER", "disabled")
 		setDefault(e, "SERVICE_REDPILL", "enabled")
+		setDefault(e, "SERVICE_METRICS", "disabled")
 		setDefault(e, "MESOS_WORK_DIR", "/var/lib/mesos")
 	}
 	// MESOS_* reach the agent unchanged (Mesos reads MESOS_<FLAG> itself).
@@ -154,6 +163,27 @@ func Resolve(ctx context.Context, env map[string]string, h Hooks) (Config, error
 		}
 	}
 	c.Programs = append(c.Programs, Program{Name: "logstash-forwarder", Command: shipCmd, Enabled: ship})
+	// The collector: every DIRAC container's metrics into InfluxDB
+	// (images/mesos-slave/metrics), from cAdvisor when
+	// SERVICE_METRICS_CADVISOR names one, else from the Docker Engine API.
+	metrics, err := c.toggle("SERVICE_METRICS")
+	if err != nil {
+		return c, err
+	}
+	metricsCmd := strings.Fields(e["SERVICE_METRICS_CMD"])
+	if len(metricsCmd) == 0 {
+		metricsCmd = []string{"lhcbdirac-collector", "-i", "-q", "-c", e["SERVICE_METRICS_CONF"]}
+		if t := e["SERVICE_METRICS_CADVISOR"]; t != "" {
+			metricsCmd = append(metricsCmd, "-t", t)
+		}
+		if iv := e["SERVICE_METRICS_INTERVAL"]; iv != "" {
+			if d, err := time.ParseDuration(iv); err != nil || d <= 0 {
+				return c, fmt.Errorf("SERVICE_METRICS_INTERVAL=%q: want a duration such as 30s", iv)
+			}
+			metricsCmd = append(metricsCmd, "-interval", iv)
+		}
+	}
+	c.Programs = append(c.Programs, Program{Name: "metrics", Command: metricsCmd, Enabled: metrics})
 	red, err := c.toggle("SERVICE_REDPILL")
 	if err != nil {
 		return c, err

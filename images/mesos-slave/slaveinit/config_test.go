@@ -43,12 +43,12 @@ func enabled(c Config, name string) bool {
 }
 
 func TestPresets(t *testing.T) {
-	for envName, want := range map[string][2]bool{ // logstash-forwarder, redpill
-		"prod": {true, true}, "PRODUCTION": {true, true}, "dev": {true, true}, "Development": {true, true},
-		"debug": {false, false}, "local": {false, true},
+	for envName, want := range map[string][3]bool{ // logstash-forwarder, redpill, metrics
+		"prod": {true, true, true}, "PRODUCTION": {true, true, true}, "dev": {true, true, true}, "Development": {true, true, true},
+		"debug": {false, false, false}, "local": {false, true, false},
 	} {
 		c := resolve(t, map[string]string{"ENVIRONMENT": envName, "MESOS_MASTER": "zk://zk:2181/mesos"})
-		if enabled(c, "logstash-forwarder") != want[0] || enabled(c, "redpill") != want[1] || !enabled(c, "mesos") {
+		if enabled(c, "logstash-forwarder") != want[0] || enabled(c, "redpill") != want[1] || enabled(c, "metrics") != want[2] || !enabled(c, "mesos") {
 			t.Errorf("%s: programs %+v", envName, c.Programs)
 		}
 		if c.Env["MESOS_MASTER"] != "zk://zk:2181/mesos" {
@@ -138,5 +138,25 @@ func TestNoIPv4OnEth0IsAWarningNotAFailure(t *testing.T) {
 	c, err := Resolve(context.Background(), map[string]string{}, h)
 	if err != nil || c.Env["MESOS_HOSTNAME"] != "" || len(c.Warnings) == 0 {
 		t.Fatalf("%v %v %v", err, c.Env["MESOS_HOSTNAME"], c.Warnings)
+	}
+}
+
+// SERVICE_METRICS like the other switches; the collector reads cAdvisor
+// when SERVICE_METRICS_CADVISOR names one.
+func TestMetricsToggle(t *testing.T) {
+	c := resolve(t, map[string]string{"ENVIRONMENT": "local", "SERVICE_METRICS": "enabled", "SERVICE_METRICS_CADVISOR": "localhost", "SERVICE_METRICS_INTERVAL": "10s"})
+	for _, p := range c.Programs {
+		if p.Name == "metrics" && (!p.Enabled || strings.Join(p.Command, " ") != "lhcbdirac-collector -i -q -c /etc/lhcbdirac/collector.json -t localhost -interval 10s") {
+			t.Errorf("metrics program %+v", p)
+		}
+	}
+	for env, want := range map[string]string{
+		"SERVICE_METRICS":          `SERVICE_METRICS="on": want enabled or disabled`,
+		"SERVICE_METRICS_INTERVAL": `SERVICE_METRICS_INTERVAL="on": want a duration`,
+	} {
+		e := map[string]string{"ENVIRONMENT": "prod", "SERVICE_LOGSTASH_FORWARDER": "disabled", env: "on"}
+		if _, err := Resolve(context.Background(), e, Hooks{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=on: %v", env, err)
+		}
 	}
 }

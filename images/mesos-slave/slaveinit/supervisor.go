@@ -13,8 +13,9 @@ const (
 	SupervisorDir  = "/etc/supervisor/conf.d"
 )
 
-// priorities keep the seed's start order: agent 300, shipper 900, watchdog 999.
-var priorities = map[string]int{"mesos": 300, "logstash-forwarder": 900, "redpill": 999}
+// priorities keep the seed's start order: agent 300, shipper 900, watchdog
+// 999; the metrics collector after the shipper.
+var priorities = map[string]int{"mesos": 300, "logstash-forwarder": 900, "metrics": 950, "redpill": 999}
 
 // WatchdogCommand is how supervisord starts the watchdog: this same binary.
 var WatchdogCommand = []string{"/usr/local/bin/mesos-slave-init", "redpill"}

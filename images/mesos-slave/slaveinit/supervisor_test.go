@@ -22,7 +22,7 @@ func TestSupervisorFilesFollowTheToggles(t *testing.T) {
 	for _, f := range files {
 		names = append(names, filepath.Base(f))
 	}
-	if strings.Join(names, ",") != "300-mesos.conf,900-logstash-forwarder.conf,999-redpill.conf" {
+	if strings.Join(names, ",") != "300-mesos.conf,900-logstash-forwarder.conf,950-metrics.conf,999-redpill.conf" {
 		t.Fatalf("prod programs: %v", names)
 	}
 	mesos, _ := os.ReadFile(filepath.Join(root, SupervisorDir, "300-mesos.conf"))
@@ -30,6 +30,10 @@ func TestSupervisorFilesFollowTheToggles(t *testing.T) {
 		if !strings.Contains(string(mesos), want) {
 			t.Errorf("300-mesos.conf lacks %q:\n%s", want, mesos)
 		}
+	}
+	met, _ := os.ReadFile(filepath.Join(root, SupervisorDir, "950-metrics.conf"))
+	if !strings.Contains(string(met), `command="lhcbdirac-collector" "-i" "-q" "-c" "/etc/lhcbdirac/collector.json"`) {
+		t.Errorf("the collector writes quietly with the node's settings:\n%s", met)
 	}
 	red, _ := os.ReadFile(filepath.Join(root, SupervisorDir, "999-redpill.conf"))
 	if !strings.Contains(string(red), `command="/usr/local/bin/mesos-slave-init" "redpill"`) {

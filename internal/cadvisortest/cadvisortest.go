@@ -1,0 +1,109 @@
+// Package cadvisortest runs a real cAdvisor for tests: built from its Go
+// module (tools/cadvisor; Debian does not ship it) and run on the host,
+// where it watches the machine's Docker, its API on a loopback port.
+package cadvisortest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/toolmod"
+)
+
+// Version is the cAdvisor release tools/cadvisor pins: the last whose
+// command the module proxy serves. Go 1.21's flag package refuses its
+// start-up code (a flag set before klog defines it), so it is built with
+// Go 1.20's toolchain, which the module proxy serves too.
+const (
+	Version   = "v0.36.0"
+	Toolchain = "go1.20.14"
+)
+
+// Build compiles cAdvisor (once per tools module) and returns its path.
+func Build(ctx context.Context, p *progress.Reporter) (string, error) {
+	root, err := toolmod.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	m := toolmod.Module{Dir: filepath.Join(root, "tools", "cadvisor"), Cache: "cadvisor", Version: Version, LDFlags: "-s -w", Toolchain: Toolchain}
+	dir, err := m.Build(ctx, p, toolmod.Binary{Name: "cadvisor", Package: "github.com/google/cadvisor"})
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "cadvisor"), nil
+}
+
+// CAdvisor is one running cAdvisor.
+type CAdvisor struct {
+	Addr string // 127.0.0.1:<port>
+	cmd  *exec.Cmd
+	log  lockedBuf
+}
+
+// Start runs cAdvisor until the test ends, sampling every second, with the
+// Marathon variables of containers' environments in their specs.
+func Start(t testing.TB) *CAdvisor {
+	t.Helper()
+	bin, err := Build(context.Background(), progress.New(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	c := &CAdvisor{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	c.cmd = exec.Command(bin, "-listen_ip", "127.0.0.1", "-port", fmt.Sprint(port), "-logtostderr",
+		"-housekeeping_interval", "1s", "-docker_env_metadata_whitelist", "MARATHON_APP_ID,MESOS_TASK_ID",
+		"-disable_metrics", "disk,diskIO,tcp,udp,percpu,sched,process")
+	c.cmd.Stdout, c.cmd.Stderr = &c.log, &c.log
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + c.Addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cAdvisor did not answer within 60s:\n%s", c.log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Log is cAdvisor's output so far.
+func (c *CAdvisor) Log() string { return c.log.String() }
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,330 @@
+// Package monitoring is the release manager's view of what the collectors
+// (images/mesos-slave/metrics) wrote: CPU and memory per DIRAC component
+// over a period, as a PNG and an HTML page.
+package monitoring
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"image/color"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave/metrics"
+)
+
+// Options are a report's.
+type Options struct {
+	Influx metrics.Influx
+	Since  time.Duration // the period, up to now (default 1 h)
+	Dir    string        // where report.png and report.html go
+	Client *http.Client
+}
+
+// Series is one component's values over time.
+type Series struct {
+	Component string
+	Times     []time.Time
+	Values    []float64
+}
+
+// Stat is a component's mean and peak.
+type Stat struct {
+	Component          string
+	CPUMean, CPUMax    float64 // cores
+	MemMean, MemMax    float64 // MiB
+	Containers, Points int
+}
+
+// Report queries InfluxDB and writes report.png and report.html into
+// o.Dir. A component's value at a time is the sum over its containers
+// (the mean of each container's points in the bucket).
+func Report(ctx context.Context, o Options) (png, page string, stats []Stat, err error) {
+	if o.Since <= 0 {
+		o.Since = time.Hour
+	}
+	bucket := max(o.Since/120, 10*time.Second).Round(time.Second)
+	q := func(field, measurement string) string {
+		return fmt.Sprintf(`SELECT sum("m") AS v FROM (SELECT mean(%q) AS m FROM %q WHERE time > now() - %ds AND "dirac_component" != '' GROUP BY time(%ds), "docker_id", "dirac_component") GROUP BY time(%ds), "dirac_component" fill(none)`,
+			field, measurement, int(o.Since.Seconds()), int(bucket.Seconds()), int(bucket.Seconds()))
+	}
+	cpu, err := o.query(ctx, q("usage_cores", "cpu"))
+	if err != nil {
+		return "", "", nil, err
+	}
+	mem, err := o.query(ctx, q("usage", "memory"))
+	if err != nil {
+		return "", "", nil, err
+	}
+	for i := range mem {
+		for j := range mem[i].Values {
+			mem[i].Values[j] /= 1 << 20
+		}
+	}
+	if len(cpu) == 0 && len(mem) == 0 {
+		return "", "", nil, fmt.Errorf("InfluxDB %s, database %q: no points of any DIRAC component in the last %s", o.Influx.URL(), o.Influx.Database, o.Since)
+	}
+	counts, err := o.containers(ctx)
+	if err != nil {
+		return "", "", nil, err
+	}
+	stats = summarise(cpu, mem, counts)
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return "", "", nil, err
+	}
+	png = filepath.Join(o.Dir, "report.png")
+	if err := drawPNG(png, cpu, mem, o.Since); err != nil {
+		return "", "", nil, err
+	}
+	page = filepath.Join(o.Dir, "report.html")
+	var b bytes.Buffer
+	if err := pageTmpl.Execute(&b, struct {
+		Since, Generated, Database string
+		Stats                      []Stat
+	}{o.Since.String(), time.Now().UTC().Format(time.RFC3339), o.Influx.Database, stats}); err != nil {
+		return "", "", nil, err
+	}
+	return png, page, stats, os.WriteFile(page, b.Bytes(), 0o644)
+}
+
+var pageTmpl = template.Must(template.New("report").Parse(`<!doctype html>
+<meta charset="utf-8">
+<title>DIRAC components: CPU and memory, last {{.Since}}</title>
+<h1>DIRAC components: CPU and memory, last {{.Since}}</h1>
+<p>From InfluxDB database <code>{{.Database}}</code>, made {{.Generated}}. Each component's value is the sum over its containers.</p>
+<img src="report.png" alt="CPU and memory per component">
+<table border="1" cellpadding="4">
+<tr><th>component</th><th>containers</th><th>CPU mean (cores)</th><th>CPU peak</th><th>memory mean (MiB)</th><th>memory peak</th></tr>
+{{range .Stats}}<tr><td>{{.Component}}</td><td>{{.Containers}}</td><td>{{printf "%.3f" .CPUMean}}</td><td>{{printf "%.3f" .CPUMax}}</td><td>{{printf "%.1f" .MemMean}}</td><td>{{printf "%.1f" .MemMax}}</td></tr>
+{{end}}</table>
+`))
+
+func summarise(cpu, mem []Series, containers map[string]int) []Stat {
+	by := map[string]*Stat{}
+	get := func(c string) *Stat {
+		if by[c] == nil {
+			by[c] = &Stat{Component: c, Containers: containers[c]}
+		}
+		return by[c]
+	}
+	for _, s := range cpu {
+		st := get(s.Component)
+		st.CPUMean, st.CPUMax = meanMax(s.Values)
+		st.Points += len(s.Values)
+	}
+	for _, s := range mem {
+		st := get(s.Component)
+		st.MemMean, st.MemMax = meanMax(s.Values)
+	}
+	var out []Stat
+	for _, s := range by {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Component < out[j].Component })
+	return out
+}
+
+func meanMax(v []float64) (mean, peak float64) {
+	for _, x := range v {
+		mean += x
+		peak = max(peak, x)
+	}
+	if len(v) > 0 {
+		mean /= float64(len(v))
+	}
+	return mean, peak
+}
+
+// drawPNG draws CPU above memory, one line per component.
+func drawPNG(path string, cpu, mem []Series, since time.Duration) error {
+	mk := func(title, unit string, series []Series) (*plot.Plot, error) {
+		p := plot.New()
+		p.Title.Text = title
+		p.Y.Label.Text = unit
+		p.X.Label.Text = "time (UTC)"
+		p.X.Tick.Marker = plot.TimeTicks{Format: "15:04"}
+		p.Legend.Top = true
+		for i, s := range series {
+			pts := make(plotter.XYs, len(s.Times))
+			for j := range s.Times {
+				pts[j].X = float64(s.Times[j].Unix())
+				pts[j].Y = s.Values[j]
+			}
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				return nil, err
+			}
+			l.Color = plotutil.Color(i)
+			l.Width = vg.Points(1.5)
+			p.Add(l)
+			p.Legend.Add(s.Component, l)
+		}
+		p.Add(plotter.NewGrid())
+		p.BackgroundColor = color.White
+		// From zero, with room above the highest line for the legend.
+		p.Y.Min = 0
+		p.Y.Max = max(p.Y.Max*1.25, 0.01)
+		return p, nil
+	}
+	top, err := mk("CPU per DIRAC component, last "+since.String(), "cores", cpu)
+	if err != nil {
+		return err
+	}
+	bottom, err := mk("Memory per DIRAC component", "MiB", mem)
+	if err != nil {
+		return err
+	}
+	const w, h = 28 * vg.Centimeter, 24 * vg.Centimeter
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2, PadY: vg.Millimeter * 4}
+	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
+	top.Draw(canvases[0][0])
+	bottom.Draw(canvases[1][0])
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// query runs InfluxQL and returns a series per dirac_component.
+func (o Options) query(ctx context.Context, q string) ([]Series, error) {
+	var r struct {
+		Results []struct {
+			Series []struct {
+				Tags   map[string]string `json:"tags"`
+				Values [][]any           `json:"values"`
+			} `json:"series"`
+			Error string `json:"error"`
+		} `json:"results"`
+		Error string `json:"error"`
+	}
+	if err := o.get(ctx, q, &r); err != nil {
+		return nil, err
+	}
+	if r.Error != "" {
+		return nil, fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), r.Error)
+	}
+	if len(r.Results) > 0 && r.Results[0].Error != "" {
+		return nil, fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), r.Results[0].Error)
+	}
+	var out []Series
+	for _, res := range r.Results {
+		for _, s := range res.Series {
+			ser := Series{Component: s.Tags["dirac_component"]}
+			for _, v := range s.Values {
+				ns, err1 := v[0].(json.Number).Int64()
+				x, err2 := v[1].(json.Number).Float64()
+				if err1 != nil || err2 != nil {
+					continue
+				}
+				ser.Times = append(ser.Times, time.Unix(0, ns).UTC())
+				ser.Values = append(ser.Values, x)
+			}
+			out = append(out, ser)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Component < out[j].Component })
+	return out, nil
+}
+
+// containers counts each component's containers in the period.
+func (o Options) containers(ctx context.Context) (map[string]int, error) {
+	var r struct {
+		Results []struct {
+			Series []struct {
+				Tags   map[string]string `json:"tags"`
+				Values [][]any           `json:"values"`
+			} `json:"series"`
+		} `json:"results"`
+	}
+	q := fmt.Sprintf(`SELECT count("usage") FROM "memory" WHERE time > now() - %ds AND "dirac_component" != '' GROUP BY "dirac_component", "docker_id"`, int(o.Since.Seconds()))
+	if err := o.get(ctx, q, &r); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, res := range r.Results {
+		for _, s := range res.Series {
+			out[s.Tags["dirac_component"]]++
+		}
+	}
+	return out, nil
+}
+
+func (o Options) get(ctx context.Context, q string, out any) error {
+	cl := o.Client
+	if cl == nil {
+		cl = &http.Client{Timeout: time.Minute}
+	}
+	form := url.Values{"db": {o.Influx.Database}, "q": {q}, "epoch": {"ns"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.Influx.URL()+"/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if o.Influx.Username != "" || o.Influx.Password != "" {
+		req.SetBasicAuth(o.Influx.Username, o.Influx.Password)
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return fmt.Errorf("InfluxDB %s: %v", o.Influx.URL(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("InfluxDB %s: %s: %s", o.Influx.URL(), resp.Status, strings.TrimSpace(string(body)))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	return dec.Decode(out)
+}
+
+// OptionsFromEnv reads LHCBDIRAC_METRICS_SINCE (a duration, default 1h),
+// LHCBDIRAC_METRICS_OUT (default dist/metrics) and the InfluxDB settings:
+// the collector's JSON file LHCBDIRAC_METRICS_CONFIG, then INFLUXDB_*.
+func OptionsFromEnv(getenv func(string) string) (Options, error) {
+	o := Options{Since: time.Hour, Dir: filepath.Join("dist", "metrics")}
+	if v := getenv("LHCBDIRAC_METRICS_SINCE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("--since %q: want a duration such as 1h or 30m", v)
+		}
+		o.Since = d
+	}
+	if v := getenv("LHCBDIRAC_METRICS_OUT"); v != "" {
+		o.Dir = v
+	}
+	in, err := metrics.LoadInflux(getenv("LHCBDIRAC_METRICS_CONFIG"), getenv)
+	if err != nil {
+		return o, err
+	}
+	if in.Database == "" {
+		return o, fmt.Errorf("no InfluxDB database: set INFLUXDB_DATABASE (and INFLUXDB_HOST, INFLUXDB_PORT, INFLUXDB_USERNAME, INFLUXDB_PASSWORD), or LHCBDIRAC_METRICS_CONFIG to the collector's JSON file")
+	}
+	o.Influx = in
+	return o, nil
+}

@@ -226,4 +226,3 @@ func TestNoGapWhileInfluxDBIsDown(t *testing.T) {
 		t.Errorf("only %d points from the outage", inOutage)
 	}
 }
-

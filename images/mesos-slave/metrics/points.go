@@ -134,4 +134,3 @@ func gauges(m map[string]float64) []field {
 	}
 	return fs
 }
-

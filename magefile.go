@@ -22,6 +22,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostsetup"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/magecli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/metricsreport"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	versionpkg "github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
@@ -29,7 +30,6 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/monitoring"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
 
@@ -80,11 +80,11 @@ type Metrics mg.Namespace
 
 // Report writes dist/metrics/report.png and report.html: CPU and memory per DIRAC component over the last hour (--since 6h for another period), from the InfluxDB that INFLUXDB_* (or the JSON file LHCBDIRAC_METRICS_CONFIG) names.
 func (Metrics) Report(ctx context.Context) error {
-	o, err := monitoring.OptionsFromEnv(os.Getenv)
+	o, err := metricsreport.OptionsFromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}
-	png, page, stats, err := monitoring.Report(ctx, o)
+	png, page, stats, err := metricsreport.Report(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
-// Package monitoring is the release manager's view of what the collectors
+// Package metricsreport is the release manager's view of what the collectors
 // (images/mesos-slave/metrics) wrote: CPU and memory per DIRAC component
 // over a period, as a PNG and an HTML page.
-package monitoring
+package metricsreport
 
 import (
 	"bytes"

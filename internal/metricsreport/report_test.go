@@ -1,4 +1,4 @@
-package monitoring
+package metricsreport
 
 import (
 	"context"

@@ -73,6 +73,7 @@ const kitMaxAge = 24 * time.Hour
 // the kit. Reuse keeps a warm release's inputs identical, so Dagger can
 // answer from its cache.
 func NewKit(apps []render.App) (Kit, error) {
+	apps = render.Services(apps) // the registrator's app is no DIRAC service
 	names := []string{"localhost", "pinger"}
 	for _, a := range apps {
 		names = append(names, Alias(a.Service.Name))

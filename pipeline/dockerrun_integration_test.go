@@ -12,6 +12,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
 )
@@ -40,12 +41,9 @@ func agentDockerRunServes(t *testing.T, apps []render.App, service string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hostPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	// Docker binds the port later: one from below the ephemeral range,
+	// where no outgoing connection takes it meanwhile.
+	hostPort := testproc.Ports(t, 1)[0]
 	spec, err := runspec.FromApp(app.JSON, runspec.Options{Host: "localhost", PortRange: [2]int{hostPort, hostPort}})
 	if err != nil {
 		t.Fatal(err)

@@ -4,18 +4,14 @@
 package cadvisortest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/toolmod"
 )
 
@@ -45,8 +41,7 @@ func Build(ctx context.Context, p *progress.Reporter) (string, error) {
 // CAdvisor is one running cAdvisor.
 type CAdvisor struct {
 	Addr string // 127.0.0.1:<port>
-	cmd  *exec.Cmd
-	log  lockedBuf
+	proc *testproc.Proc
 }
 
 // Start runs cAdvisor until the test ends, sampling every second, with the
@@ -57,53 +52,25 @@ func Start(t testing.TB) *CAdvisor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	c := &CAdvisor{}
+	c.proc, _ = testproc.StartOnPorts(t, 1, func(ports []int) testproc.Spec {
+		c.Addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		return testproc.Spec{Name: "cadvisor", Path: bin, Timeout: 60 * time.Second, Ready: c.healthy,
+			Args: []string{"-listen_ip", "127.0.0.1", "-port", fmt.Sprint(ports[0]), "-logtostderr",
+				"-housekeeping_interval", "1s", "-docker_env_metadata_whitelist", "MARATHON_APP_ID,MESOS_TASK_ID",
+				"-disable_metrics", "disk,diskIO,tcp,udp,percpu,sched,process"}}
+	})
+	return c
+}
+
+func (c *CAdvisor) healthy() bool {
+	resp, err := testproc.Get("http://" + c.Addr + "/healthz")
 	if err != nil {
-		t.Fatal(err)
+		return false
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	c := &CAdvisor{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	c.cmd = exec.Command(bin, "-listen_ip", "127.0.0.1", "-port", fmt.Sprint(port), "-logtostderr",
-		"-housekeeping_interval", "1s", "-docker_env_metadata_whitelist", "MARATHON_APP_ID,MESOS_TASK_ID",
-		"-disable_metrics", "disk,diskIO,tcp,udp,percpu,sched,process")
-	c.cmd.Stdout, c.cmd.Stderr = &c.log, &c.log
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + c.Addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return c
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cAdvisor did not answer within 60s:\n%s", c.log.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
 }
 
 // Log is cAdvisor's output so far.
-func (c *CAdvisor) Log() string { return c.log.String() }
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+func (c *CAdvisor) Log() string { return c.proc.Log() }

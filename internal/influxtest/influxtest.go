@@ -8,15 +8,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
 )
 
 // Binary is Debian's influxd.
@@ -28,10 +28,7 @@ type Server struct {
 	Port           int
 	User, Password string
 	t              testing.TB
-	config         string
-	mu             sync.Mutex
-	cmd            *exec.Cmd
-	log            lockedBuf
+	proc           *testproc.Proc
 }
 
 // Start runs influxd until the test ends, with an admin user.
@@ -40,11 +37,13 @@ func Start(t testing.TB) *Server {
 	if _, err := exec.LookPath(Binary); err != nil {
 		t.Fatalf("InfluxDB is not installed (%s): run `go run mage.go test`, which installs Debian's influxdb, or apt-get install influxdb", Binary)
 	}
-	dir := t.TempDir()
-	s := &Server{Port: freePort(t), User: "admin", Password: "t3st-" + fmt.Sprint(time.Now().UnixNano()), t: t}
-	s.URL = fmt.Sprintf("http://127.0.0.1:%d", s.Port)
-	s.config = filepath.Join(dir, "influxdb.conf")
-	conf := fmt.Sprintf(`reporting-disabled = true
+	s := &Server{User: "admin", Password: "t3st-" + fmt.Sprint(time.Now().UnixNano()), t: t}
+	s.proc, _ = testproc.StartOnPorts(t, 2, func(ports []int) testproc.Spec {
+		dir := t.TempDir()
+		s.Port = ports[0]
+		s.URL = fmt.Sprintf("http://127.0.0.1:%d", s.Port)
+		config := filepath.Join(dir, "influxdb.conf")
+		conf := fmt.Sprintf(`reporting-disabled = true
 bind-address = "127.0.0.1:%d"
 [meta]
   dir = %q
@@ -58,12 +57,12 @@ bind-address = "127.0.0.1:%d"
   log-enabled = false
 [monitor]
   store-enabled = false
-`, freePort(t), filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), s.Port)
-	if err := os.WriteFile(s.config, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.start()
-	t.Cleanup(s.Stop)
+`, ports[1], filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), s.Port)
+		if err := os.WriteFile(config, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return testproc.Spec{Name: "influxd", Path: Binary, Args: []string{"-config", config}, Timeout: 30 * time.Second, Ready: s.pings}
+	})
 	// With no user yet, InfluxDB lets the first admin be created.
 	if _, err := s.query("", "CREATE USER "+s.User+" WITH PASSWORD '"+s.Password+"' WITH ALL PRIVILEGES", false); err != nil {
 		t.Fatal(err)
@@ -71,45 +70,20 @@ bind-address = "127.0.0.1:%d"
 	return s
 }
 
-func (s *Server) start() {
-	s.t.Helper()
-	s.mu.Lock()
-	s.cmd = exec.Command(Binary, "-config", s.config)
-	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
-	err := s.cmd.Start()
-	s.mu.Unlock()
+func (s *Server) pings() bool {
+	resp, err := testproc.Get(s.URL + "/ping")
 	if err != nil {
-		s.t.Fatal(err)
+		return false
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("influxd did not answer on %s within 30s:\n%s", s.URL, s.log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusNoContent
 }
 
 // Stop ends influxd (its data stays for Restart).
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart starts a stopped influxd again on the same port and data.
-func (s *Server) Restart() { s.start() }
+func (s *Server) Restart() { s.t.Helper(); s.proc.Restart(s.t) }
 
 // CreateDatabase creates db.
 func (s *Server) CreateDatabase(db string) {
@@ -174,30 +148,4 @@ func (s *Server) query(db, q string, auth bool) ([]Series, error) {
 		return nil, fmt.Errorf("query %q: %s", q, r.Results[0].Error)
 	}
 	return r.Results[0].Series, nil
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
@@ -111,9 +111,7 @@ func TestIntegrationRegistryCredentialsOnlyFromDockerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", testproc.Ports(t, 1)[0])
 	in := registry.Instance{Name: "lhcbdirac-registry-auth-test", Addr: addr, Volume: "lhcbdirac-registry-auth-test",
 		Extra: []string{"-v", authDir + ":/auth:ro", "-e", "REGISTRY_AUTH=htpasswd", "-e", "REGISTRY_AUTH_HTPASSWD_REALM=test", "-e", "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd"}}
 	_ = registry.Down(ctx, in, true)

@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"fmt"
-	"net"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -12,6 +11,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
 )
 
 // TestIntegrationRegistryKeepsImagesAcrossRestart runs a second instance of
@@ -79,10 +79,5 @@ func TestIntegrationRegistryKeepsImagesAcrossRestart(t *testing.T) {
 }
 
 func freeLoopbackAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprintf("127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
+	return fmt.Sprintf("127.0.0.1:%d", testproc.Ports(t, 1)[0])
 }

@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +31,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
@@ -236,12 +236,7 @@ func startService(t testing.TB, name string, env ...string) (*DIRAC, *Service) {
 
 func startServiceKeys(t testing.TB, name string, ecdsa bool, env ...string) (*DIRAC, *Service) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testproc.Ports(t, 1)[0]
 	system, svc, _ := strings.Cut(name, "/")
 	cfg := fmt.Sprintf("DIRAC\n{\n  Hostname = localhost\n  Security\n  {\n    UseServerCertificate = yes\n  }\n}\nSystems\n{\n  %s\n  {\n    Services\n    {\n      %s\n      {\n        Port = %d\n      }\n    }\n  }\n}\n", system, svc, port)
 	d := newDIRACKeys(t, cfg, ecdsa)

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,26 +248,7 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 	defer srv.Close()
 
 	// Every command line of the machine, sampled while the release runs.
-	stop := make(chan struct{})
-	var seen sync.Map
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-			for _, p := range procs {
-				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(token)) {
-					seen.Store(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), true)
-				}
-			}
-		}
-	}()
+	stop, seen := watchCommandLines(token)
 
 	dist := t.TempDir()
 	repo := f.Registry + "/itest-hotfix"
@@ -280,8 +263,7 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 	var out bytes.Buffer
 	r := &pipeline.Release{Config: cfg, F: f, P: progress.New(&out), Out: &out}
 	err = r.Run(ctx)
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Log(out.String())
 	if err != nil {
 		t.Fatalf("release: %v", err)
@@ -306,10 +288,9 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 	if strings.Contains(out.String(), token) || strings.Contains(out.String(), planted) {
 		t.Error("a credential is in the output")
 	}
-	seen.Range(func(k, _ any) bool {
-		t.Errorf("the token was on a command line: %s", k)
-		return true
-	})
+	for _, cmd := range seen() {
+		t.Errorf("the token was on a command line: %s", cmd)
+	}
 	filepath.Walk(dist, func(p string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() {
 			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
@@ -359,4 +340,117 @@ func TestIntegrationServiceThatDoesNotStartFailsTheRelease(t *testing.T) {
 	if _, err := remote.Head(ref); err == nil {
 		t.Error("the version tag exists")
 	}
+}
+
+// TestIntegrationIndexCredentialsReachTheIndexOnly gives the release an
+// index URL with a token in it (LHCBDIRAC_PIP_INDEX_URL): an index on
+// loopback that requires those credentials and lists LHCbDIRAC, but has no
+// files to resolve from. pip (the versions check) and uv (the resolution)
+// must both present the credentials to the index, and the release must
+// fail naming the index, with the token in no output, error, file in dist/
+// or command line.
+func TestIntegrationIndexCredentialsReachTheIndexOnly(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	// The tools come from the default index (the fake one has none).
+	if _, err := pytools.Ensure(ctx, testenv.Reporter(t), ""); err != nil {
+		t.Fatal(err)
+	}
+	const user, token = "robot", "PLANTED-index-9b3f"
+	var mu sync.Mutex
+	authorised := map[string]int{} // client (pip, uv) → requests with the credentials
+	index := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client, _, _ := strings.Cut(r.UserAgent(), "/")
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test index"`)
+			http.Error(w, "credentials required", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		authorised[client]++
+		mu.Unlock()
+		if strings.TrimSuffix(r.URL.Path, "/") == "/simple/lhcbdirac" {
+			fmt.Fprint(w, `<!DOCTYPE html><html><body>
+<a href="/files/LHCbDIRAC-12.0.20.tar.gz#sha256=`+strings.Repeat("1", 64)+`">LHCbDIRAC-12.0.20.tar.gz</a>
+<a href="/files/LHCbDIRAC-12.0.21.tar.gz#sha256=`+strings.Repeat("2", 64)+`">LHCbDIRAC-12.0.21.tar.gz</a>
+</body></html>`)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer index.Close()
+	indexURL := strings.Replace(index.URL, "http://", "http://"+user+":"+token+"@", 1) + "/simple/"
+
+	stop, seen := watchCommandLines(token)
+	dist := t.TempDir()
+	cfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{
+		"LHCBDIRAC_PIP_INDEX_URL": indexURL, "LHCBDIRAC_DIST": dist, "LHCBDIRAC_REPOSITORY": f.Registry + "/itest-index",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &pipeline.Release{Config: cfg, F: f, P: progress.New(&out), Out: &out}
+	err = r.Run(ctx)
+	stop()
+	t.Logf("%v\n%s", err, out.String())
+	if err == nil {
+		t.Fatal("the release resolved LHCbDIRAC from an index that has no files")
+	}
+	mu.Lock()
+	if authorised["pip"] == 0 || authorised["uv"] == 0 {
+		t.Errorf("requests with the credentials by client: %v; want pip's and uv's", authorised)
+	}
+	mu.Unlock()
+	if !strings.Contains(err.Error(), "lhcbdirac") && !strings.Contains(err.Error(), "LHCbDIRAC") {
+		t.Errorf("the error does not say what failed: %v", err)
+	}
+	if strings.Contains(err.Error(), token) || strings.Contains(out.String(), token) {
+		t.Error("the token is in the error or the output")
+	}
+	for _, cmd := range seen() {
+		t.Errorf("the token was on a command line: %s", cmd)
+	}
+	filepath.Walk(dist, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
+				t.Errorf("the token is in %s", p)
+			}
+		}
+		return nil
+	})
+}
+
+// watchCommandLines samples every command line of the machine until stop
+// is called; seen lists those that held secret.
+func watchCommandLines(secret string) (stop func(), seen func() []string) {
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var found []string
+	known := map[string]bool{}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+			for _, p := range procs {
+				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(secret)) {
+					cmd := string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+					mu.Lock()
+					if !known[cmd] {
+						known[cmd] = true
+						found = append(found, cmd)
+					}
+					mu.Unlock()
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }, func() []string { mu.Lock(); defer mu.Unlock(); return found }
 }

@@ -55,23 +55,32 @@ func ByDigest(ctx context.Context, ctr *dagger.Container, imageName, repo, workD
 	if err != nil {
 		return Pushed{}, fmt.Errorf("repository %q: %w", repo, err)
 	}
-	exported, cleanup, err := export(ctx, ctr, workDir)
+	tarPath, removeTar, err := exportTar(ctx, ctr, workDir)
 	if err != nil {
 		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
 	}
-	defer cleanup()
+	defer removeTar()
 	// Dagger stamps the build time into the config and into the directories
 	// a step touches, so the exported digest changes whenever the cache is
 	// cold. The canonical form — every time zeroed, host fields dropped, by
 	// go-containerregistry — is what is pushed: the same inputs give the
 	// same digest. Rewriting layers costs seconds, so the mapping from an
-	// exported digest to its canonical one is remembered.
-	from, err := exported.Digest()
+	// exported digest to its canonical one is remembered; the exported
+	// digest is read from the tar's index without unpacking it.
+	from, err := exportedDigest(tarPath)
 	if err != nil {
-		return Pushed{}, err
+		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
 	}
 	if p, ok := remembered(ctx, r, from); ok {
 		return Pushed{Name: imageName, Repo: r.String(), Digest: p.Digest, Size: p.Size}, nil
+	}
+	exported, cleanup, err := openLayout(tarPath, workDir)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
+	}
+	defer cleanup()
+	if d, err := exported.Digest(); err != nil || d != from {
+		return Pushed{}, fmt.Errorf("exporting %s from Dagger: the layout's image is %v, its index names %s (%v)", imageName, d, from, err)
 	}
 	img, err := mutate.Canonical(exported)
 	if err != nil {
@@ -177,10 +186,58 @@ func MoveTags(ctx context.Context, images []Pushed, v version.Version) error {
 
 // export writes the container as an OCI layout under workDir and opens it;
 // cleanup removes the layout once the image has been pushed.
-func export(ctx context.Context, ctr *dagger.Container, workDir string) (img v1.Image, cleanup func(), err error) {
+// exportTar writes the container as an OCI layout tar in workDir.
+func exportTar(ctx context.Context, ctr *dagger.Container, workDir string) (string, func(), error) {
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
+	f, err := os.CreateTemp(workDir, "oci-*.tar")
+	if err != nil {
+		return "", nil, err
+	}
+	f.Close()
+	remove := func() { os.Remove(f.Name()) }
+	if _, err := ctr.AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes}).Export(ctx, f.Name()); err != nil {
+		remove()
+		return "", nil, err
+	}
+	return f.Name(), remove, nil
+}
+
+// exportedDigest is the digest of the one manifest an OCI layout tar's
+// index.json names, read without unpacking the blobs (tar skips them).
+func exportedDigest(tarPath string) (v1.Hash, error) {
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return v1.Hash{}, errors.New("the export holds no index.json")
+		}
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if filepath.Clean("/"+h.Name) != "/index.json" {
+			continue
+		}
+		im, err := v1.ParseIndexManifest(io.LimitReader(tr, 1<<20))
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("the export's index.json: %w", err)
+		}
+		if len(im.Manifests) != 1 {
+			return v1.Hash{}, fmt.Errorf("the export holds %d manifests, want 1", len(im.Manifests))
+		}
+		return im.Manifests[0].Digest, nil
+	}
+}
+
+// openLayout unpacks an OCI layout tar into a directory of workDir and
+// returns its one image.
+func openLayout(tarPath, workDir string) (img v1.Image, cleanup func(), err error) {
 	tmp, err := os.MkdirTemp(workDir, "oci-")
 	if err != nil {
 		return nil, nil, err
@@ -191,11 +248,6 @@ func export(ctx context.Context, ctr *dagger.Container, workDir string) (img v1.
 			cleanup()
 		}
 	}()
-	tarPath := tmp + ".tar"
-	defer os.Remove(tarPath)
-	if _, err = ctr.AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes}).Export(ctx, tarPath); err != nil {
-		return nil, nil, err
-	}
 	if err = untar(tarPath, tmp); err != nil {
 		return nil, nil, err
 	}

@@ -1,12 +1,10 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +77,7 @@ func agentDockerRunServes(t *testing.T, apps []render.App, service string) {
 	argv := spec.DockerRun()
 	t.Logf("the agent's line: %s", spec.DockerRunLine())
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var out syncBuffer
+	var out testproc.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -124,21 +122,4 @@ func agentDockerRunServes(t *testing.T, apps []render.App, service string) {
 			t.Errorf("the task's environment lacks %s", want)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -291,14 +291,7 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 	for _, cmd := range seen() {
 		t.Errorf("the token was on a command line: %s", cmd)
 	}
-	filepath.Walk(dist, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
-				t.Errorf("the token is in %s", p)
-			}
-		}
-		return nil
-	})
+	assertNotInFiles(t, dist, token)
 	for _, n := range pipeline.ImageNames {
 		assertNotInImage(t, r.Images[n].Pushed.Ref(), token)
 	}
@@ -411,10 +404,16 @@ func TestIntegrationIndexCredentialsReachTheIndexOnly(t *testing.T) {
 	for _, cmd := range seen() {
 		t.Errorf("the token was on a command line: %s", cmd)
 	}
-	filepath.Walk(dist, func(p string, info os.FileInfo, err error) error {
+	assertNotInFiles(t, dist, token)
+}
+
+// assertNotInFiles fails the test for every file under dir holding secret.
+func assertNotInFiles(t *testing.T, dir, secret string) {
+	t.Helper()
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() {
-			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
-				t.Errorf("the token is in %s", p)
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) {
+				t.Errorf("the secret is in %s", p)
 			}
 		}
 		return nil

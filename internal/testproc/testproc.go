@@ -41,7 +41,7 @@ type Proc struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd exits
-	log  lockedBuf
+	log  Buffer
 }
 
 // errPortTaken is a server's exit because one of its ports was taken.
@@ -197,19 +197,21 @@ func ephemeralLow() int {
 	return lo
 }
 
-// lockedBuf collects a process's output while tests read it.
-type lockedBuf struct {
+// Buffer collects what a process or goroutine writes while a test reads
+// it.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuf) Write(p []byte) (int, error) {
+func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuf) String() string {
+// String is what was written so far.
+func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

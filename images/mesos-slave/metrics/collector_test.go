@@ -1,19 +1,18 @@
 package metrics
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cadvisortest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/influxtest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
 )
 
 // These tests run the collector against real parts: the machine's Docker
@@ -65,25 +64,8 @@ func containers(t testing.TB) (unlabelled string) {
 	return run("other-busy-"+suffix, "", "while :; do :; done")
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func collector(t testing.TB, in *influxtest.Server, target, host string, interval time.Duration) (*Collector, *logBuf, context.CancelFunc) {
-	logs := &logBuf{}
+func collector(t testing.TB, in *influxtest.Server, target, host string, interval time.Duration) (*Collector, *testproc.Buffer, context.CancelFunc) {
+	logs := &testproc.Buffer{}
 	c := New(Config{Target: target, Write: true, Quiet: true, Interval: interval, Host: host,
 		Influx: Influx{Host: "127.0.0.1", Port: in.Port, Username: in.User, Password: in.Password, Database: "dirac"},
 		Log:    log.New(logs, "", 0)})

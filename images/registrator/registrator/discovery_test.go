@@ -20,6 +20,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/consultest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/etcdtest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
 )
@@ -41,7 +42,7 @@ type world struct {
 	cat     *consul.Client
 	dips    *dipstest.Server
 	pinger  string // host:port
-	logs    *lockedLog
+	logs    *testproc.Buffer
 	dipsSvc string
 }
 
@@ -49,7 +50,7 @@ func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	w := &world{t: t, ctx: ctx, logs: &lockedLog{}, dipsSvc: "DataManagement/FileCatalog"}
+	w := &world{t: t, ctx: ctx, logs: &testproc.Buffer{}, dipsSvc: "DataManagement/FileCatalog"}
 	w.etcd = etcdtest.Start(t)
 	w.agent = consultest.Start(t)
 	var err error
@@ -478,21 +479,4 @@ func TestRegistratorRetriesWhileEtcdOrConsulIsDown(t *testing.T) {
 	w.agent.Restart()
 	took = w.eventually("Consul written again", w.converged(map[string]int{"/lhcb/web": 3}, "/lhcb/web"))
 	t.Logf("Consul back (empty): converged %s later", took.Round(time.Millisecond))
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -33,6 +33,22 @@ import (
 
 var daggerUseEntrypoint = dagger.ContainerWithExecOpts{UseEntrypoint: true}
 
+// sharedFilesScript prints how many files both DIRAC's and LHCbDIRAC's
+// RECORDs list, then those whose content is not LHCbDIRAC's.
+const sharedFilesScript = `
+import base64, hashlib, importlib.metadata as md
+d, l = md.distribution("DIRAC"), md.distribution("LHCbDIRAC")
+mine = {str(f): f for f in l.files}
+shared = [f for f in d.files if str(f) in mine]
+bad = []
+for f in shared:
+    h = mine[str(f)].hash
+    data = open(f.locate(), "rb").read()
+    if base64.urlsafe_b64encode(hashlib.new(h.mode, data).digest()).rstrip(b"=").decode() != h.value:
+        bad.append(str(f))
+print(len(shared), ",".join(bad))
+`
+
 // realVersion is the LHCbDIRAC release the real-route tests build: a
 // release the index has.
 const realVersion = "v12.0.21"
@@ -152,6 +168,17 @@ func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
 		}
 	}
 	t.Logf("lhcbdirac: %s, %.1f MB compressed, %d distributions", pushed.Digest, float64(pushed.Size)/1e6, len(lock.Runtime))
+
+	// Files both DIRAC and LHCbDIRAC ship (console scripts of the same
+	// names) are LHCbDIRAC's, as pip's dependency-first order leaves them.
+	shared, err := r.Images[pipeline.ImageLHCbDIRAC].Container.WithExec([]string{"python", "-c", sharedFilesScript}, daggerUseEntrypoint).Stdout(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(shared), "\n")
+	if n, notLHCb, _ := strings.Cut(lines[len(lines)-1], " "); n == "0" || notLHCb != "" {
+		t.Errorf("files DIRAC and LHCbDIRAC both ship: %s; not LHCbDIRAC's: %q", n, notLHCb)
+	}
 
 	// From the lock again: Dagger's cache bypassed, an empty uv cache.
 	cfg2, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{"LHCBDIRAC_LOCK": lockPath, "LHCBDIRAC_DIST": t.TempDir()}))

@@ -5,6 +5,7 @@
 #   /in/tools.lock    uv, pinned by hash
 #   /in/build.txt     the lock's build section (pip, setuptools, wheel, setuptools_scm)
 #   /in/runtime.txt   the runtime section, without the source-built and hotfixed distributions
+#                     and without LHCbDIRAC, which /in/last.txt holds (installed last)
 #   /in/sources.txt   the source-built distributions (no wheel for this platform)
 #   /in/extra.txt     the build tools the image keeps (a hotfix at container start needs them)
 #   /in/src/<Name>    hotfix checkouts; SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME> gives their version
@@ -52,10 +53,18 @@ for d in /src/* /in/src/*; do
   (cd "$d" && /opt/build/bin/pip wheel -q --no-deps --no-build-isolation . -w /wheels)
 done
 phase compile
+# LHCbDIRAC goes last (/in/last.txt, or its hotfix wheel): its console
+# scripts replace DIRAC's of the same names, as pip's dependency-first
+# order has them, instead of whichever uv's parallel install wrote last.
 : >/tmp/built.txt
+cp /in/last.txt /tmp/last.txt
 for w in /wheels/*.whl; do
   [ -e "$w" ] || continue
-  echo "$w --hash=sha256:$(sha256sum "$w" | cut -d' ' -f1)" >>/tmp/built.txt
+  line="$w --hash=sha256:$(sha256sum "$w" | cut -d' ' -f1)"
+  case "$(basename "$w" | tr '[:upper:]' '[:lower:]')" in
+    lhcbdirac-*) echo "$line" >>/tmp/last.txt ;;
+    *) echo "$line" >>/tmp/built.txt ;;
+  esac
 done
 
 if [ -n "${DIRACOS_INSTALLER:-}" ]; then
@@ -67,6 +76,9 @@ else
 fi
 "$uv" pip install -q --python "$target" --require-hashes --no-deps --no-build \
   -r /in/runtime.txt -r /in/extra.txt -r /tmp/built.txt
+if [ -s /tmp/last.txt ]; then
+  "$uv" pip install -q --python "$target" --require-hashes --no-deps --no-build -r /tmp/last.txt
+fi
 phase install
 
 # uv notes when it installed a local wheel (uv_cache.json, listed in

@@ -207,6 +207,16 @@ func (l *Lock) RuntimeRequirements(skip ...string) []byte {
 	return b.Bytes()
 }
 
+// RequirementOf is the named distribution's requirement line, with its
+// hashes (empty when the lock lacks it or builds it from source).
+func (l *Lock) RequirementOf(name string) []byte {
+	p, ok := l.Find(name)
+	if !ok || slices.Contains(l.SourceBuilt, p.Key()) {
+		return nil
+	}
+	return []byte(p.Text)
+}
+
 // SourceRequirements are the source-built distributions (minus skip).
 func (l *Lock) SourceRequirements(skip ...string) []byte {
 	var b bytes.Buffer

@@ -159,6 +159,14 @@ func HotfixVersion(locked string, s sources.Source) string {
 	return locked + "+hotfix." + s.Commit[:12]
 }
 
+// installedLast is installed after every other distribution. LHCbDIRAC
+// ships console scripts under the names of DIRAC's (its own dirac-dms-*
+// and others, 14 in 12.0.21); uv installs in parallel, so which of the two
+// files ended in bin/ changed from build to build, and with it the image's
+// digest. pip installs a dependency before what needs it, so LHCbDIRAC's
+// scripts win there; they win here too, every time.
+const installedLast = "LHCbDIRAC"
+
 // lockInstall runs install.sh in the builder: the lock's distributions
 // (the hotfixed ones aside) from the index, the source-only ones built by
 // the locked build tools, the hotfixes built the same way.
@@ -168,6 +176,10 @@ func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Contai
 		skip = append(skip, s.Name)
 	}
 	l := in.Lock
+	var last []byte
+	if !containsNorm(skip, pytools.Normalize(installedLast)) {
+		last = l.RequirementOf(installedLast)
+	}
 	cache := in.UVCache
 	if cache == "" {
 		cache = "lhcbdirac-uv"
@@ -181,7 +193,8 @@ func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Contai
 		WithNewFile("/in/install.sh", installScript).
 		WithNewFile("/in/tools.lock", string(pytools.Lock)).
 		WithNewFile("/in/build.txt", string(l.BuildRequirements())).
-		WithNewFile("/in/runtime.txt", string(l.RuntimeRequirements(skip...))).
+		WithNewFile("/in/runtime.txt", string(l.RuntimeRequirements(append(skip, installedLast)...))).
+		WithNewFile("/in/last.txt", string(last)).
 		WithNewFile("/in/sources.txt", string(l.SourceRequirements(skip...))).
 		WithNewFile("/in/extra.txt", string(l.ExtraTools()))
 	if in.IndexURL != nil {

@@ -208,15 +208,19 @@ func drawPNG(path string, cpu, mem []Series, since time.Duration) error {
 	return f.Close()
 }
 
-// query runs InfluxQL and returns a series per dirac_component.
-func (o Options) query(ctx context.Context, q string) ([]Series, error) {
+// influxSeries is one series of an InfluxQL result, as /query returns it.
+type influxSeries struct {
+	Tags   map[string]string `json:"tags"`
+	Values [][]any           `json:"values"`
+}
+
+// series runs InfluxQL and returns the series of its result, or the error
+// InfluxDB reports for the query or its first statement.
+func (o Options) series(ctx context.Context, q string) ([]influxSeries, error) {
 	var r struct {
 		Results []struct {
-			Series []struct {
-				Tags   map[string]string `json:"tags"`
-				Values [][]any           `json:"values"`
-			} `json:"series"`
-			Error string `json:"error"`
+			Series []influxSeries `json:"series"`
+			Error  string         `json:"error"`
 		} `json:"results"`
 		Error string `json:"error"`
 	}
@@ -229,21 +233,32 @@ func (o Options) query(ctx context.Context, q string) ([]Series, error) {
 	if len(r.Results) > 0 && r.Results[0].Error != "" {
 		return nil, fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), r.Results[0].Error)
 	}
-	var out []Series
+	var out []influxSeries
 	for _, res := range r.Results {
-		for _, s := range res.Series {
-			ser := Series{Component: s.Tags["dirac_component"]}
-			for _, v := range s.Values {
-				ns, err1 := v[0].(json.Number).Int64()
-				x, err2 := v[1].(json.Number).Float64()
-				if err1 != nil || err2 != nil {
-					continue
-				}
-				ser.Times = append(ser.Times, time.Unix(0, ns).UTC())
-				ser.Values = append(ser.Values, x)
+		out = append(out, res.Series...)
+	}
+	return out, nil
+}
+
+// query runs InfluxQL and returns a series per dirac_component.
+func (o Options) query(ctx context.Context, q string) ([]Series, error) {
+	series, err := o.series(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var out []Series
+	for _, s := range series {
+		ser := Series{Component: s.Tags["dirac_component"]}
+		for _, v := range s.Values {
+			ns, err1 := v[0].(json.Number).Int64()
+			x, err2 := v[1].(json.Number).Float64()
+			if err1 != nil || err2 != nil {
+				continue
 			}
-			out = append(out, ser)
+			ser.Times = append(ser.Times, time.Unix(0, ns).UTC())
+			ser.Values = append(ser.Values, x)
 		}
+		out = append(out, ser)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Component < out[j].Component })
 	return out, nil
@@ -251,23 +266,14 @@ func (o Options) query(ctx context.Context, q string) ([]Series, error) {
 
 // containers counts each component's containers in the period.
 func (o Options) containers(ctx context.Context) (map[string]int, error) {
-	var r struct {
-		Results []struct {
-			Series []struct {
-				Tags   map[string]string `json:"tags"`
-				Values [][]any           `json:"values"`
-			} `json:"series"`
-		} `json:"results"`
-	}
 	q := fmt.Sprintf(`SELECT count("usage") FROM "memory" WHERE time > now() - %ds AND "dirac_component" != '' GROUP BY "dirac_component", "docker_id"`, int(o.Since.Seconds()))
-	if err := o.get(ctx, q, &r); err != nil {
+	series, err := o.series(ctx, q)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]int{}
-	for _, res := range r.Results {
-		for _, s := range res.Series {
-			out[s.Tags["dirac_component"]]++
-		}
+	for _, s := range series {
+		out[s.Tags["dirac_component"]]++
 	}
 	return out, nil
 }

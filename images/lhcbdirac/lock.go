@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pep440"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
@@ -21,8 +21,10 @@ import (
 )
 
 // A lock is every Python distribution the image installs, pinned by
-// version and sha256, in pip's requirements format (uv and pip read it
-// as it is), with a few "# lhcbdirac:" directives a reader can ignore:
+// version and sha256, in the requirements format uv writes, with a few
+// "# lhcbdirac:" directives (lockparse.go gives the format; ParseLock is
+// its one reader). pip and uv never read the file itself: what they
+// install is written from its parsed entries.
 //
 //	# lhcbdirac:requirement LHCbDIRAC[server]==12.0.21
 //	# lhcbdirac:source-built m2crypto mysqlclient tornado
@@ -44,16 +46,44 @@ var buildRequirements string
 // from Debian (see constraints.txt), with the package providing each.
 var FromDebian = map[string]string{"gfal2-python": "python3-gfal2"}
 
-// Pin is one locked distribution.
+// Pin is one locked distribution, as ParseLock read it.
 type Pin struct {
-	Name    string // as written
-	Version string
-	Hashes  []string
-	Text    string // its lines in the lock
+	Name    string   // PEP 503 normal form (lhcbdirac, setuptools-scm)
+	Version string   // a public PEP 440 version, in normal form
+	Marker  string   // an environment marker true for the image, normal form; "" for none
+	Hashes  []string // sha256, lower-case hex
+	Line    int      // the entry's first line in the lock
 }
 
 // Key is the PEP 503 normalized name.
-func (p Pin) Key() string { return pytools.Normalize(p.Name) }
+func (p Pin) Key() string { return p.Name }
+
+// Requirement is the pin as pip and uv receive it, in uv's layout:
+//
+//	name==version[ ; marker] //	    --hash=sha256:<hex>
+func (p Pin) Requirement() string {
+	var b strings.Builder
+	b.WriteString(p.Name + "==" + p.Version)
+	if p.Marker != "" {
+		b.WriteString(" ; " + p.Marker)
+	}
+	for _, h := range p.Hashes {
+		b.WriteString(" \\\n    --hash=sha256:" + h)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// requirements writes pins for an installer.
+func requirements(pins []Pin, keep func(Pin) bool) []byte {
+	var b bytes.Buffer
+	for _, p := range pins {
+		if keep(p) {
+			b.WriteString(p.Requirement())
+		}
+	}
+	return b.Bytes()
+}
 
 // Lock is a parsed lock.
 type Lock struct {
@@ -84,169 +114,51 @@ func (l *Lock) Find(name string) (Pin, bool) {
 func (l *Lock) LHCbDIRACVersion() string { p, _ := l.Find("lhcbdirac"); return p.Version }
 func (l *Lock) DIRACVersion() string     { p, _ := l.Find("dirac"); return p.Version }
 
-var pinRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)`)
-var hashRE = regexp.MustCompile(`--hash=sha256:([0-9a-f]{64})`)
-
-// ParseLock reads a lock; name (a file name) is used in errors. Every
-// entry must be pinned with == and carry at least one sha256.
-func ParseLock(name string, b []byte) (*Lock, error) {
-	l := &Lock{Raw: b}
-	section := ""
-	var cur *Pin
-	flush := func() {
-		if cur == nil {
-			return
-		}
-		switch section {
-		case "runtime":
-			l.Runtime = append(l.Runtime, *cur)
-		case "build":
-			l.Build = append(l.Build, *cur)
-		}
-		cur = nil
-	}
-	for i, line := range strings.Split(string(b), "\n") {
-		n := i + 1
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(trimmed, "# lhcbdirac:"):
-			flush()
-			key, val, _ := strings.Cut(strings.TrimPrefix(trimmed, "# lhcbdirac:"), " ")
-			switch key {
-			case "section":
-				if val != "runtime" && val != "build" {
-					return nil, fmt.Errorf("%s:%d: unknown section %q", name, n, val)
-				}
-				section = val
-			case "requirement":
-				l.Requirement = val
-			case "source-built":
-				l.SourceBuilt = strings.Fields(val)
-			}
-		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
-			flush()
-		case strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t"):
-			if cur == nil {
-				return nil, fmt.Errorf("%s:%d: a continuation line outside an entry", name, n)
-			}
-			for _, m := range hashRE.FindAllStringSubmatch(line, -1) {
-				cur.Hashes = append(cur.Hashes, m[1])
-			}
-			cur.Text += line + "\n"
-		default:
-			flush()
-			m := pinRE.FindStringSubmatch(trimmed)
-			if m == nil {
-				return nil, fmt.Errorf("%s:%d: %q is not pinned with == (a lock pins every distribution)", name, n, trimmed)
-			}
-			if section == "" {
-				return nil, fmt.Errorf("%s:%d: %s comes before any '# lhcbdirac:section'", name, n, m[1])
-			}
-			cur = &Pin{Name: m[1], Version: m[3], Text: line + "\n"}
-			for _, h := range hashRE.FindAllStringSubmatch(line, -1) {
-				cur.Hashes = append(cur.Hashes, h[1])
-			}
-		}
-	}
-	flush()
-	for _, p := range append(append([]Pin{}, l.Runtime...), l.Build...) {
-		if len(p.Hashes) == 0 {
-			return nil, fmt.Errorf("%s: %s==%s has no sha256 hash (a lock pins every distribution by hash)", name, p.Name, p.Version)
-		}
-	}
-	if len(l.Runtime) == 0 {
-		return nil, fmt.Errorf("%s: no '# lhcbdirac:section runtime' with distributions: not an lhcbdirac lock (make one with go run mage.go lock VERSION)", name)
-	}
-	for _, want := range []string{"lhcbdirac", "dirac"} {
-		if _, ok := l.Find(want); !ok {
-			return nil, fmt.Errorf("%s: the lock does not install %s", name, want)
-		}
-	}
-	for _, s := range l.SourceBuilt {
-		if _, ok := l.Find(s); !ok {
-			return nil, fmt.Errorf("%s: source-built %s is not in the runtime section", name, s)
-		}
-	}
-	return l, nil
-}
-
 // CheckVersion refuses a lock made for another LHCbDIRAC than the release.
 func (l *Lock) CheckVersion(name string, v version.Version) error {
-	if got := l.LHCbDIRACVersion(); !samePEP440(got, v.PEP440()) {
+	if got := l.LHCbDIRACVersion(); !pep440.Same(got, v.PEP440()) {
 		return fmt.Errorf("%s installs LHCbDIRAC %s, but the release is %s (LHCbDIRAC %s): make a lock for it with go run mage.go lock %s", name, got, v.Raw, v.PEP440(), v.Raw)
 	}
 	return nil
 }
 
-// samePEP440 compares two versions the way an index does for these simple
-// forms (leading zeros and a trailing .0 aside, text equal).
-func samePEP440(a, b string) bool {
-	norm := func(s string) string {
-		s = strings.ToLower(s)
-		parts := regexp.MustCompile(`\d+`).ReplaceAllStringFunc(s, func(d string) string {
-			d = strings.TrimLeft(d, "0")
-			if d == "" {
-				return "0"
-			}
-			return d
-		})
-		return parts
-	}
-	return norm(a) == norm(b)
-}
-
 // RuntimeRequirements is the runtime section for an installer, without the
 // source-built distributions and without those named in skip (hotfixed).
 func (l *Lock) RuntimeRequirements(skip ...string) []byte {
-	var b bytes.Buffer
-	for _, p := range l.Runtime {
-		if !slices.Contains(l.SourceBuilt, p.Key()) && !containsNorm(skip, p.Key()) {
-			b.WriteString(p.Text)
-		}
-	}
-	return b.Bytes()
+	return requirements(l.Runtime, func(p Pin) bool {
+		return !slices.Contains(l.SourceBuilt, p.Key()) && !containsNorm(skip, p.Key())
+	})
 }
 
-// RequirementOf is the named distribution's requirement line, with its
-// hashes (empty when the lock lacks it or builds it from source).
+// RequirementOf is the named distribution's requirement, with its hashes
+// (empty when the lock lacks it or builds it from source).
 func (l *Lock) RequirementOf(name string) []byte {
 	p, ok := l.Find(name)
 	if !ok || slices.Contains(l.SourceBuilt, p.Key()) {
 		return nil
 	}
-	return []byte(p.Text)
+	return []byte(p.Requirement())
 }
 
 // SourceRequirements are the source-built distributions (minus skip).
 func (l *Lock) SourceRequirements(skip ...string) []byte {
-	var b bytes.Buffer
-	for _, p := range l.Runtime {
-		if slices.Contains(l.SourceBuilt, p.Key()) && !containsNorm(skip, p.Key()) {
-			b.WriteString(p.Text)
-		}
-	}
-	return b.Bytes()
+	return requirements(l.Runtime, func(p Pin) bool {
+		return slices.Contains(l.SourceBuilt, p.Key()) && !containsNorm(skip, p.Key())
+	})
 }
 
 // BuildRequirements is the build section.
 func (l *Lock) BuildRequirements() []byte {
-	var b bytes.Buffer
-	for _, p := range l.Build {
-		b.WriteString(p.Text)
-	}
-	return b.Bytes()
+	return requirements(l.Build, func(Pin) bool { return true })
 }
 
 // ExtraTools are the build tools the runtime section lacks (pip, wheel,
 // setuptools_scm…): the image keeps them, for a hotfix at container start.
 func (l *Lock) ExtraTools() []byte {
-	var b bytes.Buffer
-	for _, p := range l.Build {
-		if _, ok := l.Find(p.Name); !ok {
-			b.WriteString(p.Text)
-		}
-	}
-	return b.Bytes()
+	return requirements(l.Build, func(p Pin) bool {
+		_, ok := l.Find(p.Name)
+		return !ok
+	})
 }
 
 func containsNorm(names []string, key string) bool {
@@ -379,7 +291,7 @@ func CheckIndexHas(ctx context.Context, t *pytools.Tools, v version.Version) err
 	}
 	want := v.PEP440()
 	for _, h := range have {
-		if samePEP440(h, want) {
+		if pep440.Same(h, want) {
 			return nil
 		}
 	}
@@ -387,48 +299,10 @@ func CheckIndexHas(ctx context.Context, t *pytools.Tools, v version.Version) err
 }
 
 // Nearest returns up to n versions either side of where want would sort
-// among have (PEP 440 order for X.Y.Z[aN] forms), in ascending order.
+// among have (PEP 440 order), in ascending order.
 func Nearest(have []string, want string, n int) []string {
 	sorted := slices.Clone(have)
-	slices.SortFunc(sorted, comparePEP440)
-	i, _ := slices.BinarySearchFunc(sorted, want, comparePEP440)
+	slices.SortFunc(sorted, pep440.Compare)
+	i, _ := slices.BinarySearchFunc(sorted, want, pep440.Compare)
 	return sorted[max(0, i-n):min(len(sorted), i+n)]
-}
-
-var relRE = regexp.MustCompile(`^(\d+(?:\.\d+)*)(?:(a|b|rc)(\d+))?`)
-
-// comparePEP440 orders X.Y.Z[{a|b|rc}N] versions: release numbers, then a
-// pre-release before its final release.
-func comparePEP440(a, b string) int {
-	pa, pb := relRE.FindStringSubmatch(a), relRE.FindStringSubmatch(b)
-	if pa == nil || pb == nil {
-		return strings.Compare(a, b)
-	}
-	na, nb := strings.Split(pa[1], "."), strings.Split(pb[1], ".")
-	for i := 0; i < max(len(na), len(nb)); i++ {
-		x, y := 0, 0
-		if i < len(na) {
-			fmt.Sscan(na[i], &x)
-		}
-		if i < len(nb) {
-			fmt.Sscan(nb[i], &y)
-		}
-		if x != y {
-			return x - y
-		}
-	}
-	rank := func(m []string) (int, int) {
-		if m[2] == "" {
-			return 4, 0 // final
-		}
-		n := 0
-		fmt.Sscan(m[3], &n)
-		return map[string]int{"a": 1, "b": 2, "rc": 3}[m[2]], n
-	}
-	ra, xa := rank(pa)
-	rb, xb := rank(pb)
-	if ra != rb {
-		return ra - rb
-	}
-	return xa - xb
 }

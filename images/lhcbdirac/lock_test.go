@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pep440"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
@@ -20,7 +21,7 @@ func TestNearestAndOrder(t *testing.T) {
 		t.Fatalf("Nearest 12.0.0a6: %s", got)
 	}
 	for _, c := range [][2]string{{"12.0.0a31", "12.0.0"}, {"12.0.9", "12.0.10"}, {"11.0.61", "12.0.0a5"}} {
-		if comparePEP440(c[0], c[1]) >= 0 {
+		if pep440.Compare(c[0], c[1]) >= 0 {
 			t.Errorf("%s should sort before %s", c[0], c[1])
 		}
 	}
@@ -49,7 +50,7 @@ func TestParseLockRefusesWhatIsNotALock(t *testing.T) {
 		"": "not an lhcbdirac lock",
 		"# lhcbdirac:section runtime\nlhcbdirac>=12\n":                 `x.lock:2: "lhcbdirac>=12" is not pinned with ==`,
 		"# lhcbdirac:section runtime\nlhcbdirac==12.0.21\n":            "lhcbdirac==12.0.21 has no sha256 hash",
-		"lhcbdirac==1 --hash=sha256:" + strings.Repeat("a", 64) + "\n": "comes before any",
+		"lhcbdirac==1 --hash=sha256:" + strings.Repeat("a", 64) + "\n": "x.lock:1: an entry before any",
 		strings.Replace(good, "dirac==9.1.22", "diracx==9.1.22", 1):    "the lock does not install dirac",
 	} {
 		if _, err := ParseLock("x.lock", []byte(body)); err == nil || !strings.Contains(err.Error(), want) {
@@ -87,6 +88,13 @@ func TestIntegrationResolveRealLock(t *testing.T) {
 	}
 	if _, ok := l.Find("gfal2-python"); ok {
 		t.Error("gfal2-python is in the runtime section; Debian provides it")
+	}
+	// What install.sh gets is the lock's entries, exactly as uv wrote them.
+	for _, in := range installInputs(l, nil) {
+		checkInstallInput(t, in.path, l, in.text)
+	}
+	if _, build, _ := strings.Cut(string(l.Raw), "# lhcbdirac:section build\n"); string(l.BuildRequirements()) != build {
+		t.Errorf("the build section is not written as uv wrote it")
 	}
 	path := filepath.Join(t.TempDir(), "lhcbdirac.lock")
 	os.WriteFile(path, l.Raw, 0o644)

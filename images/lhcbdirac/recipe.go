@@ -167,19 +167,35 @@ func HotfixVersion(locked string, s sources.Source) string {
 // scripts win there; they win here too, every time.
 const installedLast = "LHCbDIRAC"
 
-// lockInstall runs install.sh in the builder: the lock's distributions
-// (the hotfixed ones aside) from the index, the source-only ones built by
-// the locked build tools, the hotfixes built the same way.
-func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
+// inputFile is one file install.sh reads.
+type inputFile struct{ path, text string }
+
+// installInputs are the files recipe.go writes for install.sh: each is
+// written from the lock's parsed entries (never copied from the lock
+// file), without the distributions hotfixed from the sources.
+func installInputs(l *Lock, srcs []sources.Source) []inputFile {
 	var skip []string
-	for _, s := range in.Sources {
+	for _, s := range srcs {
 		skip = append(skip, s.Name)
 	}
-	l := in.Lock
 	var last []byte
 	if !containsNorm(skip, pytools.Normalize(installedLast)) {
 		last = l.RequirementOf(installedLast)
 	}
+	return []inputFile{
+		{"/in/build.txt", string(l.BuildRequirements())},
+		{"/in/runtime.txt", string(l.RuntimeRequirements(append(skip, installedLast)...))},
+		{"/in/last.txt", string(last)},
+		{"/in/sources.txt", string(l.SourceRequirements(skip...))},
+		{"/in/extra.txt", string(l.ExtraTools())},
+	}
+}
+
+// lockInstall runs install.sh in the builder: the lock's distributions
+// (the hotfixed ones aside) from the index, the source-only ones built by
+// the locked build tools, the hotfixes built the same way.
+func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
+	l := in.Lock
 	cache := in.UVCache
 	if cache == "" {
 		cache = "lhcbdirac-uv"
@@ -191,12 +207,10 @@ func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Contai
 		WithEnvVariable("LHCBDIRAC_RERUN", in.Rerun).
 		WithMountedCache("/root/.cache/uv", c.CacheVolume(cache)).
 		WithNewFile("/in/install.sh", installScript).
-		WithNewFile("/in/tools.lock", string(pytools.Lock)).
-		WithNewFile("/in/build.txt", string(l.BuildRequirements())).
-		WithNewFile("/in/runtime.txt", string(l.RuntimeRequirements(append(skip, installedLast)...))).
-		WithNewFile("/in/last.txt", string(last)).
-		WithNewFile("/in/sources.txt", string(l.SourceRequirements(skip...))).
-		WithNewFile("/in/extra.txt", string(l.ExtraTools()))
+		WithNewFile("/in/tools.lock", string(pytools.Lock))
+	for _, f := range installInputs(l, in.Sources) {
+		ctr = ctr.WithNewFile(f.path, f.text)
+	}
 	if in.IndexURL != nil {
 		ctr = ctr.WithSecretVariable("PIP_INDEX_URL", in.IndexURL).
 			WithSecretVariable("UV_DEFAULT_INDEX", in.IndexURL)

@@ -16,6 +16,7 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/ci"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
@@ -40,11 +41,16 @@ var magecliTargets = map[string]any{
 	"registry:up": Registry.Up, "registry:down": Registry.Down, "registry:status": Registry.Status,
 	"base:build":      Base.Build,
 	"marathon:render": Marathon.Render, "marathon:plan": Marathon.Plan, "marathon:deploy": Marathon.Deploy, "marathon:softUpdate": Marathon.SoftUpdate, "marathon:dockerRun": Marathon.DockerRun, "scale": Scale,
-	"release": Release, "testService": TestService, "lock": Lock,
+	"release": Release, "testService": TestService,
+	"lock:resolve": Lock.Resolve, "lock:check": Lock.Check, "lock": Lock.Resolve,
 	"ci:plan": CI.Plan, "ci:release": CI.Release, "ci:login": CI.Login, "ci:testChanged": CI.TestChanged,
 	"bench": Bench, "smoke": Smoke, "lint": Lint, "test": Test,
 	"metrics:report": Metrics.Report,
 }
+
+// Aliases keeps "lock VERSION", the name lock:resolve had before lock:check
+// joined it (mage cannot have both a target lock and a namespace lock).
+var Aliases = map[string]any{"lock": Lock.Resolve}
 
 func init() {
 	// metrics:report takes --since, which mage cannot parse.
@@ -77,6 +83,9 @@ type CI mg.Namespace
 
 // Metrics reads what the nodes' collectors wrote to InfluxDB.
 type Metrics mg.Namespace
+
+// Lock resolves and checks LHCbDIRAC locks.
+type Lock mg.Namespace
 
 // Report writes dist/metrics/report.png and report.html: CPU and memory per DIRAC component over the last hour (--since 6h for another period), from the InfluxDB that INFLUXDB_* (or the JSON file LHCBDIRAC_METRICS_CONFIG) names.
 func (Metrics) Report(ctx context.Context) error {
@@ -326,8 +335,8 @@ func Scale(ctx context.Context, service string, n int) error {
 	return err
 }
 
-// Lock resolves the lock of LHCbDIRAC VERSION (every distribution pinned by version and sha256) without building, writes it to dist/VERSION/lhcbdirac.lock; releases of VERSION use it from then on.
-func Lock(ctx context.Context, version string) error {
+// Resolve (alias: lock VERSION) resolves the lock of LHCbDIRAC VERSION (every distribution pinned by version and sha256) without building, writes it to dist/VERSION/lhcbdirac.lock; releases of VERSION use it from then on.
+func (Lock) Resolve(ctx context.Context, version string) error {
 	p := progress.New(nil)
 	cfg, err := pipeline.ConfigFromEnv(version, "", pipeline.OSGetenv)
 	if err != nil {
@@ -337,8 +346,17 @@ func Lock(ctx context.Context, version string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: LHCbDIRAC %s, DIRAC %s, %d distributions (%d built from source), %s\n",
-		path, l.LHCbDIRACVersion(), l.DIRACVersion(), len(l.Runtime), len(l.SourceBuilt), l.Digest())
+	fmt.Printf("%s: %s\n", path, l.Summary())
+	return nil
+}
+
+// Check reads FILE as a release would (LHCBDIRAC_LOCK=FILE) and prints a one-line summary, or fails naming the line and what is wrong; it builds nothing and needs no engine, Docker or network.
+func (Lock) Check(file string) error {
+	l, err := lhcbdirac.ReadLock(file)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: ok: %s\n", file, l.Summary())
 	return nil
 }
 

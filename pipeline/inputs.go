@@ -143,7 +143,7 @@ func (r *Release) lock(ctx context.Context) error {
 	if c.LockFile != "" {
 		l, err := lhcbdirac.ReadLock(c.LockFile)
 		if err != nil {
-			return err
+			return fmt.Errorf("LHCBDIRAC_LOCK: %w", err)
 		}
 		if err := l.CheckVersion(c.LockFile, c.Version); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -273,13 +274,25 @@ func ResolveAndRemember(ctx context.Context, p *progress.Reporter, t *pytools.To
 	return l, cachedir.WriteFile(path, l.Raw)
 }
 
-// ReadLock reads LHCBDIRAC_LOCK's file.
+// ReadLock reads a lock file (LHCBDIRAC_LOCK's, or lock:check's), at
+// most MaxLockSize bytes of it.
 func ReadLock(path string) (*Lock, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("LHCBDIRAC_LOCK: %w", err)
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxLockSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ParseLock(path, b)
+}
+
+// Summary is the lock in one line, as lock:check and lock print it.
+func (l *Lock) Summary() string {
+	return fmt.Sprintf("LHCbDIRAC %s, DIRAC %s, %d distributions (%d built from source), %d build tools, %s",
+		l.LHCbDIRACVersion(), l.DIRACVersion(), len(l.Runtime), len(l.SourceBuilt), len(l.Build), l.Digest())
 }
 
 // CheckIndexHas fails, naming the nearest versions the index has, when

@@ -2,6 +2,7 @@ package lhcbdirac
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -118,10 +119,11 @@ type lockParser struct {
 	l    *Lock
 
 	section string
-	seen    map[string]int // directives (and sections) met, by line
-	cur     *Pin           // the entry being read, nil outside one
-	cont    int            // the line that ended in "\", 0 if none
-	via     int            // 1: the entry's annotations may follow; 2: within a bare "# via" block
+	seen    map[string]int  // directives (and sections) met, by line
+	cur     *Pin            // the entry being read, nil outside one
+	hashes  map[string]bool // the entry's, to refuse one twice
+	cont    int             // the line that ended in "\", 0 if none
+	via     int             // 1: the entry's annotations may follow; 2: within a bare "# via" block
 	names   map[string]map[string]int
 	debian  map[string]int
 	reqLine int
@@ -331,7 +333,7 @@ func (p *lockParser) entry(n int, line string) error {
 		p.names[p.section] = map[string]int{}
 	}
 	p.names[p.section][pin.Name] = n
-	p.cur, p.via = pin, 1
+	p.cur, p.via, p.hashes = pin, 1, map[string]bool{}
 	return p.options(n, opts, false)
 }
 
@@ -415,9 +417,10 @@ func (p *lockParser) options(n int, text string, continuation bool) error {
 		if err != nil {
 			return p.fail(n, "%v", err)
 		}
-		if slices.Contains(p.cur.Hashes, h) {
+		if p.hashes[h] {
 			return p.fail(n, "%s lists sha256:%s twice", p.cur.Name, h)
 		}
+		p.hashes[h] = true
 		p.cur.Hashes = append(p.cur.Hashes, h)
 	}
 	return nil
@@ -474,9 +477,9 @@ func (p *lockParser) check() error {
 			return p.fail(p.seen["source-built"], "source-built %s is not in the runtime section", s)
 		}
 	}
-	for name, line := range p.debian {
+	for _, name := range slices.Sorted(maps.Keys(p.debian)) {
 		if pin, ok := l.Find(name); ok {
-			return p.fail(pin.Line, "%s is pinned in the runtime section, but line %d takes it from Debian", name, line)
+			return p.fail(pin.Line, "%s is pinned in the runtime section, but line %d takes it from Debian", name, p.debian[name])
 		}
 	}
 	for _, b := range l.Build {

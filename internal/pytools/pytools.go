@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pep508"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 )
@@ -205,10 +206,8 @@ func (t *Tools) SourceOnly(ctx context.Context, lock []byte) ([]string, error) {
 	return nil, fmt.Errorf("more than 64 packages without wheels")
 }
 
-// Normalize is a distribution name as PEP 503 compares them.
-func Normalize(name string) string {
-	return strings.ToLower(regexp.MustCompile(`[-_.]+`).ReplaceAllString(name, "-"))
-}
+// Normalize is a distribution name as PEP 503 compares them (pep508's).
+func Normalize(name string) string { return pep508.Normalize(name) }
 
 // Without returns a requirements file without the named distributions'
 // entries (an entry is its "name==version" line and the continuation lines

@@ -217,6 +217,11 @@ func goComponent(b GoBinary) (cdx.Component, error) {
 	if b.GoVersion != "" {
 		props = append(props, cdx.Property{Name: "golang:version", Value: b.GoVersion})
 	}
+	if b.Main.Version == "" && len(b.Deps) == 0 {
+		// Debian builds its Go packages outside module mode: the build
+		// info names the package only; the dpkg status lists its package.
+		props = append(props, cdx.Property{Name: "golang:modules", Value: "none recorded (built outside module mode)"})
+	}
 	c := cdx.Component{
 		BOMRef: ref, Type: cdx.ComponentTypeApplication, Name: b.Main.Path, Version: b.Main.Version,
 		PackageURL: goPURL(b.Main), Properties: &props,

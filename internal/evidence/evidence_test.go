@@ -102,3 +102,28 @@ func TestVerifyRefusesASmokeFailure(t *testing.T) {
 		t.Fatalf("smoke %+v", res.SmokeAll)
 	}
 }
+
+func TestReferrersFormRefusesAnotherKeyAndAnotherSubject(t *testing.T) {
+	ctx := context.Background()
+	addr := inProcessRegistry(t, true)
+	img, _ := pushRandom(t, addr, "lhcbdirac/lhcbdirac", "a")
+	other, _ := pushRandom(t, addr, "lhcbdirac/lhcbdirac", "b")
+	s := newSigner(t)
+	if _, err := newSigner(t).Attach(ctx, img, attestations(t, img, true), evidence.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Verifier().Verify(ctx, img, evidence.Policy{}, evidence.Options{})
+	if !errors.Is(err, evidence.ErrNoSignature) || !errors.Is(err, evidence.ErrOtherKey) || !strings.Contains(err.Error(), "referrer sha256:") {
+		t.Fatalf("bundles signed by another key must be refused, naming the referrer: %v", err)
+	}
+	// Evidence about one digest counts for no other.
+	if _, err := s.Attach(ctx, other, attestations(t, other, true), evidence.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verifier().Verify(ctx, other, evidence.Policy{}, evidence.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verifier().Verify(ctx, img, evidence.Policy{}, evidence.Options{}); !errors.Is(err, evidence.ErrNoSmoke) {
+		t.Fatalf("%s has no evidence by this key: %v", img, err)
+	}
+}

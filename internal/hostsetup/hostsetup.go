@@ -52,6 +52,7 @@ var Needs = []Need{
 var TestNeeds = []Need{
 	{"etcd", "etcd-server", "etcd for the discovery tests (the registrator, dirac-discover)", nil},
 	{"influxd", "influxdb", "InfluxDB 1.x for the monitoring tests (the collector, metrics:report)", nil},
+	{"chromium", "chromium", "a real browser for the release report's tests (headless, internal/chromiumtest)", nil},
 }
 
 // Host is the machine being set up. Its fields default to the real

@@ -65,6 +65,7 @@ for p in "$@"; do case $p in
   python3-venv) cp "$d/.fake-python3" "$d/python3";;
   etcd-server) cp "$d/.fake-etcd" "$d/etcd";;
   influxdb) cp "$d/.fake-etcd" "$d/influxd";;
+  chromium) cp "$d/.fake-etcd" "$d/chromium";;
 esac; done`,
 }
 
@@ -123,8 +124,8 @@ func TestFreshMachineGetsPackagesAndDaemon(t *testing.T) {
 	}
 }
 
-// The tests' needs come on top: etcd from Debian's etcd-server, nothing
-// else reinstalled.
+// The tests' needs come on top: etcd from Debian's etcd-server, InfluxDB,
+// chromium for the report's browser tests; nothing else reinstalled.
 func TestTestNeedsAreInstalledToo(t *testing.T) {
 	dir := fakePath(t, "apt-get", "docker", "debootstrap", "git", "openssl", "python3", "dockerd-ok")
 	os.WriteFile(filepath.Join(dir, "dockerd.running"), nil, 0o644)
@@ -136,7 +137,7 @@ func TestTestNeedsAreInstalledToo(t *testing.T) {
 		t.Fatalf("Ensure: %v\n%s", err, out.String())
 	}
 	apt, _ := os.ReadFile(filepath.Join(dir, "apt.log"))
-	if !strings.Contains(string(apt), "install -y -qq etcd-server influxdb\n") {
+	if !strings.Contains(string(apt), "install -y -qq etcd-server influxdb chromium\n") {
 		t.Fatalf("apt-get was called with:\n%s", apt)
 	}
 }

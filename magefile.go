@@ -536,7 +536,7 @@ func Lint(ctx context.Context) error {
 		return fmt.Errorf("gofmt would change these files (run gofmt -w):\n%s", files)
 	}
 	// magefile.go hides behind the mage build tag; vet it too.
-	for _, args := range [][]string{{"vet", "./..."}, {"vet", "-tags", "mage", "."}} {
+	for _, args := range [][]string{{"vet", "-tags", "integration", "./..."}, {"vet", "-tags", "mage", "."}} {
 		vet := exec.CommandContext(ctx, "go", args...)
 		vet.Stdout, vet.Stderr = os.Stdout, os.Stderr
 		if err := vet.Run(); err != nil {
@@ -562,7 +562,7 @@ func Test(ctx context.Context) error {
 	}
 	ep.Export()
 	p.Summary("provisioning")
-	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-timeout", "40m", "-v", "./...")
+	cmd := exec.CommandContext(ctx, "go", "test", "-tags", "integration", "-count=1", "-timeout", "40m", "-v", "./...")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }

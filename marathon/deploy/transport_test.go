@@ -205,7 +205,9 @@ func TestAHangingMarathonHonoursTheTimeout(t *testing.T) {
 	}
 
 	p.Set(marathontest.Pass)
-	srv.Behaviour = func(map[string]any) marathontest.Outcome { return marathontest.Outcome{Healthy: true, Delay: time.Hour} }
+	srv.Behaviour = func(map[string]any) marathontest.Outcome {
+		return marathontest.Outcome{Healthy: true, Delay: time.Hour}
+	}
 	afterRequest(t, srv, "PUT /v2/apps", func() { p.Set(marathontest.Hang) })
 	start = time.Now()
 	_, err = Apply(ctx, c, apps, o)

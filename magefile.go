@@ -314,11 +314,8 @@ func TestService(ctx context.Context, service string) error {
 	return release(ctx, version, &service)
 }
 
-// Scale sets SERVICE's instance count on $MARATHON_URL to N and waits until every instance is healthy, rolling back otherwise (as marathon:deploy; the service must be in the services file).
+// Scale sets SERVICE's instance count on $MARATHON_URL to N (0 to MARATHON_MAX_INSTANCES, default 100) and waits until every instance is healthy, rolling back otherwise (as marathon:deploy; the service must be in the services file).
 func Scale(ctx context.Context, service string, n int) error {
-	if n < 0 {
-		return fmt.Errorf("N=%d: want 0 or more instances", n)
-	}
 	f, err := pipeline.ServicesFromEnv(pipeline.OSGetenv)
 	if err != nil {
 		return err

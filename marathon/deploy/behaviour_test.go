@@ -292,9 +292,6 @@ func TestScale(t *testing.T) {
 	if _, err := Scale(ctx, c, "/no/such", 2, o); err == nil || !strings.Contains(err.Error(), "app /no/such does not run on Marathon") {
 		t.Errorf("unknown app: %v", err)
 	}
-	if _, err := Scale(ctx, c, id, -1, o); err == nil || !strings.Contains(err.Error(), "-1 instances: want 0 or more") {
-		t.Errorf("negative count: %v", err)
-	}
 
 	// New tasks that never pass their checks: rolled back to 3.
 	srv.Behaviour = func(map[string]any) marathontest.Outcome {

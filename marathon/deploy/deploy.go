@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	marathon "github.com/gambol99/go-marathon"
 	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
@@ -55,10 +56,23 @@ type Options struct {
 	Poll time.Duration
 	// Log receives one line per event; nil discards.
 	Log io.Writer
+	// MaxInstances bounds the instance count Scale accepts (default
+	// DefaultMaxInstances, MARATHON_MAX_INSTANCES): a typo of a few zeros
+	// must not reach Marathon, which would try to start them all.
+	MaxInstances int
 }
 
+// DefaultMaxInstances is Scale's bound when none is set: DIRAC services
+// run a handful of instances each.
+const DefaultMaxInstances = 100
+
+// MaxInstancesEnv raises (or lowers) Scale's bound.
+const MaxInstancesEnv = "MARATHON_MAX_INSTANCES"
+
 // OptionsFromEnv reads MARATHON_FORCE ("1"), MARATHON_TIMEOUT and
-// MARATHON_SETTLE (Go durations); log receives the deploy's events.
+// MARATHON_SETTLE (Go durations) and MARATHON_MAX_INSTANCES; log receives
+// the deploy's events. MARATHON_TIMEOUT bounds a deploy or scale of each
+// app, every request included; a rollback after it gets as long again.
 func OptionsFromEnv(getenv func(string) string, log io.Writer) (Options, error) {
 	o := Options{Log: log}
 	switch f := getenv("MARATHON_FORCE"); f {
@@ -82,6 +96,13 @@ func OptionsFromEnv(getenv func(string) string, log io.Writer) (Options, error) 
 		}
 		*d.to = v
 	}
+	if m := getenv(MaxInstancesEnv); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return o, fmt.Errorf("%s=%q: want a whole number of instances from 1 to 1000000", MaxInstancesEnv, m)
+		}
+		o.MaxInstances = n
+	}
 	if o.Timeout > 0 && o.Settle > o.Timeout {
 		return o, fmt.Errorf("MARATHON_SETTLE=%s is longer than MARATHON_TIMEOUT=%s", o.Settle, o.Timeout)
 	}
@@ -104,6 +125,9 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.MaxInstances <= 0 {
+		o.MaxInstances = DefaultMaxInstances
+	}
 }
 
 // Result is what happened to one app.
@@ -121,9 +145,10 @@ type Result struct {
 // the rendered app sets are compared, so the defaults Marathon fills in do
 // not show up as changes.
 func Plan(ctx context.Context, c *Client, apps []render.App) ([]Change, error) {
+	deadline := time.Now().Add(c.Retry)
 	var out []Change
 	for _, a := range apps {
-		cur, err := c.GetApp(ctx, a.ID)
+		cur, err := retry(ctx, deadline, nil, a.ID+": reading the app", func(ctx context.Context) (map[string]any, error) { return c.GetApp(ctx, a.ID) })
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", a.ID, err)
 		}
@@ -218,7 +243,7 @@ func deployOne(ctx context.Context, c *Client, a render.App, o Options) Result {
 		return r
 	}
 	deadline := time.Now().Add(o.Timeout)
-	cur, err := retry(ctx, deadline, o.Log, a.ID+": reading the app", func() (map[string]any, error) { return c.GetApp(ctx, a.ID) })
+	cur, err := retry(ctx, deadline, o.Log, a.ID+": reading the app", func(ctx context.Context) (map[string]any, error) { return c.GetApp(ctx, a.ID) })
 	if err != nil {
 		return fail(err)
 	}
@@ -230,7 +255,9 @@ func deployOne(ctx context.Context, c *Client, a render.App, o Options) Result {
 		return r
 	}
 	prev := ch.Version
-	r.DeploymentID, r.Version, err = putWaitingForLocks(ctx, c, a.ID, a.Doc, false, o, deadline)
+	r.DeploymentID, r.Version, r.RolledBack, err = changeOrUndo(ctx, c, a.ID, prev, o, deadline, func(ctx context.Context) (string, string, error) {
+		return c.PutApp(ctx, a.ID, a.Doc, false, o.Force)
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -243,22 +270,31 @@ func deployOne(ctx context.Context, c *Client, a render.App, o Options) Result {
 	return r
 }
 
-// putWaitingForLocks PUTs the app, retrying transient failures. A 409
-// means deployments hold the app: with Force they are overridden;
-// otherwise they are awaited and the PUT made again — as many times as the
-// lock changes hands before the deadline (an owner that cancels its
-// deployment leaves Marathon's revert holding the lock under a new id:
-// DeploymentManagerActor, DeploymentPlanReverter).
-func putWaitingForLocks(ctx context.Context, c *Client, id string, body any, partial bool, o Options, deadline time.Time) (string, string, error) {
-	return waitingForLocks(ctx, c, id, o, deadline, func() (string, string, error) { return c.PutApp(ctx, id, body, partial, o.Force) })
+// changeOrUndo makes a change to app id (change: a PUT or a DELETE that
+// starts a deployment) as waitingForLocks does. When Marathon kept failing
+// until the deadline the change may have been made all the same — a PUT
+// that arrived and whose answer was lost — so it is looked for and, when
+// found, rolled back (rolledBack; err says what happened).
+func changeOrUndo(ctx context.Context, c *Client, id, prev string, o Options, deadline time.Time, change func(context.Context) (dep, ver string, err error)) (dep, ver string, rolledBack bool, err error) {
+	dep, ver, err = waitingForLocks(ctx, c, id, o, deadline, change)
+	if err != nil && Transient(err) {
+		fmt.Fprintf(o.Log, "%s: %v; finding out whether Marathon made the change\n", id, err)
+		rolledBack, err = rollback(ctx, c, id, "", prev, o, err.Error())
+	}
+	return dep, ver, rolledBack, err
 }
 
-// waitingForLocks makes a change (put) as putWaitingForLocks describes.
-func waitingForLocks(ctx context.Context, c *Client, id string, o Options, deadline time.Time, change func() (dep, ver string, err error)) (string, string, error) {
+// waitingForLocks makes a change, retrying transient failures. A 409
+// means deployments hold the app: with Force they are overridden;
+// otherwise they are awaited and the change made again — as many times as
+// the lock changes hands before the deadline (an owner that cancels its
+// deployment leaves Marathon's revert holding the lock under a new id:
+// DeploymentManagerActor, DeploymentPlanReverter).
+func waitingForLocks(ctx context.Context, c *Client, id string, o Options, deadline time.Time, change func(context.Context) (dep, ver string, err error)) (string, string, error) {
 	type put struct{ dep, ver string }
 	for {
-		p, err := retry(ctx, deadline, o.Log, id+": PUT", func() (put, error) {
-			dep, ver, err := change()
+		p, err := retry(ctx, deadline, o.Log, id+": PUT", func(ctx context.Context) (put, error) {
+			dep, ver, err := change(ctx)
 			return put{dep, ver}, err
 		})
 		var ae *APIError
@@ -286,27 +322,43 @@ func waitingForLocks(ctx context.Context, c *Client, id string, o Options, deadl
 
 // await waits until deployment dep is finished and the app runs version
 // ver with every instance of that version running and healthy. Past the
-// deadline the app is rolled back: a deployment still running is
-// cancelled, which makes Marathon revert it (DeploymentPlanReverter); one
-// that finished but left unhealthy tasks is undone by deploying the
-// previous version's definition again (PUT {"version": prev}: Marathon
-// keeps every version), or by deleting an app the deployment created.
+// deadline, or when Marathon stops answering until the deadline while the
+// deployment is under way, the app is rolled back (rollback).
 func await(ctx context.Context, c *Client, id, dep, ver, prev string, o Options, deadline time.Time) (rolledBack bool, err error) {
 	var last appHealth
-	finished := false
 	var healthySince time.Time // zero while not finished and healthy
+	var reason string
 	for {
-		running, err := runningDeployments(ctx, c, deadline, o.Log)
-		if err != nil {
-			return false, err
+		if time.Now().After(deadline) {
+			// Healthy since the deployment finished, until the deadline.
+			if !healthySince.IsZero() {
+				return false, nil
+			}
+			reason = fmt.Sprintf("not healthy within %s: %s", o.Timeout, last)
+			break
 		}
-		app, err := retry(ctx, deadline, o.Log, id+": reading the app", func() (map[string]any, error) { return c.GetAppTasks(ctx, id) })
+		running, err := runningDeployments(ctx, c, deadline, o.Log)
+		var app map[string]any
+		if err == nil {
+			app, err = retry(ctx, deadline, o.Log, id+": reading the app", func(ctx context.Context) (map[string]any, error) { return c.GetAppTasks(ctx, id) })
+		}
 		if err != nil {
-			return false, err
+			if !Transient(err) {
+				return false, err
+			}
+			if !healthySince.IsZero() {
+				// Finished and healthy at the last look: a working
+				// deploy is not undone because Marathon went quiet.
+				return false, fmt.Errorf("deployment %s finished and every instance was healthy, then Marathon stopped answering before the %s settle time was over (%v): not rolled back; check the app", dep, o.Settle, err)
+			}
+			reason = fmt.Sprintf("not healthy within %s: Marathon stopped answering while deployment %s was under way (%v)", o.Timeout, dep, err)
+			if last.version != "" {
+				reason += "; last seen: " + last.String()
+			}
+			break
 		}
 		last = health(app, ver)
-		finished = !running[dep]
-		if finished {
+		if !running[dep] {
 			switch {
 			case app == nil:
 				return false, fmt.Errorf("deployment %s finished but the app is gone (deleted or cancelled by someone else)", dep)
@@ -327,61 +379,93 @@ func await(ctx context.Context, c *Client, id, dep, ver, prev string, o Options,
 				healthySince = time.Time{}
 			}
 		}
-		if time.Now().After(deadline) {
-			// Healthy since the deployment finished, until the deadline.
-			if !healthySince.IsZero() {
-				return false, nil
-			}
-			break
-		}
 		if err := sleep(ctx, o.Poll); err != nil {
 			return false, err
 		}
 	}
-	reason := fmt.Sprintf("not healthy within %s: %s", o.Timeout, last)
 	fmt.Fprintf(o.Log, "%s: %s; rolling back\n", id, reason)
-	// The rollback gets a deadline of its own: the deploy's has passed.
-	rbDeadline := time.Now().Add(o.Timeout)
+	return rollback(ctx, c, id, dep, prev, o, reason)
+}
+
+// rollback undoes a change to app id that failed for reason, with a
+// deadline of its own (the change's has passed): a deployment dep still
+// running is cancelled, which makes Marathon revert it
+// (DeploymentPlanReverter); one that finished is undone by deploying the
+// previous version's definition again (PUT {"version": prev}: Marathon
+// keeps every version), or by deleting an app the deployment created
+// (prev ""). With dep "" the change's fate is unknown (Marathon kept
+// failing on it): the app is read, and when it no longer runs prev, the
+// deployment of the version it runs is the one undone. It always returns
+// an error, saying what was done.
+func rollback(ctx context.Context, c *Client, id, dep, prev string, o Options, reason string) (rolledBack bool, err error) {
+	deadline := time.Now().Add(o.Timeout)
+	deps, err := retry(ctx, deadline, o.Log, id+": listing deployments for the rollback", c.deployments)
+	if err != nil {
+		return false, fmt.Errorf("%s; the rollback could not start: %w", reason, err)
+	}
+	if dep == "" {
+		app, err := retry(ctx, deadline, o.Log, id+": reading the app for the rollback", func(ctx context.Context) (map[string]any, error) { return c.GetApp(ctx, id) })
+		if err != nil {
+			return false, fmt.Errorf("%s; could not find out whether Marathon made the change, so nothing was rolled back: %w", reason, err)
+		}
+		now, _ := app["version"].(string)
+		switch {
+		case app == nil && prev == "":
+			return false, fmt.Errorf("%s; Marathon did not create the app: nothing to roll back", reason)
+		case app != nil && now == prev:
+			return false, fmt.Errorf("%s; Marathon did not make the change (the app still runs version %s): nothing to roll back", reason, prev)
+		}
+		for _, d := range deps {
+			if d.Version == now && slices.Contains(d.AffectedApps, id) {
+				dep = d.ID
+			}
+		}
+	}
+	running := false
+	for _, d := range deps {
+		running = running || (dep != "" && d.ID == dep)
+	}
 	var rbDep, rbVer, how string
-	switch {
-	case !finished:
-		rb, err := retry(ctx, rbDeadline, o.Log, id+": cancelling deployment "+dep, func() (*marathon.DeploymentID, error) { return c.Marathon().DeleteDeployment(dep, false) })
-		if err != nil {
-			return false, fmt.Errorf("%s; cancelling deployment %s for the rollback failed: %v", reason, dep, redactErr(err, c))
-		}
-		if rb != nil {
-			rbDep, rbVer = rb.DeploymentID, rb.Version
-		}
-		how = "deployment " + dep + " cancelled; Marathon reverts to version " + prev + "'s definition"
-		if prev == "" {
+	if running {
+		rbDep, rbVer, err = retry2(ctx, deadline, o.Log, id+": cancelling deployment "+dep, func(ctx context.Context) (string, string, error) { return c.cancelDeployment(ctx, dep) })
+		var ae *APIError
+		switch {
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+			running = false // it ended meanwhile (or an earlier try cancelled it): undo what it did
+		case err != nil:
+			return false, fmt.Errorf("%s; cancelling deployment %s for the rollback failed: %w", reason, dep, err)
+		case prev == "":
 			how = "deployment " + dep + " cancelled; the app was new and Marathon removes it"
+		default:
+			how = "deployment " + dep + " cancelled; Marathon reverts to version " + prev + "'s definition"
 		}
-	case prev == "":
-		rb, err := retry(ctx, rbDeadline, o.Log, id+": deleting the new app", func() (*marathon.DeploymentID, error) { return c.Marathon().DeleteApplication(id, false) })
-		if err != nil {
-			return false, fmt.Errorf("%s; deleting the new app failed: %v", reason, redactErr(err, c))
+	}
+	if !running {
+		if prev == "" {
+			rbDep, rbVer, err = retry2(ctx, deadline, o.Log, id+": deleting the new app", func(ctx context.Context) (string, string, error) { return c.deleteApp(ctx, id) })
+			var ae *APIError
+			if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+				return true, fmt.Errorf("%s; rolled back: the new app is gone", reason)
+			}
+			if err != nil {
+				return false, fmt.Errorf("%s; deleting the new app failed: %w", reason, err)
+			}
+			how = "the app was new and is deleted"
+		} else {
+			rbDep, rbVer, err = waitingForLocks(ctx, c, id, o, deadline, func(ctx context.Context) (string, string, error) { return c.putVersion(ctx, id, prev, o.Force) })
+			if err != nil {
+				return false, fmt.Errorf("%s; redeploying version %s failed: %w", reason, prev, err)
+			}
+			how = "version " + prev + "'s definition deployed again"
 		}
-		if rb != nil {
-			rbDep, rbVer = rb.DeploymentID, rb.Version
-		}
-		how = "the app was new and is deleted"
-	default:
-		rb, err := retry(ctx, rbDeadline, o.Log, id+": redeploying version "+prev, func() (*marathon.DeploymentID, error) {
-			return c.Marathon().SetApplicationVersion(id, &marathon.ApplicationVersion{Version: prev})
-		})
-		if err != nil {
-			return false, fmt.Errorf("%s; redeploying version %s failed: %v", reason, prev, redactErr(err, c))
-		}
-		rbDep, rbVer = rb.DeploymentID, rb.Version
-		how = "version " + prev + "'s definition deployed again"
 	}
 	if rbDep == "" {
 		return true, fmt.Errorf("%s; rolled back: %s", reason, how)
 	}
 	for {
-		running, err := runningDeployments(ctx, c, rbDeadline, o.Log)
+		running, err := runningDeployments(ctx, c, deadline, o.Log)
 		if err != nil {
-			return true, fmt.Errorf("%s; rollback %s: %v", reason, rbDep, err)
+			return true, fmt.Errorf("%s; rollback %s: %w", reason, rbDep, err)
 		}
 		if !running[rbDep] {
 			if prev == "" {
@@ -390,13 +474,23 @@ func await(ctx context.Context, c *Client, id, dep, ver, prev string, o Options,
 			// Marathon runs the previous definition as a new version.
 			return true, fmt.Errorf("%s; rolled back: %s, now running as version %s (deployment %s)", reason, how, rbVer, rbDep)
 		}
-		if time.Now().After(rbDeadline) {
+		if time.Now().After(deadline) {
 			return true, fmt.Errorf("%s; %s, but the rollback (deployment %s) is still running after %s", reason, how, rbDep, o.Timeout)
 		}
 		if err := sleep(ctx, o.Poll); err != nil {
 			return true, err
 		}
 	}
+}
+
+// retry2 is retry for a change that answers a deployment and a version.
+func retry2(ctx context.Context, deadline time.Time, log io.Writer, what string, f func(context.Context) (string, string, error)) (string, string, error) {
+	type result struct{ dep, ver string }
+	r, err := retry(ctx, deadline, log, what, func(ctx context.Context) (result, error) {
+		dep, ver, err := f(ctx)
+		return result{dep, ver}, err
+	})
+	return r.dep, r.ver, err
 }
 
 type appHealth struct {
@@ -479,9 +573,9 @@ func health(app map[string]any, ver string) appHealth {
 }
 
 func runningDeployments(ctx context.Context, c *Client, deadline time.Time, log io.Writer) (map[string]bool, error) {
-	deps, err := retry(ctx, deadline, log, "listing deployments", func() ([]*marathon.Deployment, error) { return c.Marathon().Deployments() })
+	deps, err := retry(ctx, deadline, log, "listing deployments", c.deployments)
 	if err != nil {
-		return nil, fmt.Errorf("listing deployments: %s", redact(err.Error(), c))
+		return nil, err
 	}
 	out := map[string]bool{}
 	for _, d := range deps {
@@ -490,15 +584,13 @@ func runningDeployments(ctx context.Context, c *Client, deadline time.Time, log 
 	return out, nil
 }
 
-func redactErr(err error, c *Client) string { return redact(err.Error(), c) }
-
 // SoftUpdate is the seed's "soft update": every app labelled
 // dirac_component (Marathon label, or the docker label parameter the seed
 // used) gets its image tag swapped for version; instance counts, resources
 // and everything else stay as they run.
 func SoftUpdate(ctx context.Context, c *Client, version string, o Options) ([]Result, error) {
 	o.defaults()
-	apps, err := c.ListApps(ctx)
+	apps, err := retry(ctx, time.Now().Add(o.Timeout), o.Log, "listing the apps", c.ListApps)
 	if err != nil {
 		return nil, err
 	}
@@ -525,7 +617,10 @@ func SoftUpdate(ctx context.Context, c *Client, version string, o Options) ([]Re
 			docker["image"] = newImage
 			// a partial update: only the container changes
 			deadline := time.Now().Add(o.Timeout)
-			r.DeploymentID, r.Version, r.Err = putWaitingForLocks(ctx, c, id, map[string]any{"id": id, "container": container}, true, o, deadline)
+			body := map[string]any{"id": id, "container": container}
+			r.DeploymentID, r.Version, r.RolledBack, r.Err = changeOrUndo(ctx, c, id, prev, o, deadline, func(ctx context.Context) (string, string, error) {
+				return c.PutApp(ctx, id, body, true, o.Force)
+			})
 			if r.Err == nil {
 				fmt.Fprintf(o.Log, "%s: image %s -> %s, deployment %s\n", id, image, newImage, r.DeploymentID)
 				r.RolledBack, r.Err = await(ctx, c, id, r.DeploymentID, r.Version, prev, o, deadline)

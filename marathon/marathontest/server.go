@@ -24,7 +24,9 @@
 // alone scales (tasks launched or killed, no restart); FailTask crashes a
 // task and Marathon's replacement follows; a consumer of the event stream
 // that falls behind is disconnected, as Marathon does, and
-// DropEventStreams drops them all.
+// DropEventStreams drops them all. Proxy puts it behind a loopback proxy
+// that refuses, resets, closes, loses answers or hangs on demand: the
+// network to Marathon failing, Marathon itself staying as it is.
 //
 // Not covered: pods, groups (/v2/groups), queues, tasks endpoints, leader
 // proxying, readiness checks, scaling by resource offers (every instance

@@ -128,7 +128,7 @@ func benchPing(b *testing.B, ecdsa, nodelay bool) {
 // checks at once, RSA-2048 host keys.
 func BenchmarkPingerRealDIRAC(b *testing.B) {
 	d, s := startService(b, "RequestManagement/ReqProxy")
-	al, err := server.ParseAllowList(fmt.Sprintf("localhost:%d", s.Port))
+	al, err := server.ParseAllowList(fmt.Sprintf("localhost:%[1]d,127.0.0.1:%[1]d,[::1]:%[1]d", s.Port)) // localhost is loopback: address entries admit it
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestProjectClientsPingRealDIRACService(t *testing.T) {
 				t.Fatalf("dirac-self-ping: %v: %s", err, out)
 			}
 			// The pinger, as Consul calls it.
-			al, err := server.ParseAllowList(fmt.Sprintf("localhost:%d", s.Port))
+			al, err := server.ParseAllowList(fmt.Sprintf("localhost:%[1]d,127.0.0.1:%[1]d,[::1]:%[1]d", s.Port)) // localhost is loopback: address entries admit it
 			if err != nil {
 				t.Fatal(err)
 			}

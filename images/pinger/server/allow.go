@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -175,7 +177,7 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 
 // Allows reports whether the target may be pinged on port: address rules
 // admit only addresses, name rules only names. Names are matched as
-// written, never resolved.
+// written here; Resolve then checks what they resolve to.
 func (a *AllowList) Allows(t Target, port int) bool {
 	for _, r := range a.rules {
 		if r.lo != 0 && (port < r.lo || port > r.hi) {
@@ -196,4 +198,145 @@ func (a *AllowList) Allows(t Target, port int) bool {
 		}
 	}
 	return false
+}
+
+// Resolver looks host names up; net.DefaultResolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// deniedRanges are where a ping must not land unless an address entry of
+// the allow-list names the place: the pinger's own host (loopback,
+// unspecified), the link (link-local, where cloud metadata services
+// answer), groups (multicast) and what is not an address to dial.
+// Private ranges are not here: DIRAC services live on them at CERN.
+var deniedRanges = []struct {
+	prefix netip.Prefix
+	what   string
+}{
+	{netip.MustParsePrefix("169.254.169.254/32"), "cloud metadata"},
+	{netip.MustParsePrefix("100.100.100.200/32"), "cloud metadata"},
+	{netip.MustParsePrefix("fd00:ec2::254/128"), "cloud metadata"},
+	{netip.MustParsePrefix("0.0.0.0/8"), "unspecified"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved or broadcast"},
+	{netip.MustParsePrefix("::/128"), "unspecified"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("::/96"), "IPv4-compatible (deprecated)"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},
+}
+
+// nat64 carries an IPv4 address in its last 32 bits (RFC 6052): it is
+// judged as that address.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// DeniedError is an address in a denied range that the allow-list does not
+// name.
+type DeniedError struct {
+	Host  string // the host asked for
+	Addr  netip.Addr
+	Range string // what the range is: loopback, link-local, …
+}
+
+func (e *DeniedError) Error() string {
+	const why = "the pinger dials such an address only when an address entry of PINGER_ALLOW names it or its range (a wider range does not count)"
+	if e.Host != e.Addr.String() {
+		return fmt.Sprintf("host %s resolves to %s (%s): %s", e.Host, e.Addr, e.Range, why)
+	}
+	return fmt.Sprintf("%s (%s): %s", e.Addr, e.Range, why)
+}
+
+// ResolveError is a name that could not be resolved to any address.
+type ResolveError struct {
+	Host string
+	Err  error
+}
+
+func (e *ResolveError) Error() string { return fmt.Sprintf("resolving %s: %v", e.Host, e.Err) }
+func (e *ResolveError) Unwrap() error { return e.Err }
+
+// NotAllowedError is a target outside the allow-list.
+type NotAllowedError struct{ HostPort string }
+
+func (e *NotAllowedError) Error() string {
+	return fmt.Sprintf("target %s is not in the pinger's allow-list", e.HostPort)
+}
+
+// Resolve gives the addresses the pinger may dial for target on port, and
+// is the only way to them: the target must be allowed (Allows); a name is
+// resolved once, here, and those addresses are what gets dialled — a
+// second lookup at dial time could answer otherwise (DNS rebinding). Every
+// address must lie outside the denied ranges (loopback, link-local with
+// cloud metadata, unspecified, multicast…) unless an address entry at
+// least as narrow as the range names it: "127.0.0.1:9197" or
+// "169.254.0.0/16" lets those through (the metadata address needs an
+// entry of its own), "0.0.0.0/0" does not. One denied
+// address refuses the target: a name whose records mix a good address and
+// a loopback one is not half-allowed.
+func (a *AllowList) Resolve(ctx context.Context, r Resolver, t Target, port int) ([]netip.Addr, error) {
+	if !a.Allows(t, port) {
+		return nil, &NotAllowedError{HostPort: joinHostPort(t.String(), port)}
+	}
+	addrs := []netip.Addr{t.IP}
+	if !t.IP.IsValid() {
+		found, err := r.LookupNetIP(ctx, "ip", t.Name)
+		if err != nil {
+			return nil, &ResolveError{Host: t.Name, Err: err}
+		}
+		addrs = addrs[:0]
+		for _, ip := range found {
+			if ip = ip.Unmap(); !slices.Contains(addrs, ip) {
+				addrs = append(addrs, ip)
+			}
+		}
+		if len(addrs) == 0 {
+			return nil, &ResolveError{Host: t.Name, Err: fmt.Errorf("no address")}
+		}
+	}
+	for _, ip := range addrs {
+		if what := a.denied(ip, port); what != "" {
+			return nil, &DeniedError{Host: t.String(), Addr: ip, Range: what}
+		}
+	}
+	return addrs, nil
+}
+
+// denied names the denied range ip lies in, unless an address rule for
+// port at least as narrow as that range admits it; "" when ip may be
+// dialled.
+func (a *AllowList) denied(ip netip.Addr, port int) string {
+	if ip.Zone() != "" {
+		return "zoned"
+	}
+	judged := ip
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		judged = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
+	for _, d := range deniedRanges {
+		if !d.prefix.Contains(judged) {
+			continue
+		}
+		for _, r := range a.rules {
+			if r.prefix.IsValid() && r.prefix.Contains(judged) && r.prefix.Bits() >= d.prefix.Bits() && d.prefix.Contains(r.prefix.Addr()) &&
+				(r.lo == 0 || port >= r.lo && port <= r.hi) {
+				return ""
+			}
+		}
+		if judged != ip {
+			return "NAT64 form of a " + d.what + " address"
+		}
+		return d.what
+	}
+	return ""
+}
+
+func joinHostPort(host string, port int) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + strconv.Itoa(port)
+	}
+	return host + ":" + strconv.Itoa(port)
 }

@@ -56,7 +56,7 @@ func benchPinger(b *testing.B, bin string, ec bool) {
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(bin)
-	cmd.Env = []string{"PINGER_LISTEN=" + addr, fmt.Sprintf("PINGER_ALLOW=localhost:%d", srv.Port()),
+	cmd.Env = []string{"PINGER_LISTEN=" + addr, fmt.Sprintf("PINGER_ALLOW=localhost:%[1]d,127.0.0.1:%[1]d,[::1]:%[1]d", srv.Port()),
 		"DIRAC_X509_HOST_CERT=" + host.CertFile, "DIRAC_X509_HOST_KEY=" + host.KeyFile, "X509_CERT_DIR=" + pki.CADir(),
 		"PINGER_MAX_CONCURRENT=64"}
 	if err := cmd.Start(); err != nil {

@@ -3,7 +3,9 @@
 // the pinger's host certificate. It keeps the seed pinger's API (200 / 400
 // naming the missing parameter / 418 on a failed ping / 404 elsewhere,
 // /self for its own health) and adds what a network-facing service needs: an
-// allow-list (403 outside it), per-request timeouts, a bound on concurrent
+// allow-list (403 outside it, and for names that resolve into loopback,
+// link-local or metadata ranges; what is dialled is the address checked),
+// per-request timeouts, a bound on concurrent
 // pings, Prometheus metrics, structured logs and graceful shutdown.
 package server
 
@@ -17,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -28,23 +31,52 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips"
 )
 
-// Pinger turns HTTP requests into DIPS pings.
+// Pinger turns HTTP requests into DIPS pings. The handler dials checked
+// addresses, never names, so the client must also know the name the
+// server's certificate is checked against: a *dips.Client (a copy of it
+// with ServerName set pings) or a NamedPinger.
 type Pinger interface {
 	Ping(ctx context.Context, url string) (*dips.Dict, error)
+}
+
+// NamedPinger pings url, whose host is an address, checking the server's
+// certificate (and sending SNI) for serverName; "" means the address.
+type NamedPinger interface {
+	PingNamed(ctx context.Context, url, serverName string) (*dips.Dict, error)
 }
 
 // Config of the HTTP handler.
 type Config struct {
 	Client        Pinger
 	Allow         *AllowList
-	Timeout       time.Duration // per ping (default 10 s, Consul's check timeout)
+	Resolver      Resolver      // looks target names up (default net.DefaultResolver)
+	Timeout       time.Duration // per ping, name lookup included (default 10 s, Consul's check timeout)
 	MaxConcurrent int           // pings in flight at once (default 64)
 	Logger        *slog.Logger
+}
+
+// namedPing pings through c, which must take a server name.
+func namedPing(c Pinger) (func(ctx context.Context, url, serverName string) (*dips.Dict, error), error) {
+	switch p := c.(type) {
+	case NamedPinger:
+		return p.PingNamed, nil
+	case *dips.Client:
+		return func(ctx context.Context, url, serverName string) (*dips.Dict, error) {
+			if serverName == "" {
+				return p.Ping(ctx, url)
+			}
+			named := *p
+			named.ServerName = serverName
+			return named.Ping(ctx, url)
+		}, nil
+	}
+	return nil, fmt.Errorf("pinger: the DIPS client (%T) must be a *dips.Client or a NamedPinger: the pinger dials checked addresses and needs the host name for the certificate", c)
 }
 
 // Handler serves /self, /ping and /metrics.
 type Handler struct {
 	cfg     Config
+	dial    func(ctx context.Context, url, serverName string) (*dips.Dict, error)
 	slots   chan struct{}
 	mux     *http.ServeMux
 	pings   *prometheus.CounterVec
@@ -66,7 +98,14 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent), mux: http.NewServeMux()}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	dial, err := namedPing(cfg.Client)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, dial: dial, slots: make(chan struct{}, cfg.MaxConcurrent), mux: http.NewServeMux()}
 	reg := prometheus.NewRegistry()
 	h.pings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pinger_pings_total", Help: "DIPS pings by result."}, []string{"result"})
 	h.latency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pinger_ping_duration_seconds", Help: "Duration of DIPS pings.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)})
@@ -120,21 +159,20 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request) {
 		h.finish(r, start, "bad_request", http.StatusBadRequest, w, fmt.Sprintf("Bad Param ! port %q is not a port number", portText), nil)
 		return
 	}
-	// The host is parsed once; the allow-list checks, and the URL carries,
-	// exactly the parsed value.
+	// The host is parsed once; the allow-list checks it, and then the
+	// addresses it stands for (Resolve), which are what is dialled.
 	target, err := ParseTarget(host)
 	if err != nil {
 		h.finish(r, start, "bad_request", http.StatusBadRequest, w, "Bad Param ! "+err.Error(), nil)
 		return
 	}
-	hostPort := net.JoinHostPort(target.String(), strconv.Itoa(port))
-	url := fmt.Sprintf("dips://%s/%s", hostPort, strings.TrimLeft(service, "/"))
-	if _, err := dips.ParseURL(url); err != nil {
+	path := strings.TrimLeft(service, "/")
+	if _, err := dips.ParseURL(fmt.Sprintf("dips://%s/%s", net.JoinHostPort(target.String(), strconv.Itoa(port)), path)); err != nil {
 		h.finish(r, start, "bad_request", http.StatusBadRequest, w, "Bad Param ! "+err.Error(), nil)
 		return
 	}
-	if !h.cfg.Allow.Allows(target, port) {
-		h.finish(r, start, "forbidden", http.StatusForbidden, w, fmt.Sprintf("target %s is not in the pinger's allow-list", hostPort), nil)
+	if !h.cfg.Allow.Allows(target, port) { // at once, before waiting for a slot
+		h.finish(r, start, "forbidden", http.StatusForbidden, w, (&NotAllowedError{HostPort: net.JoinHostPort(target.String(), strconv.Itoa(port))}).Error(), nil)
 		return
 	}
 	// A health check waits only briefly for a free slot: under overload an
@@ -154,18 +192,57 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
 	defer cancel()
 	h.flight.Inc()
-	v, err := h.cfg.Client.Ping(ctx, url)
+	v, err := h.pingTarget(ctx, target, port, path)
 	h.flight.Dec()
 	<-h.slots
 	h.latency.Observe(time.Since(start).Seconds())
-	if err != nil {
+	var denied *DeniedError
+	var notAllowed *NotAllowedError
+	switch {
+	case errors.As(err, &denied), errors.As(err, &notAllowed):
+		h.finish(r, start, "forbidden", http.StatusForbidden, w, err.Error(), nil)
+		return
+	case err != nil:
 		h.finish(r, start, failureKind(err), http.StatusTeapot, w, err.Error(), err)
 		return
 	}
 	h.pings.WithLabelValues("ok").Inc()
-	h.cfg.Logger.Info("ping", "target", url, "status", 200, "duration_ms", time.Since(start).Milliseconds())
+	h.cfg.Logger.Info("ping", "target", fmt.Sprintf("dips://%s/%s", net.JoinHostPort(target.String(), strconv.Itoa(port)), path), "status", 200, "duration_ms", time.Since(start).Milliseconds())
 	writeJSON(w, http.StatusOK, toJSON(v))
 }
+
+// pingTarget resolves the target once (Resolve checks every address) and
+// pings the first address that takes the connection, with the certificate
+// checked for the name asked for.
+func (h *Handler) pingTarget(ctx context.Context, t Target, port int, path string) (*dips.Dict, error) {
+	addrs, err := h.cfg.Allow.Resolve(ctx, h.cfg.Resolver, t, port)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for _, a := range addrs {
+		v, err := h.dial(ctx, fmt.Sprintf("dips://%s/%s", net.JoinHostPort(a.String(), strconv.Itoa(port)), path), t.Name)
+		var ce *dips.ConnectError
+		if err == nil || !errors.As(err, &ce) || ctx.Err() != nil {
+			if err != nil && t.Name != "" {
+				err = &resolvedError{name: t.Name, addr: a, err: err}
+			}
+			return v, err
+		}
+		last = &resolvedError{name: t.Name, addr: a, err: err}
+	}
+	return nil, last
+}
+
+// resolvedError says which address of a name a ping failed on.
+type resolvedError struct {
+	name string
+	addr netip.Addr
+	err  error
+}
+
+func (e *resolvedError) Error() string { return fmt.Sprintf("%s (%s): %v", e.name, e.addr, e.err) }
+func (e *resolvedError) Unwrap() error { return e.err }
 
 // finish answers an error and logs it once.
 func (h *Handler) finish(r *http.Request, start time.Time, result string, status int, w http.ResponseWriter, msg string, err error) {
@@ -186,9 +263,12 @@ func failureKind(err error) string {
 	var ce *dips.ConnectError
 	var te *dips.TLSError
 	var re *dips.RemoteError
+	var rse *ResolveError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.As(err, &rse):
+		return "resolve"
 	case errors.As(err, &ce):
 		return "connect"
 	case errors.As(err, &te):

@@ -93,14 +93,17 @@ func (Metrics) Report(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	png, page, stats, err := metricsreport.Report(ctx, o)
+	r, err := metricsreport.Report(ctx, o)
 	if err != nil {
 		return err
 	}
-	for _, s := range stats {
+	for _, s := range r.Stats {
 		fmt.Printf("%-40s %d containers  cpu %.3f cores (peak %.3f)  memory %.0f MiB (peak %.0f)\n", s.Component, s.Containers, s.CPUMean, s.CPUMax, s.MemMean, s.MemMax)
 	}
-	fmt.Printf("%s\n%s\n", png, page)
+	if r.Refused > 0 {
+		fmt.Printf("%d rows of InfluxDB's answers refused (left out), the first: %s\n", r.Refused, r.FirstRefused)
+	}
+	fmt.Printf("%s\n%s\n", r.PNG, r.Page)
 	return nil
 }
 

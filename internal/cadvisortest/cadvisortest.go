@@ -44,8 +44,11 @@ type CAdvisor struct {
 	proc *testproc.Proc
 }
 
-// Start runs cAdvisor until the test ends, sampling every second, with the
-// Marathon variables of containers' environments in their specs.
+// Start runs cAdvisor until the test ends, sampling every second (always:
+// without dynamic housekeeping, which stretches an idle container's
+// interval up to a minute, so tests wait for samples by count in bounded
+// time), with the Marathon variables of containers' environments in their
+// specs.
 func Start(t testing.TB) *CAdvisor {
 	t.Helper()
 	bin, err := Build(context.Background(), progress.New(nil))
@@ -57,7 +60,7 @@ func Start(t testing.TB) *CAdvisor {
 		c.Addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
 		return testproc.Spec{Name: "cadvisor", Path: bin, Timeout: 60 * time.Second, Ready: c.healthy,
 			Args: []string{"-listen_ip", "127.0.0.1", "-port", fmt.Sprint(ports[0]), "-logtostderr",
-				"-housekeeping_interval", "1s", "-docker_env_metadata_whitelist", "MARATHON_APP_ID,MESOS_TASK_ID",
+				"-housekeeping_interval", "1s", "-allow_dynamic_housekeeping=false", "-docker_env_metadata_whitelist", "MARATHON_APP_ID,MESOS_TASK_ID",
 				"-disable_metrics", "disk,diskIO,tcp,udp,percpu,sched,process"}}
 	})
 	return c

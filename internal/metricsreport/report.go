@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"html/template"
 	"image/color"
-	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,6 +27,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave/metrics"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/httpbody"
 )
 
 // Options are a report's.
@@ -52,10 +53,28 @@ type Stat struct {
 	Containers, Points int
 }
 
+// Result is what a report made.
+type Result struct {
+	PNG, Page string // the files written
+	Stats     []Stat
+	// Refused counts the rows of InfluxDB's answers that were not a time
+	// and a number (left out of the figures); FirstRefused names the
+	// first: the query, the series, the row.
+	Refused      int
+	FirstRefused string
+}
+
 // Report queries InfluxDB and writes report.png and report.html into
 // o.Dir. A component's value at a time is the sum over its containers
 // (the mean of each container's points in the bucket).
-func Report(ctx context.Context, o Options) (png, page string, stats []Stat, err error) {
+func Report(ctx context.Context, o Options) (Result, error) {
+	var res Result
+	png, page, stats, err := o.report(ctx, &res)
+	res.PNG, res.Page, res.Stats = png, page, stats
+	return res, err
+}
+
+func (o Options) report(ctx context.Context, res *Result) (png, page string, stats []Stat, err error) {
 	if o.Since <= 0 {
 		o.Since = time.Hour
 	}
@@ -64,11 +83,11 @@ func Report(ctx context.Context, o Options) (png, page string, stats []Stat, err
 		return fmt.Sprintf(`SELECT sum("m") AS v FROM (SELECT mean(%q) AS m FROM %q WHERE time > now() - %ds AND "dirac_component" != '' GROUP BY time(%ds), "docker_id", "dirac_component") GROUP BY time(%ds), "dirac_component" fill(none)`,
 			field, measurement, int(o.Since.Seconds()), int(bucket.Seconds()), int(bucket.Seconds()))
 	}
-	cpu, err := o.query(ctx, q("usage_cores", "cpu"))
+	cpu, err := o.query(ctx, "cpu", q("usage_cores", "cpu"), res)
 	if err != nil {
 		return "", "", nil, err
 	}
-	mem, err := o.query(ctx, q("usage", "memory"))
+	mem, err := o.query(ctx, "memory", q("usage", "memory"), res)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -78,7 +97,11 @@ func Report(ctx context.Context, o Options) (png, page string, stats []Stat, err
 		}
 	}
 	if len(cpu) == 0 && len(mem) == 0 {
-		return "", "", nil, fmt.Errorf("InfluxDB %s, database %q: no points of any DIRAC component in the last %s", o.Influx.URL(), o.Influx.Database, o.Since)
+		err := fmt.Errorf("InfluxDB %s, database %q: no points of any DIRAC component in the last %s", o.Influx.URL(), o.Influx.Database, o.Since)
+		if res.Refused > 0 {
+			err = fmt.Errorf("%w (%d rows of its answers refused, the first: %s)", err, res.Refused, res.FirstRefused)
+		}
+		return "", "", nil, err
 	}
 	counts, err := o.containers(ctx)
 	if err != nil {
@@ -97,7 +120,9 @@ func Report(ctx context.Context, o Options) (png, page string, stats []Stat, err
 	if err := pageTmpl.Execute(&b, struct {
 		Since, Generated, Database string
 		Stats                      []Stat
-	}{o.Since.String(), time.Now().UTC().Format(time.RFC3339), o.Influx.Database, stats}); err != nil {
+		Refused                    int
+		FirstRefused               string
+	}{o.Since.String(), time.Now().UTC().Format(time.RFC3339), o.Influx.Database, stats, res.Refused, res.FirstRefused}); err != nil {
 		return "", "", nil, err
 	}
 	return png, page, stats, os.WriteFile(page, b.Bytes(), 0o644)
@@ -108,7 +133,8 @@ var pageTmpl = template.Must(template.New("report").Parse(`<!doctype html>
 <title>DIRAC components: CPU and memory, last {{.Since}}</title>
 <h1>DIRAC components: CPU and memory, last {{.Since}}</h1>
 <p>From InfluxDB database <code>{{.Database}}</code>, made {{.Generated}}. Each component's value is the sum over its containers.</p>
-<img src="report.png" alt="CPU and memory per component">
+{{if .Refused}}<p><strong>{{.Refused}} rows of InfluxDB's answers were not a time and a number and are left out</strong> (the first: <code>{{.FirstRefused}}</code>).</p>
+{{end}}<img src="report.png" alt="CPU and memory per component">
 <table border="1" cellpadding="4">
 <tr><th>component</th><th>containers</th><th>CPU mean (cores)</th><th>CPU peak</th><th>memory mean (MiB)</th><th>memory peak</th></tr>
 {{range .Stats}}<tr><td>{{.Component}}</td><td>{{.Containers}}</td><td>{{printf "%.3f" .CPUMean}}</td><td>{{printf "%.3f" .CPUMax}}</td><td>{{printf "%.1f" .MemMean}}</td><td>{{printf "%.1f" .MemMax}}</td></tr>
@@ -208,11 +234,21 @@ func drawPNG(path string, cpu, mem []Series, since time.Duration) error {
 	return f.Close()
 }
 
-// influxSeries is one series of an InfluxQL result, as /query returns it.
+// influxSeries is one series of an InfluxQL result, as /query returns it;
+// its rows are decoded one by one, so one odd row is refused alone.
 type influxSeries struct {
+	Name   string            `json:"name"`
 	Tags   map[string]string `json:"tags"`
-	Values [][]any           `json:"values"`
+	Values []json.RawMessage `json:"values"`
 }
+
+// Bounds of what is read of InfluxDB's answers: a query's result (a
+// report of a long period over many containers is a few MiB), and an error
+// body quoted in a message.
+const (
+	answerMax    = 64 << 20
+	errorBodyMax = 512
+)
 
 // series runs InfluxQL and returns the series of its result, or the error
 // InfluxDB reports for the query or its first statement.
@@ -228,10 +264,10 @@ func (o Options) series(ctx context.Context, q string) ([]influxSeries, error) {
 		return nil, err
 	}
 	if r.Error != "" {
-		return nil, fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), r.Error)
+		return nil, fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), o.brief(r.Error))
 	}
 	if len(r.Results) > 0 && r.Results[0].Error != "" {
-		return nil, fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), r.Results[0].Error)
+		return nil, fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), o.brief(r.Results[0].Error))
 	}
 	var out []influxSeries
 	for _, res := range r.Results {
@@ -240,28 +276,79 @@ func (o Options) series(ctx context.Context, q string) ([]influxSeries, error) {
 	return out, nil
 }
 
-// query runs InfluxQL and returns a series per dirac_component.
-func (o Options) query(ctx context.Context, q string) ([]Series, error) {
+// brief is a message from InfluxDB fit for an error: one line, bounded,
+// without credentials.
+func (o Options) brief(s string) string {
+	return httpbody.Line(o.Influx.Redact(s), errorBodyMax)
+}
+
+// query runs InfluxQL and returns a series per dirac_component. A row that
+// is not [time in ns, number] is refused and counted in res (a null value
+// is no value, and skipped); so is a series without a component.
+func (o Options) query(ctx context.Context, what, q string, res *Result) ([]Series, error) {
 	series, err := o.series(ctx, q)
 	if err != nil {
 		return nil, err
 	}
+	refuse := func(s influxSeries, row int, raw json.RawMessage, why string) {
+		if res.Refused == 0 {
+			res.FirstRefused = httpbody.Line(fmt.Sprintf("the %s query, series %s %v, row %d %s: %s", what, s.Name, s.Tags, row, raw, why), 300)
+		}
+		res.Refused++
+	}
 	var out []Series
 	for _, s := range series {
 		ser := Series{Component: s.Tags["dirac_component"]}
-		for _, v := range s.Values {
-			ns, err1 := v[0].(json.Number).Int64()
-			x, err2 := v[1].(json.Number).Float64()
-			if err1 != nil || err2 != nil {
-				continue
+		if ser.Component == "" {
+			for j, raw := range s.Values {
+				refuse(s, j, raw, "a series without a dirac_component tag")
 			}
-			ser.Times = append(ser.Times, time.Unix(0, ns).UTC())
-			ser.Values = append(ser.Values, x)
+			continue
 		}
-		out = append(out, ser)
+		for j, raw := range s.Values {
+			t, x, ok, why := row(raw)
+			switch {
+			case why != "":
+				refuse(s, j, raw, why)
+			case ok:
+				ser.Times = append(ser.Times, t)
+				ser.Values = append(ser.Values, x)
+			}
+		}
+		if len(ser.Times) > 0 {
+			out = append(out, ser)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Component < out[j].Component })
 	return out, nil
+}
+
+// row reads one row of a result: [time in ns, number]. ok is false for a
+// null value; why says what is wrong with an odd row.
+func row(raw json.RawMessage) (t time.Time, x float64, ok bool, why string) {
+	var v []any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return t, 0, false, "not an array"
+	}
+	if len(v) != 2 {
+		return t, 0, false, fmt.Sprintf("%d values, want 2 (time, value)", len(v))
+	}
+	tn, isNum := v[0].(json.Number)
+	ns, err := tn.Int64()
+	if !isNum || err != nil {
+		return t, 0, false, "the time is not an integer of nanoseconds"
+	}
+	if v[1] == nil {
+		return t, 0, false, ""
+	}
+	xn, isNum := v[1].(json.Number)
+	x, err = xn.Float64()
+	if !isNum || err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+		return t, 0, false, "the value is not a number"
+	}
+	return time.Unix(0, ns).UTC(), x, true, ""
 }
 
 // containers counts each component's containers in the period.
@@ -273,11 +360,15 @@ func (o Options) containers(ctx context.Context) (map[string]int, error) {
 	}
 	out := map[string]int{}
 	for _, s := range series {
-		out[s.Tags["dirac_component"]]++
+		if c := s.Tags["dirac_component"]; c != "" {
+			out[c]++
+		}
 	}
 	return out, nil
 }
 
+// get posts a query and decodes InfluxDB's answer (at most answerMax). An
+// error quotes at most errorBodyMax of an error body, without credentials.
 func (o Options) get(ctx context.Context, q string, out any) error {
 	cl := o.Client
 	if cl == nil {
@@ -286,7 +377,7 @@ func (o Options) get(ctx context.Context, q string, out any) error {
 	form := url.Values{"db": {o.Influx.Database}, "q": {q}, "epoch": {"ns"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.Influx.URL()+"/query", strings.NewReader(form.Encode()))
 	if err != nil {
-		return err
+		return fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), o.brief(err.Error()))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if o.Influx.Username != "" || o.Influx.Password != "" {
@@ -294,19 +385,18 @@ func (o Options) get(ctx context.Context, q string, out any) error {
 	}
 	resp, err := cl.Do(req)
 	if err != nil {
-		return fmt.Errorf("InfluxDB %s: %v", o.Influx.URL(), err)
+		return fmt.Errorf("InfluxDB %s: %s", o.Influx.URL(), o.brief(err.Error()))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("InfluxDB %s: %s: %s", o.Influx.URL(), resp.Status, strings.TrimSpace(string(body)))
+		// Read a little more than is shown: redacted first, then cut, so
+		// no cut leaves part of a secret.
+		return fmt.Errorf("InfluxDB %s: %s: %s", o.Influx.URL(), resp.Status, o.brief(httpbody.Snippet(resp.Body, 8*errorBodyMax)))
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	return dec.Decode(out)
+	if err := httpbody.DecodeJSON(resp.Body, answerMax, out, true); err != nil {
+		return fmt.Errorf("InfluxDB %s: the query's answer: %v", o.Influx.URL(), err)
+	}
+	return nil
 }
 
 // OptionsFromEnv reads LHCBDIRAC_METRICS_SINCE (a duration, default 1h),

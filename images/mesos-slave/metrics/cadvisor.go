@@ -2,12 +2,12 @@ package metrics
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/httpbody"
 )
 
 // CAdvisor reads cAdvisor's v1.3 API (seed: port 8080, plain HTTP).
@@ -145,25 +145,34 @@ func scalars(m map[string]any) map[string]float64 {
 	return out
 }
 
+// cadvisorAnswerMax bounds a cAdvisor answer: with two samples a container (what
+// the collector asks for), 32 MiB is thousands of containers; a larger
+// answer is refused rather than decoded into memory.
+const cadvisorAnswerMax = 32 << 20
+
+// statsRequest asks for the two newest samples of each container (v1.3's
+// request body; cAdvisor's default is 60, thirty times the answer).
+const statsRequest = `{"num_stats":2}`
+
 func (c CAdvisor) get(ctx context.Context, path string, out any) error {
 	cl := c.Client
 	if cl == nil {
 		cl = &http.Client{Timeout: 20 * time.Second}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+path, strings.NewReader(statsRequest))
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := cl.Do(req)
 	if err != nil {
 		return fmt.Errorf("cAdvisor: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("cAdvisor %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
+		return fmt.Errorf("cAdvisor %s: %s: %s", path, resp.Status, httpbody.Snippet(resp.Body, 512))
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := httpbody.DecodeJSON(resp.Body, cadvisorAnswerMax, out, false); err != nil {
 		return fmt.Errorf("cAdvisor %s: %w", path, err)
 	}
 	return nil

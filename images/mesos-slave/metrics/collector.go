@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/httpbody"
 )
 
 // Config is one collector's.
@@ -25,9 +29,11 @@ type Config struct {
 	Interval  time.Duration // between readings (default 30 s)
 	Host      string        // the host tag
 	Docker    string        // the Docker socket
-	BufferMax int           // points kept while InfluxDB is away
-	Out       io.Writer     // where collected points are printed (unless Quiet)
-	Log       *log.Logger
+	BufferMax int           // points kept while InfluxDB is away (default 200000)
+	// BufferMaxBytes bounds the same buffer in bytes (default 64 MiB).
+	BufferMaxBytes int64
+	Out            io.Writer // where collected points are printed (unless Quiet)
+	Log            *log.Logger
 }
 
 // Collector reads and writes on an interval.
@@ -39,16 +45,26 @@ type Collector struct {
 	Buffer Buffer
 	writer Writer
 
-	mu    sync.Mutex
-	stats Stats
+	mu          sync.Mutex
+	stats       Stats
+	logged      map[string]bool // the reasons already logged (each is logged once)
+	reasonsFull bool            // maxReasons reached (said once)
+	failures    map[string]*failure
 }
 
-// Stats are a collector's counters.
+// Stats are a collector's counters. Every point collected is written,
+// waiting, or counted in one of Invalid, Refused and Dropped.
 type Stats struct {
 	Rounds, Containers, Points, Written uint64
-	Dropped                             uint64
+	Invalid                             uint64 // could not be encoded (an odd label)
+	Refused                             uint64 // InfluxDB refused them (a 400)
+	Dropped                             uint64 // the buffer was full (oldest first)
 	LastError                           string
 }
+
+// maxReasons bounds the reasons remembered as logged: beyond it, new ones
+// are counted only (and that is said once).
+const maxReasons = 1000
 
 // New makes a collector.
 func New(cfg Config) *Collector {
@@ -61,8 +77,8 @@ func New(cfg Config) *Collector {
 	if cfg.Log == nil {
 		cfg.Log = log.New(io.Discard, "", 0)
 	}
-	c := &Collector{cfg: cfg, prev: map[string]*Sample{}, writer: Writer{Target: cfg.Influx}}
-	c.Buffer.Max = cfg.BufferMax
+	c := &Collector{cfg: cfg, prev: map[string]*Sample{}, writer: Writer{Target: cfg.Influx}, logged: map[string]bool{}, failures: map[string]*failure{}}
+	c.Buffer.Max, c.Buffer.MaxBytes = cfg.BufferMax, cfg.BufferMaxBytes
 	if cfg.Target != "" {
 		u := cfg.Target
 		if !strings.Contains(u, "://") {
@@ -80,20 +96,38 @@ func New(cfg Config) *Collector {
 
 // Collect takes one reading of every DIRAC container (and, from cAdvisor,
 // of the machine), encodes the points and queues them (or prints them).
-// It returns the containers read and the points made.
+// It returns the containers read and the points made. A point that cannot
+// be encoded (an odd label) is counted in Stats.Invalid, and its reason
+// logged once per container.
 func (c *Collector) Collect(ctx context.Context) (containers, points int, err error) {
 	var enc lineprotocol.Encoder
 	enc.SetPrecision(lineprotocol.Nanosecond)
-	var lines [][]byte
+	var invalid int
 	emit := func(prev, cur *Sample) {
-		before := len(enc.Bytes())
-		n := Points(&enc, c.cfg.Host, prev, cur)
+		n, bad, why := Points(&enc, c.cfg.Host, prev, cur)
 		points += n
-		for _, l := range strings.SplitAfter(string(enc.Bytes()[before:]), "\n") {
-			if l != "" {
-				lines = append(lines, []byte(l))
+		if bad > 0 {
+			invalid += bad
+			var pe *PointError
+			key := why.Error()
+			if errors.As(why, &pe) {
+				key = pe.Key()
 			}
+			c.logOnce(key, "%d points not written (this reason is logged once; the points are counted): %v", bad, why)
 		}
+	}
+	// A container's rates run from its sample of the previous round to this
+	// one, so consecutive points cover the time between them whole.
+	next := func(cur, older *Sample) {
+		prev := c.prev[cur.ID]
+		if prev != nil && !prev.Time.Before(cur.Time) {
+			return // no newer sample since the last round (cAdvisor's)
+		}
+		if prev == nil {
+			prev = older
+		}
+		emit(prev, cur)
+		c.prev[cur.ID] = cur
 	}
 	seen := map[string]bool{}
 	if c.cadv != nil {
@@ -103,12 +137,14 @@ func (c *Collector) Collect(ctx context.Context) (containers, points int, err er
 		}
 		for _, p := range pairs {
 			if p[1] != nil {
-				emit(p[0], p[1])
+				next(p[1], p[0])
+				seen[p[1].ID] = true
 				containers++
 			}
 		}
 		if m, err := c.cadv.Machine(ctx); err == nil && m[1] != nil {
-			emit(m[0], m[1])
+			next(m[1], m[0])
+			seen["/"] = true
 		}
 	} else {
 		samples, rerr := c.docker.Containers(ctx)
@@ -117,21 +153,30 @@ func (c *Collector) Collect(ctx context.Context) (containers, points int, err er
 		}
 		err = rerr // some containers unread: the others are still written
 		for _, s := range samples {
-			emit(c.prev[s.ID], s)
-			c.prev[s.ID] = s
+			next(s, nil)
 			seen[s.ID] = true
 			containers++
 		}
-		for id := range c.prev {
-			if !seen[id] {
-				delete(c.prev, id)
-			}
+	}
+	for id := range c.prev {
+		if !seen[id] {
+			delete(c.prev, id)
 		}
 	}
-	if !c.cfg.Quiet {
-		for _, l := range lines {
-			c.cfg.Out.Write(l)
+	// One point a line; the lines share the round's buffer.
+	var lines [][]byte
+	for b := enc.Bytes(); len(b) > 0; {
+		i := bytes.IndexByte(b, '\n') + 1
+		if i == 0 {
+			i = len(b)
 		}
+		if i > 1 {
+			lines = append(lines, b[:i:i])
+		}
+		b = b[i:]
+	}
+	if !c.cfg.Quiet {
+		c.cfg.Out.Write(enc.Bytes())
 	}
 	if c.cfg.Write {
 		c.Buffer.Add(lines)
@@ -140,8 +185,43 @@ func (c *Collector) Collect(ctx context.Context) (containers, points int, err er
 	c.stats.Rounds++
 	c.stats.Containers += uint64(containers)
 	c.stats.Points += uint64(points)
+	c.stats.Invalid += uint64(invalid)
 	c.mu.Unlock()
 	return containers, points, err
+}
+
+// logOnce logs a reason the first time it is seen.
+func (c *Collector) logOnce(key, format string, args ...any) {
+	c.mu.Lock()
+	first, full := false, false
+	if !c.logged[key] {
+		if len(c.logged) < maxReasons {
+			c.logged[key], first = true, true
+		} else if !c.reasonsFull {
+			c.reasonsFull, full = true, true
+		}
+	}
+	c.mu.Unlock()
+	if first {
+		c.cfg.Log.Print(c.cfg.Influx.Redact(fmt.Sprintf(format, args...)))
+	}
+	if full {
+		c.cfg.Log.Printf("%d reasons logged: later ones are counted, not logged", maxReasons)
+	}
+}
+
+// refused is the buffer's report of a point InfluxDB refused.
+func (c *Collector) refused(line []byte, why *WriteError) {
+	c.logOnce("influx\x00"+why.Reason(), "InfluxDB refused a point (this reason is logged once; the points are counted): %s; the point: %s", why.Message, httpbody.Line(string(line), 200))
+}
+
+// flush writes the buffer and counts what was written.
+func (c *Collector) flush(ctx context.Context) (int, error) {
+	sent, err := c.Buffer.Flush(ctx, &c.writer, 5000, c.refused)
+	c.mu.Lock()
+	c.stats.Written += uint64(sent)
+	c.mu.Unlock()
+	return sent, err
 }
 
 // Stats returns the counters so far.
@@ -149,7 +229,7 @@ func (c *Collector) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
-	s.Dropped = c.Buffer.Dropped()
+	s.Dropped, s.Refused = c.Buffer.Dropped(), c.Buffer.Refused()
 	return s
 }
 
@@ -164,38 +244,82 @@ func (c *Collector) Run(ctx context.Context) {
 	backoff := time.Duration(0)
 	for {
 		if _, _, err := c.Collect(ctx); err != nil && ctx.Err() == nil {
-			c.fail("collect: %v", err)
+			c.fail("collect", err, "collect: %v", err)
+		} else if err == nil {
+			c.recovered("collect")
 		}
 		if c.cfg.Write && time.Now().After(retryAt) {
-			sent, err := c.Buffer.Flush(ctx, &c.writer, 5000)
-			c.mu.Lock()
-			c.stats.Written += uint64(sent)
-			c.mu.Unlock()
+			sent, err := c.flush(ctx)
 			if err != nil && ctx.Err() == nil {
 				backoff = min(max(2*backoff, c.cfg.Interval/4), time.Minute)
 				retryAt = time.Now().Add(backoff)
-				c.fail("write (%d points waiting, %d dropped; next try in %s): %v", c.Buffer.Len(), c.Buffer.Dropped(), backoff, err)
+				c.fail("write", err, "write (%d points waiting, %d dropped as the buffer was full; next try in %s): %v", c.Buffer.Len(), c.Buffer.Dropped(), backoff, err)
 			} else if err == nil {
 				if backoff > 0 {
 					c.cfg.Log.Printf("InfluxDB takes points again: %d written", sent)
 				}
+				c.recovered("write")
 				backoff, retryAt = 0, time.Time{}
 			}
 		}
 		select {
 		case <-ctx.Done():
+			c.summary()
 			return
 		case <-tick.C:
 		}
 	}
 }
 
-func (c *Collector) fail(format string, args ...any) {
-	msg := redact(fmt.Sprintf(format, args...), c.cfg.Influx.Password)
-	c.cfg.Log.Print(msg)
+// summary logs what was not written, if anything, when the collector stops.
+func (c *Collector) summary() {
+	st := c.Stats()
+	if st.Invalid+st.Refused+st.Dropped > 0 || c.Buffer.Len() > 0 {
+		c.cfg.Log.Printf("stopping: %d points written; not written: %d waiting, %d with odd labels, %d refused by InfluxDB, %d dropped as the buffer was full", st.Written, c.Buffer.Len(), st.Invalid, st.Refused, st.Dropped)
+	}
+}
+
+// repeatEvery is how often an error that repeats unchanged (but for its
+// figures) is logged again, with the count of its repetitions: a node whose
+// InfluxDB is away for a day logs a line every few minutes, not every round.
+const repeatEvery = 10 * time.Minute
+
+// failure is what was last logged of one kind of error.
+type failure struct {
+	key     string // the message without its figures
+	at      time.Time
+	repeats int
+}
+
+// fail logs an error of a kind (collect, write), redacted; the same error
+// again (but for its figures) is only counted until repeatEvery has passed.
+func (c *Collector) fail(kind string, err error, format string, args ...any) {
+	msg := c.cfg.Influx.Redact(fmt.Sprintf(format, args...))
+	key := digits.ReplaceAllString(c.cfg.Influx.Redact(err.Error()), "N")
 	c.mu.Lock()
 	c.stats.LastError = msg
+	f := c.failures[kind]
+	if f != nil && f.key == key && time.Since(f.at) < repeatEvery {
+		f.repeats++
+		c.mu.Unlock()
+		return
+	}
+	if f != nil && f.key == key && f.repeats > 0 {
+		msg += fmt.Sprintf(" (%d times more since %s)", f.repeats, f.at.UTC().Format(time.TimeOnly))
+	}
+	c.failures[kind] = &failure{key: key, at: time.Now()}
 	c.mu.Unlock()
+	c.cfg.Log.Print(msg)
+}
+
+// recovered forgets a kind's last error: the next one is logged at once.
+func (c *Collector) recovered(kind string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.failures[kind]; f != nil && f.repeats > 0 {
+		c.cfg.Log.Printf("%s: no error now (the last one repeated %d times)", kind, f.repeats)
+	}
+	delete(c.failures, kind)
 }
 
 // Main is the collector command (the seed's flags -t, -c, -i, -q, plus
@@ -243,11 +367,12 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 			return 1
 		}
 		if *write {
-			if _, err := c.Buffer.Flush(ctx, &c.writer, 5000); err != nil {
-				logger.Print(redact(err.Error(), in.Password))
+			if _, err := c.flush(ctx); err != nil {
+				logger.Print(in.Redact(err.Error()))
 				return 1
 			}
 		}
+		c.summary()
 		return 0
 	}
 	c.Run(ctx)
@@ -303,10 +428,19 @@ func LoadInflux(path string, getenv func(string) string) (Influx, error) {
 			}
 		}
 	}
+	hostFrom := fmt.Sprintf("%s: key \"host\"", path)
 	for env, to := range map[string]*string{"INFLUXDB_HOST": &in.Host, "INFLUXDB_USERNAME": &in.Username, "INFLUXDB_PASSWORD": &in.Password, "INFLUXDB_DATABASE": &in.Database} {
 		if v := getenv(env); v != "" {
 			*to = v
+			if env == "INFLUXDB_HOST" {
+				hostFrom = env
+			}
 		}
+	}
+	// Here, where the host enters: a URL's credentials, scheme and port
+	// become the separate settings, and the host a bare name.
+	if err := in.takeHostApart(hostFrom); err != nil {
+		return in, err
 	}
 	if v := getenv("INFLUXDB_PORT"); v != "" {
 		p, err := strconv.Atoi(v)

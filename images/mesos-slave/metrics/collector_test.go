@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cadvisortest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cgrouptest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/influxtest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
@@ -20,6 +24,9 @@ import (
 // them, one burning a CPU), Debian's InfluxDB, and cAdvisor built from its
 // module. Nothing is pulled: the containers run an image already in the
 // local Docker (the project's registry image, a Debian base with a shell).
+// None of them assumes an idle machine: CPU figures are compared with the
+// containers' own cgroup counters over the same window, and waits are for
+// a number of samples, with generous deadlines, never a fixed sleep.
 
 const (
 	busy = "DataManagement/FileCatalog"
@@ -36,44 +43,62 @@ func localImage(t testing.TB) string {
 	return strings.Fields(out)[0]
 }
 
-// containers starts a busy and an idle DIRAC container named as Mesos
-// names them, and an unlabelled busy one that must not be collected; it
-// returns the unlabelled one's id.
-func containers(t testing.TB) (unlabelled string) {
+// runContainer starts a container named as Mesos names them (when
+// component is not "", labelled and with the Marathon task's variables)
+// running cmd, removed when the test ends. It returns its id.
+func runContainer(t testing.TB, name, component, cmd string) string {
 	t.Helper()
 	ctx := context.Background()
-	img := localImage(t)
-	run := func(name, component, cmd string) string {
-		args := []string{"run", "-d", "--name", name, "--entrypoint", "/bin/sh"}
-		if component != "" {
-			args = append(args, "--label", LabelComponent+"="+component,
-				"-e", "MARATHON_APP_ID=/"+strings.ToLower(component), "-e", "MESOS_TASK_ID="+strings.ReplaceAll(strings.ToLower(component), "/", "_")+".instance-"+name+"._app.1")
-		}
-		args = append(args, img, "-c", cmd)
-		dockercli.RemoveContainer(ctx, name)
-		id, err := dockercli.Run(ctx, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { dockercli.RemoveContainer(context.Background(), name) })
-		return id
+	args := []string{"run", "-d", "--name", name, "--entrypoint", "/bin/sh"}
+	if component != "" {
+		args = append(args, "--label", LabelComponent+"="+component,
+			"-e", "MARATHON_APP_ID=/"+strings.ToLower(component), "-e", "MESOS_TASK_ID="+strings.ReplaceAll(strings.ToLower(component), "/", "_")+".instance-"+name+"._app.1")
 	}
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	run("mesos-busy-"+suffix, busy, "while :; do :; done")
-	run("mesos-idle-"+suffix, idle, "sleep 3600")
-	return run("other-busy-"+suffix, "", "while :; do :; done")
+	args = append(args, localImage(t), "-c", cmd)
+	dockercli.RemoveContainer(ctx, name)
+	id, err := dockercli.Run(ctx, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dockercli.RemoveContainer(context.Background(), name) })
+	return id
 }
 
-func collector(t testing.TB, in *influxtest.Server, target, host string, interval time.Duration) (*Collector, *testproc.Buffer, context.CancelFunc) {
-	logs := &testproc.Buffer{}
-	c := New(Config{Target: target, Write: true, Quiet: true, Interval: interval, Host: host,
-		Influx: Influx{Host: "127.0.0.1", Port: in.Port, Username: in.User, Password: in.Password, Database: "dirac"},
-		Log:    log.New(logs, "", 0)})
+// started are a test's containers.
+type started struct{ busy, idle, unlabelled string }
+
+// containers starts a busy and an idle DIRAC container, and an unlabelled
+// busy one that must not be collected.
+func containers(t testing.TB) started {
+	t.Helper()
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	return started{
+		busy:       runContainer(t, "mesos-busy-"+suffix, busy, "while :; do :; done"),
+		idle:       runContainer(t, "mesos-idle-"+suffix, idle, "sleep 3600"),
+		unlabelled: runContainer(t, "other-busy-"+suffix, "", "while :; do :; done"),
+	}
+}
+
+func target(in *influxtest.Server) Influx {
+	return Influx{Host: "127.0.0.1", Port: in.Port, Username: in.User, Password: in.Password, Database: "dirac"}
+}
+
+// start runs a collector (writing, quiet unless cfg.Out is set) until the
+// test ends or stop is called; logs gathers its log.
+func start(t testing.TB, cfg Config) (c *Collector, logs *testproc.Buffer, stop func()) {
+	logs = &testproc.Buffer{}
+	cfg.Write, cfg.Quiet, cfg.Log = true, cfg.Out == nil, log.New(logs, "", 0)
+	c = New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return c, logs, cancel
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return c, logs, stop
+}
+
+func collector(t testing.TB, in *influxtest.Server, source, host string, interval time.Duration) (*Collector, *testproc.Buffer, func()) {
+	return start(t, Config{Target: source, Interval: interval, Host: host, Influx: target(in)})
 }
 
 func num(v any) float64 {
@@ -81,36 +106,98 @@ func num(v any) float64 {
 	return f
 }
 
-// mean is the mean of field over the component's points.
-func mean(t testing.TB, in *influxtest.Server, field, measurement, component, host string) (float64, int) {
+func count(t testing.TB, in *influxtest.Server, field, measurement, where string) int {
 	t.Helper()
-	q := fmt.Sprintf(`SELECT mean(%q), count(%q) FROM %q WHERE dirac_component = '%s' AND host = '%s'`, field, field, measurement, component, host)
-	s := in.Query("dirac", q)
+	s := in.Query("dirac", fmt.Sprintf(`SELECT count(%q) FROM %q WHERE %s`, field, measurement, where))
 	if len(s) == 0 || len(s[0].Values) == 0 {
-		return 0, 0
+		return 0
 	}
-	return num(s[0].Values[0][1]), int(num(s[0].Values[0][2]))
+	return int(num(s[0].Values[0][1]))
 }
 
-func checkComponents(t *testing.T, in *influxtest.Server, host, unlabelled string) {
+// waitFor polls cond until it holds or the (generous) deadline passes.
+func waitFor(t testing.TB, deadline time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	busyCPU, n := mean(t, in, "usage_cores", "cpu", busy, host)
-	idleCPU, m := mean(t, in, "usage_cores", "cpu", idle, host)
-	t.Logf("%s: cpu %.2f cores over %d points; %s: %.3f over %d", busy, busyCPU, n, idle, idleCPU, m)
-	if n < 2 || m < 2 {
-		t.Fatalf("too few cpu points: %d and %d", n, m)
+	end := time.Now().Add(deadline)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("after %s, still waiting for %s: %s", deadline, what, state)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	// One shell loop on a 2-core machine shared with the test itself.
-	if busyCPU < 0.4 || busyCPU > 1.2 {
-		t.Errorf("busy container: %.2f cores, want about 1", busyCPU)
+}
+
+// cpuPoints are a component's cpu points: times and usage_cores.
+func cpuPoints(t testing.TB, in *influxtest.Server, component, host string) ([]time.Time, []float64) {
+	t.Helper()
+	s := in.Query("dirac", fmt.Sprintf(`SELECT "usage_cores" FROM "cpu" WHERE dirac_component = '%s' AND host = '%s'`, component, host))
+	if len(s) == 0 {
+		return nil, nil
 	}
-	if idleCPU > 0.05 {
-		t.Errorf("idle container: %.3f cores, want about 0", idleCPU)
+	var ts []time.Time
+	var vs []float64
+	for _, v := range s[0].Values {
+		ns, _ := v[0].(json.Number).Int64()
+		ts = append(ts, time.Unix(0, ns))
+		vs = append(vs, num(v[1]))
 	}
+	return ts, vs
+}
+
+// minCPUPoints is how many cpu points of each component a check waits for.
+const minCPUPoints = 8
+
+// checkCPU compares a component's CPU in InfluxDB with its container's
+// cgroup counter over the same window. Each cpu point is the rate since the
+// container's previous point, so the points after the first, each times
+// its interval, add up to the CPU time the cgroup used between the first
+// point and the last; the cgroup's readings bound that time from below and
+// above. The margin is for the sources' timestamps, taken a little apart
+// from their reading of the counter: 150 ms of one core at each end, and 3%.
+func checkCPU(t *testing.T, in *influxtest.Server, component, host string, cg *cgrouptest.Watch) {
+	t.Helper()
+	ts, vs := cpuPoints(t, in, component, host)
+	if len(ts) < minCPUPoints {
+		t.Fatalf("%s: %d cpu points, want %d", component, len(ts), minCPUPoints)
+	}
+	var used float64 // CPU seconds, as the collector says
+	for i := 1; i < len(ts); i++ {
+		used += vs[i] * ts[i].Sub(ts[i-1]).Seconds()
+	}
+	least, most, err := cg.Between(ts[0], ts[len(ts)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	window := ts[len(ts)-1].Sub(ts[0])
+	margin := 0.3 + 0.03*most.Seconds()
+	t.Logf("%s: the collector says %.3f CPU s over %s (%d points, %.2f cores); its cgroup %.3f–%.3f", component, used, window.Round(time.Millisecond), len(ts), used/window.Seconds(), least.Seconds(), most.Seconds())
+	if used < least.Seconds()-margin || used > most.Seconds()+margin {
+		t.Errorf("%s: the collector says %.3f CPU seconds from %s to %s; the container's cgroup used %.3f–%.3f", component, used, ts[0].Format(time.StampMilli), ts[len(ts)-1].Format(time.StampMilli), least.Seconds(), most.Seconds())
+	}
+}
+
+// waitCPUPoints waits until both components have minCPUPoints cpu points.
+func waitCPUPoints(t *testing.T, in *influxtest.Server, host string) {
+	t.Helper()
+	where := func(c string) string { return fmt.Sprintf("dirac_component = '%s' AND host = '%s'", c, host) }
+	waitFor(t, 3*time.Minute, fmt.Sprintf("%d cpu points of each component from %s", minCPUPoints, host), func() (bool, string) {
+		b, i := count(t, in, "usage_cores", "cpu", where(busy)), count(t, in, "usage_cores", "cpu", where(idle))
+		return b >= minCPUPoints && i >= minCPUPoints, fmt.Sprintf("%d and %d", b, i)
+	})
+}
+
+func checkComponents(t *testing.T, in *influxtest.Server, host string, ct started, busyCG, idleCG *cgrouptest.Watch) {
+	t.Helper()
+	checkCPU(t, in, busy, host, busyCG)
+	checkCPU(t, in, idle, host, idleCG)
 	for _, c := range []string{busy, idle} {
-		mem, k := mean(t, in, "usage", "memory", c, host)
-		if k == 0 || mem < 1<<16 || mem > 1<<30 {
-			t.Errorf("%s: memory usage %.0f bytes over %d points", c, mem, k)
+		s := in.Query("dirac", fmt.Sprintf(`SELECT mean("usage"), count("usage") FROM "memory" WHERE dirac_component = '%s' AND host = '%s'`, c, host))
+		if len(s) == 0 || num(s[0].Values[0][1]) < 1<<16 || num(s[0].Values[0][1]) > 1<<30 {
+			t.Errorf("%s: memory usage %v", c, s)
 		}
 	}
 	// Tagged with the Marathon task's identity; nothing unlabelled.
@@ -118,25 +205,44 @@ func checkComponents(t *testing.T, in *influxtest.Server, host, unlabelled strin
 	if len(tags) == 0 || !strings.Contains(fmt.Sprint(tags[0].Values), "/datamanagement/filecatalog") {
 		t.Errorf("app_id tags %v", tags)
 	}
-	if s := in.Query("dirac", fmt.Sprintf(`SELECT count("usage") FROM "memory" WHERE docker_id = '%s'`, unlabelled)); len(s) != 0 {
-		t.Errorf("the unlabelled container was collected: %v", s)
+	if n := count(t, in, "usage", "memory", fmt.Sprintf("docker_id = '%s'", ct.unlabelled)); n != 0 {
+		t.Errorf("the unlabelled container was collected: %d points", n)
 	}
+}
+
+// watchCgroups reads the busy and idle containers' cgroup counters.
+func watchCgroups(t *testing.T, ct started) (busyCG, idleCG *cgrouptest.Watch) {
+	t.Helper()
+	for _, w := range []struct {
+		id  string
+		out **cgrouptest.Watch
+	}{{ct.busy, &busyCG}, {ct.idle, &idleCG}} {
+		c, err := cgrouptest.ForContainer(context.Background(), w.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*w.out = cgrouptest.StartWatch(t, c)
+	}
+	return busyCG, idleCG
 }
 
 func TestCollectorFromDockerAndFromCAdvisor(t *testing.T) {
 	in := influxtest.Start(t)
 	in.CreateDatabase("dirac")
-	unlabelled := containers(t)
+	ct := containers(t)
+	busyCG, idleCG := watchCgroups(t, ct)
 	cadv := cadvisortest.Start(t)
 
 	// From the Docker Engine API.
 	c, logs, stop := collector(t, in, "", "agent-test", time.Second)
-	time.Sleep(5 * time.Second)
+	waitCPUPoints(t, in, "agent-test")
 	stop()
-	checkComponents(t, in, "agent-test", unlabelled)
+	checkComponents(t, in, "agent-test", ct, busyCG, idleCG)
 	st := c.Stats()
-	if st.Written == 0 || st.Written != st.Points || st.Dropped != 0 {
-		t.Errorf("docker source stats %+v", st)
+	// (Invalid is not checked: other tests on the machine may run
+	// containers with odd labels.)
+	if st.Written == 0 || st.Written+uint64(c.Buffer.Len()) != st.Points || st.Dropped+st.Refused != 0 {
+		t.Errorf("docker source stats %+v, %d waiting", st, c.Buffer.Len())
 	}
 	if strings.Contains(logs.String(), in.Password) {
 		t.Errorf("the password is in the log:\n%s", logs.String())
@@ -144,10 +250,10 @@ func TestCollectorFromDockerAndFromCAdvisor(t *testing.T) {
 
 	// From cAdvisor: the host tag is the target, as in the seed.
 	c2, _, stop2 := collector(t, in, cadv.Addr, cadv.Addr, time.Second)
-	time.Sleep(5 * time.Second)
+	waitCPUPoints(t, in, cadv.Addr)
 	stop2()
-	checkComponents(t, in, cadv.Addr, unlabelled)
-	if m := in.Query("dirac", fmt.Sprintf(`SELECT count("usage") FROM "memory" WHERE host = '%s' AND dirac_component = ''`, cadv.Addr)); len(m) == 0 {
+	checkComponents(t, in, cadv.Addr, ct, busyCG, idleCG)
+	if n := count(t, in, "usage", "memory", fmt.Sprintf("host = '%s' AND dirac_component = ''", cadv.Addr)); n == 0 {
 		t.Error("no machine-level points from cAdvisor")
 	}
 	if st := c2.Stats(); st.Written == 0 {
@@ -155,56 +261,250 @@ func TestCollectorFromDockerAndFromCAdvisor(t *testing.T) {
 	}
 }
 
-// InfluxDB away for a while: the points wait and arrive afterwards, with no
-// gap in the series.
+// memoryTimes are the times of the busy container's memory points in
+// line protocol as the collector printed it.
+func memoryTimes(t *testing.T, printed, id string) map[int64]bool {
+	t.Helper()
+	out := map[int64]bool{}
+	dec := lineprotocol.NewDecoderWithBytes([]byte(printed))
+	for dec.Next() {
+		m, err := dec.Measurement()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := false
+		for {
+			k, v, err := dec.NextTag()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k == nil {
+				break
+			}
+			mine = mine || (string(k) == "docker_id" && string(v) == id)
+		}
+		for k, _, err := dec.NextField(); k != nil || err != nil; k, _, err = dec.NextField() {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts, err := dec.Time(lineprotocol.Nanosecond, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m) == "memory" && mine {
+			out[ts.UnixNano()] = true
+		}
+	}
+	return out
+}
+
+// InfluxDB away for a while: the points wait and arrive afterwards, every
+// one of them — the points in InfluxDB are exactly the points the
+// collector printed, so no gap, whatever the machine's pace.
 func TestNoGapWhileInfluxDBIsDown(t *testing.T) {
 	in := influxtest.Start(t)
 	in.CreateDatabase("dirac")
-	containers(t)
-	c, logs, stop := collector(t, in, "", "agent-test", time.Second)
-	time.Sleep(3 * time.Second)
+	ct := containers(t)
+	printed := &testproc.Buffer{}
+	c, logs, stop := start(t, Config{Interval: time.Second, Host: "agent-test", Influx: target(in), Out: printed})
+	where := fmt.Sprintf("docker_id = '%s'", ct.busy)
+	waitFor(t, 2*time.Minute, "points before the outage", func() (bool, string) {
+		n := count(t, in, "usage", "memory", where)
+		return n >= 2, fmt.Sprint(n)
+	})
 	in.Stop()
-	down := time.Now()
-	time.Sleep(4 * time.Second)
+	down, r0 := time.Now(), c.Stats().Rounds
+	waitFor(t, 2*time.Minute, "three rounds while InfluxDB is down", func() (bool, string) {
+		r := c.Stats().Rounds
+		return r >= r0+3, fmt.Sprintf("%d rounds", r-r0)
+	})
 	in.Restart()
 	up := time.Now()
-	deadline := time.Now().Add(20 * time.Second)
-	for c.Buffer.Len() > 0 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(time.Second)
+	waitFor(t, 2*time.Minute, "the buffer to drain", func() (bool, string) {
+		return c.Buffer.Len() == 0 && c.Stats().Rounds > 0, fmt.Sprintf("%d points waiting", c.Buffer.Len())
+	})
 	stop()
+	// The round stopped midway may have left points: InfluxDB is up.
+	if _, err := c.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(logs.String(), "points waiting") {
 		t.Errorf("the outage was not logged:\n%s", logs.String())
 	}
 	if strings.Contains(logs.String(), in.Password) {
 		t.Errorf("the password is in the log")
 	}
-	// One point a round for the busy container: none missing around the outage.
-	s := in.Query("dirac", fmt.Sprintf(`SELECT "usage" FROM "memory" WHERE dirac_component = '%s'`, busy))
-	if len(s) == 0 {
-		t.Fatal("no points")
+	want := memoryTimes(t, printed.String(), ct.busy)
+	s := in.Query("dirac", fmt.Sprintf(`SELECT "usage" FROM "memory" WHERE %s`, where))
+	got := map[int64]bool{}
+	if len(s) > 0 {
+		for _, v := range s[0].Values {
+			ns, _ := v[0].(json.Number).Int64()
+			got[ns] = true
+		}
 	}
-	var times []time.Time
-	for _, v := range s[0].Values {
-		ns, _ := v[0].(json.Number).Int64()
-		times = append(times, time.Unix(0, ns))
-	}
-	var inOutage int
-	for i, tm := range times {
+	var missing []string
+	inOutage := 0
+	for ns := range want {
+		tm := time.Unix(0, ns)
 		if tm.After(down) && tm.Before(up) {
 			inOutage++
 		}
-		if i > 0 {
-			// A round takes about a second (Docker's stats tick) and
-			// starts at the next 1 s tick.
-			if gap := tm.Sub(times[i-1]); gap > 2500*time.Millisecond {
-				t.Errorf("a %s gap at %s (outage %s–%s)", gap, tm.Format("15:04:05.000"), down.Format("15:04:05.000"), up.Format("15:04:05.000"))
-			}
+		if !got[ns] {
+			missing = append(missing, tm.Format("15:04:05.000"))
 		}
 	}
-	t.Logf("%d points, %d of them taken while InfluxDB was down; dropped %d", len(times), inOutage, c.Stats().Dropped)
+	sort.Strings(missing)
+	t.Logf("%d points, %d of them taken while InfluxDB was down (%s–%s); %s", len(want), inOutage, down.Format("15:04:05.000"), up.Format("15:04:05.000"), logs.String())
+	if len(missing) > 0 || len(got) != len(want) {
+		t.Errorf("collected %d memory points, InfluxDB has %d; missing %v", len(want), len(got), missing)
+	}
 	if inOutage < 2 {
 		t.Errorf("only %d points from the outage", inOutage)
+	}
+	if st := c.Stats(); st.Dropped+st.Refused != 0 || st.Written != st.Points {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// Points InfluxDB refuses — the seed's integer field meeting the
+// collector's float (a field type conflict), a 70 KB tag — are dropped,
+// counted and logged once each; the points beside and behind them, in the
+// same batch and in the batches after it, arrive.
+func TestRefusedPointsDoNotStallTheRest(t *testing.T) {
+	in := influxtest.Start(t)
+	in.CreateDatabase("dirac")
+	w := &Writer{Target: target(in)}
+	now := time.Now()
+	// The seed wrote memory usage as an integer: in this shard the field
+	// is an integer, and every float the collector writes conflicts.
+	if err := w.Write(context.Background(), fmt.Appendf(nil, "memory,host=seed usage=1000i %d\n", now.UnixNano())); err != nil {
+		t.Fatal(err)
+	}
+	ct := containers(t)
+	// Queued before the collector's own points: a point with a 70 KB tag
+	// (InfluxDB's series keys stop at 64 KiB), then a backlog larger than
+	// two batches, as after an outage.
+	const backlog = 12000
+	lines := [][]byte{fmt.Appendf(nil, "cpu,host=seed,big=%s usage_cores=1 %d\n", strings.Repeat("x", 70<<10), now.UnixNano())}
+	for i := range backlog {
+		lines = append(lines, fmt.Appendf(nil, "backlog,host=seed n=%di %d\n", i, now.Add(-time.Minute+time.Duration(i)*time.Millisecond).UnixNano()))
+	}
+	c := New(Config{Write: true, Quiet: true, Interval: time.Second, Host: "agent-test", Influx: target(in)})
+	logs := &testproc.Buffer{}
+	c.cfg.Log = log.New(logs, "", 0)
+	c.Buffer.Add(lines)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitFor(t, 3*time.Minute, "the backlog and the collector's cpu points", func() (bool, string) {
+		b, p := count(t, in, "n", "backlog", "true"), count(t, in, "usage_cores", "cpu", fmt.Sprintf("docker_id = '%s'", ct.busy))
+		return b == backlog && p >= 3, fmt.Sprintf("backlog %d of %d, cpu points %d; stats %+v", b, backlog, p, c.Stats())
+	})
+	cancel()
+	<-done
+	st := c.Stats()
+	t.Logf("stats %+v\n%s", st, logs.String())
+	// Every point is written, waiting, or counted.
+	if st.Written+st.Refused+uint64(c.Buffer.Len()) != st.Points+uint64(len(lines)) || st.Dropped+st.Invalid != 0 {
+		t.Errorf("points unaccounted for: %+v, %d waiting, %d queued by the test", st, c.Buffer.Len(), len(lines))
+	}
+	// The 70 KB point and the collector's memory points were refused...
+	if mem := count(t, in, "usage", "memory", fmt.Sprintf("docker_id = '%s'", ct.busy)); mem != 0 {
+		t.Errorf("%d memory points written over the integer field", mem)
+	}
+	if st.Refused < 1+3 {
+		t.Errorf("refused %d points", st.Refused)
+	}
+	// ...the collector's other points were not.
+	for _, m := range []string{"tasks", "network"} {
+		field := map[string]string{"tasks": "pids", "network": "rx_bytes_per_s"}[m]
+		if n := count(t, in, field, m, fmt.Sprintf("docker_id = '%s'", ct.busy)); n < 3 {
+			t.Errorf("%d %s points", n, m)
+		}
+	}
+	// Each reason logged once, briefly, the 70 KB tag not quoted whole.
+	l := logs.String()
+	if n := strings.Count(l, "field type conflict"); n != 1 {
+		t.Errorf("the field type conflict logged %d times:\n%s", n, l)
+	}
+	if n := strings.Count(l, "max key length exceeded"); n != 1 {
+		t.Errorf("the 70 KB tag logged %d times:\n%.2000s", n, l)
+	}
+	if len(l) > 5000 || strings.Contains(l, in.Password) {
+		t.Errorf("the log (%d bytes):\n%.3000s", len(l), l)
+	}
+}
+
+// Containers whose labels line protocol cannot carry — a control
+// character, a trailing backslash, 70 KB — have their points refused, each
+// container named once in the log and its points counted; the honest
+// container's points arrive.
+func TestOddLabelsAreCountedAndLogged(t *testing.T) {
+	in := influxtest.Start(t)
+	in.CreateDatabase("dirac")
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	honest := runContainer(t, "mesos-honest-"+suffix, idle, "sleep 3600")
+	odd := map[string]string{
+		runContainer(t, "mesos-ctl-"+suffix, "Data\x01Management/FileCatalog", "sleep 3600"): "control character",
+		runContainer(t, "mesos-bs-"+suffix, `DataManagement\`, "sleep 3600"):                 "ends in a backslash",
+		runContainer(t, "mesos-long-"+suffix, strings.Repeat("D", 70<<10), "sleep 3600"):     "over the 1024-byte limit",
+	}
+	c, logs, stop := collector(t, in, "", "agent-test", time.Second)
+	waitFor(t, 3*time.Minute, "three rounds of the honest container", func() (bool, string) {
+		n := count(t, in, "usage_cores", "cpu", fmt.Sprintf("docker_id = '%s'", honest))
+		return n >= 3, fmt.Sprint(n)
+	})
+	stop()
+	st := c.Stats()
+	l := logs.String()
+	t.Logf("stats %+v\n%.3000s", st, l)
+	for id, why := range odd {
+		if n := strings.Count(l, id); n != 1 {
+			t.Errorf("container %.12s named %d times in the log", id, n)
+		}
+		if !strings.Contains(l, why) {
+			t.Errorf("the log does not say %q", why)
+		}
+		if n := count(t, in, "usage", "memory", fmt.Sprintf("docker_id = '%s'", id)); n != 0 {
+			t.Errorf("container %.12s: %d points written", id, n)
+		}
+	}
+	// Three odd containers a round, two points each at least (memory, tasks).
+	if st.Invalid < 3*2*3 || st.Written+uint64(c.Buffer.Len()) != st.Points || st.Refused != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if len(l) > 4000 {
+		t.Errorf("the log is %d bytes", len(l))
+	}
+}
+
+// Credentials given in INFLUXDB_HOST (a URL with user:password@) are taken
+// apart where the configuration enters: the points reach InfluxDB with
+// them, and the log shows neither them nor the URL they came in.
+func TestCredentialsInTheHostURL(t *testing.T) {
+	in := influxtest.Start(t)
+	in.CreateDatabase("dirac")
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	runContainer(t, "mesos-cred-"+suffix, idle, "sleep 3600")
+	env := map[string]string{
+		"INFLUXDB_HOST":     fmt.Sprintf("http://%s:%s@127.0.0.1:%d/", in.User, in.Password, in.Port),
+		"INFLUXDB_DATABASE": "dirac",
+		"PARENT_HOST":       "cred-" + suffix,
+	}
+	var stdout, stderr strings.Builder
+	code := Main(context.Background(), []string{"-i", "-q", "-once"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	t.Logf("exit %d:\n%s", code, stderr.String())
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if n := count(t, in, "usage", "memory", fmt.Sprintf("host = 'cred-%s'", suffix)); n == 0 {
+		t.Error("no points written with the credentials of the URL")
+	}
+	if s := stderr.String(); strings.Contains(s, in.Password) || strings.Contains(s, in.User+":") || !strings.Contains(s, fmt.Sprintf("InfluxDB http://127.0.0.1:%d,", in.Port)) {
+		t.Errorf("the log: %s", s)
 	}
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/httpbody"
 )
 
 // Docker reads the Docker Engine API on its unix socket: the containers
@@ -82,7 +83,7 @@ func (d *Docker) Containers(ctx context.Context) ([]*Sample, error) {
 		ID     string            `json:"Id"`
 		Labels map[string]string `json:"Labels"`
 	}
-	if err := d.get(ctx, "/containers/json?filters="+url.QueryEscape(string(filters)), &list); err != nil {
+	if err := d.get(ctx, "/containers/json?filters="+url.QueryEscape(string(filters)), dockerListMax, &list); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
@@ -133,7 +134,7 @@ func (d *Docker) sample(ctx context.Context, id, component string) (*Sample, err
 		return nil, err
 	}
 	var st dockerStats
-	if err := d.get(ctx, "/containers/"+id+"/stats?stream=false&one-shot=true", &st); err != nil {
+	if err := d.get(ctx, "/containers/"+id+"/stats?stream=false&one-shot=true", dockerAnswerMax, &st); err != nil {
 		return nil, err
 	}
 	s := &Sample{ID: id, Component: component, AppID: env[0], TaskID: env[1], Time: st.Read,
@@ -179,7 +180,7 @@ func (d *Docker) env(ctx context.Context, id string) ([2]string, error) {
 			Env []string `json:"Env"`
 		} `json:"Config"`
 	}
-	if err := d.get(ctx, "/containers/"+id+"/json", &inspect); err != nil {
+	if err := d.get(ctx, "/containers/"+id+"/json", dockerAnswerMax, &inspect); err != nil {
 		return e, err
 	}
 	for _, kv := range inspect.Config.Env {
@@ -197,19 +198,30 @@ func (d *Docker) env(ctx context.Context, id string) ([2]string, error) {
 	return e, nil
 }
 
-func (d *Docker) get(ctx context.Context, path string, out any) error {
+// Bounds of Docker's answers: the list of the node's DIRAC containers, and
+// one container's stats or inspection (a few KiB; a large label or
+// environment makes tens). A larger answer is refused, not decoded.
+const (
+	dockerListMax   = 32 << 20
+	dockerAnswerMax = 2 << 20
+)
+
+func (d *Docker) get(ctx context.Context, path string, limit int64, out any) error {
+	name := strings.SplitN(path, "?", 2)[0]
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker"+path, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("docker %s: %w", strings.SplitN(path, "?", 2)[0], err)
+		return fmt.Errorf("docker %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("docker %s: %s: %s", strings.SplitN(path, "?", 2)[0], resp.Status, strings.TrimSpace(string(b)))
+		return fmt.Errorf("docker %s: %s: %s", name, resp.Status, httpbody.Snippet(resp.Body, 512))
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	if err := httpbody.DecodeJSON(resp.Body, limit, out, false); err != nil {
+		return fmt.Errorf("docker %s: %w", name, err)
+	}
+	return nil
 }

@@ -1,12 +1,56 @@
 package metrics
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/httpbody"
 )
+
+// MaxTagValue bounds a tag value in bytes. InfluxDB refuses a series key
+// (measurement and tags) over 64 KiB, and no honest label comes near this:
+// a point with a longer one is refused here, named and counted.
+const MaxTagValue = 1024
+
+// PointError says why a container's points could not be encoded (an odd
+// label: a control character, a trailing backslash, too long).
+type PointError struct {
+	ID, Component string // as read, shown shortened
+	Reason        string
+}
+
+func (e *PointError) Error() string {
+	if e.ID == "/" {
+		return "the machine's points: " + e.Reason
+	}
+	return fmt.Sprintf("container %q (dirac_component %q): %s", httpbody.Line(e.ID, 80), httpbody.Line(e.Component, 80), e.Reason)
+}
+
+// Key is the container and the kind of problem (without sizes), for
+// logging each once.
+func (e *PointError) Key() string { return e.ID + "\x00" + digits.ReplaceAllString(e.Reason, "N") }
+
+// checkTag says what is wrong with a tag value (what InfluxDB's line
+// protocol cannot carry, or longer than MaxTagValue), or "".
+func checkTag(key, value string) string {
+	switch {
+	case len(value) > MaxTagValue:
+		return fmt.Sprintf("tag %s is %d bytes long, over the %d-byte limit", key, len(value), MaxTagValue)
+	case !utf8.ValidString(value):
+		return fmt.Sprintf("tag %s is not valid UTF-8", key)
+	case strings.IndexFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fmt.Sprintf("tag %s holds a control character: %s", key, httpbody.Line(strconv.QuoteToASCII(value), 100))
+	case strings.HasSuffix(value, "\\"):
+		return fmt.Sprintf("tag %s ends in a backslash: %q", key, httpbody.Line(value, 100))
+	}
+	return ""
+}
 
 // Points encodes one container's (or the machine's) reading as InfluxDB
 // line protocol: the seed's measurements and tags — cpu, memory, network
@@ -15,7 +59,11 @@ import (
 // app_id and task_id where the container's environment gives them.
 // Counters are written as rates from prev to cur (cpu in cores, network per
 // second); without prev, only the gauges (memory, tasks) are written.
-func Points(enc *lineprotocol.Encoder, host string, prev, cur *Sample) (n int) {
+//
+// It returns the points encoded, and the points it could not encode with
+// the first reason (a *PointError): a point with an odd label is refused
+// whole, never written with its label changed.
+func Points(enc *lineprotocol.Encoder, host string, prev, cur *Sample) (n, bad int, why error) {
 	tags := [][2]string{{"host", host}}
 	if cur.ID != "/" {
 		tags = append(tags, [2]string{"dirac_component", cur.Component}, [2]string{"docker_id", cur.ID})
@@ -27,16 +75,36 @@ func Points(enc *lineprotocol.Encoder, host string, prev, cur *Sample) (n int) {
 		}
 	}
 	sort.Slice(tags, func(i, j int) bool { return tags[i][0] < tags[j][0] })
+	refuse := func(reason string) {
+		bad++
+		if why == nil {
+			why = &PointError{ID: cur.ID, Component: cur.Component, Reason: reason}
+		}
+	}
+	tagProblem := ""
+	for _, kv := range tags {
+		if tagProblem = checkTag(kv[0], kv[1]); tagProblem != "" {
+			break
+		}
+	}
 	point := func(measurement string, extra [2]string, fields []field) {
 		if len(fields) == 0 {
 			return
 		}
-		enc.StartLine(measurement)
+		if tagProblem != "" {
+			refuse(tagProblem)
+			return
+		}
 		t := tags
 		if extra[0] != "" {
+			if p := checkTag(extra[0], extra[1]); p != "" {
+				refuse(measurement + ": " + p)
+				return
+			}
 			t = append(append([][2]string(nil), tags...), extra)
 			sort.Slice(t, func(i, j int) bool { return t[i][0] < t[j][0] })
 		}
+		enc.StartLine(measurement)
 		for _, kv := range t {
 			if kv[1] != "" {
 				enc.AddTag(kv[0], kv[1])
@@ -47,11 +115,12 @@ func Points(enc *lineprotocol.Encoder, host string, prev, cur *Sample) (n int) {
 			enc.AddField(f.k, f.v)
 		}
 		enc.EndLine(cur.Time)
-		if enc.Err() == nil {
-			n++
-		} else {
-			enc.ClearErr()
+		if err := enc.Err(); err != nil {
+			enc.ClearErr() // the encoder removed the line
+			refuse(measurement + ": " + httpbody.Line(err.Error(), 200))
+			return
 		}
+		n++
 	}
 
 	var dt time.Duration
@@ -119,7 +188,7 @@ func Points(enc *lineprotocol.Encoder, host string, prev, cur *Sample) (n int) {
 		}
 		point("filesystem", [2]string{"device", d.Device}, fs)
 	}
-	return n
+	return n, bad, why
 }
 
 type field struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
@@ -32,10 +33,11 @@ type Plan struct {
 	Why     string // why it deploys or not
 }
 
-// Decide turns a tag (or a manual run's version) and the environment into
-// a plan. A tag that is not a release version is an error: CI must not
-// build something nobody can name.
-func Decide(tag string, getenv func(string) string) (Plan, error) {
+// Decide turns a tag (or a manual run's version) and the settings into a
+// plan. A tag that is not a release version is an error: CI must not build
+// something nobody can name. The version is parsed here, once, and handed
+// on typed.
+func Decide(tag string, st settings.Settings) (Plan, error) {
 	tag = strings.TrimPrefix(strings.TrimSpace(tag), "refs/tags/")
 	if tag == "" {
 		return Plan{}, fmt.Errorf("no tag: releases run on tags (CI_COMMIT_TAG in GitLab, the pushed tag in GitHub) or on a manual run's version")
@@ -48,7 +50,7 @@ func Decide(tag string, getenv func(string) string) (Plan, error) {
 	if v.Pre {
 		p.Kind, p.Tags = Pre, []string{v.Raw, "devel"}
 	}
-	for _, s := range sources.Overrides(getenv) {
+	for _, s := range []sources.Spec{st.Release.DIRAC, st.Release.LHCbDIRAC} {
 		if s.Repo != "" {
 			p.Hotfix = append(p.Hotfix, s.RepoVar+"="+redact.URL(s.Repo))
 		}
@@ -62,9 +64,9 @@ func Decide(tag string, getenv func(string) string) (Plan, error) {
 	switch {
 	case v.Pre:
 		p.Why = "a pre-release is never deployed to production"
-	case len(p.Hotfix) > 0 && getenv("LHCBDIRAC_HOTFIX_DEPLOY") != "1":
+	case len(p.Hotfix) > 0 && !st.CI.HotfixDeploy:
 		p.Why = "a hotfix build deploys only when LHCBDIRAC_HOTFIX_DEPLOY=1 is set on the manual run"
-	case getenv("MARATHON_URL") == "":
+	case st.Marathon.URL == "":
 		p.Why = "MARATHON_URL is not set: a dry run"
 	default:
 		p.Deploy, p.Why = true, "a final release"

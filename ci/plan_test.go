@@ -4,20 +4,22 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 
-func env(kv ...string) func(string) string {
+func env(kv ...string) settings.Settings {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
-	return func(k string) string { return m[k] }
+	return settings.FromEnv(func(k string) string { return m[k] })
 }
 
 func TestDecideFinalPreAndHotfix(t *testing.T) {
 	for _, tc := range []struct {
 		tag     string
-		env     func(string) string
+		env     settings.Settings
 		kind    Kind
 		tags    []string
 		deploy  bool
@@ -48,7 +50,7 @@ func TestDecideFinalPreAndHotfix(t *testing.T) {
 func TestDecideRefusesWhatIsNotARelease(t *testing.T) {
 	for _, tc := range []struct {
 		tag  string
-		env  func(string) string
+		env  settings.Settings
 		want string
 	}{
 		{"", env(), "no tag"},

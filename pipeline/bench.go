@@ -13,11 +13,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
@@ -52,60 +54,60 @@ func stamp() string { return strconv.FormatInt(time.Now().UnixNano(), 10) }
 // ("warm no-op"); builds the lhcbdirac image again from a full download
 // cache and for another version (a bump); measures a naive single-stage
 // image; and times the builds together against each alone.
-func Bench(ctx context.Context, base *Release, bump version.Version, out io.Writer) (Figures, error) {
+func Bench(ctx context.Context, s *Session, cfg Config, bump version.Version, out io.Writer) (Figures, error) {
 	fig := Figures{Alone: map[string]time.Duration{}, Sizes: map[string]int64{}, Smoke: map[string]time.Duration{}, WarmTarget: 15 * time.Second}
 	coldStamp := stamp()
-	run := func(rerun, uvCache string) (time.Duration, *Release, error) {
-		r := *base
-		r.Rerun, r.UVCache = rerun, uvCache
-		r.Config.FreshSmoke = rerun != ""
+	run := func(knobs BuildKnobs) (time.Duration, *Release, error) {
+		r := &Release{Config: cfg, S: s, Knobs: knobs}
+		r.Config.FreshSmoke = knobs.Rerun != ""
 		start := time.Now()
 		err := r.Run(ctx)
-		return time.Since(start), &r, err
+		return time.Since(start), r, err
 	}
 	var err error
 	var r *Release
-	if fig.Cold, r, err = run(coldStamp, "bench-uv-"+coldStamp); err != nil {
+	if fig.Cold, r, err = run(BuildKnobs{Rerun: coldStamp, UVCache: "bench-uv-" + coldStamp}); err != nil {
 		return fig, fmt.Errorf("cold release: %w", err)
 	}
-	for n, im := range r.Images {
-		fig.Sizes[n] = im.Pushed.Size
+	for n, p := range r.Pushed.Images {
+		fig.Sizes[n] = p.Size
 	}
-	fig.LHCbDIRACCold = r.Images[ImageLHCbDIRAC].BuildTime
-	for _, s := range r.Smoke {
-		fig.Smoke[s.Service] = s.Elapsed
+	for _, b := range r.Built.Images {
+		if b.Image.Name == images.LHCbDIRAC {
+			fig.LHCbDIRACCold = b.Took
+		}
+	}
+	for _, sv := range r.Smoked.Services() {
+		fig.Smoke[sv.Service] = sv.Took
 	}
 	// The first unchanged run fills the cache for these exact inputs (the
 	// cold run's were unique); the second is the warm no-op measured.
 	for range 2 {
-		if fig.Warm, _, err = run("", ""); err != nil {
+		if fig.Warm, _, err = run(BuildKnobs{}); err != nil {
 			return fig, fmt.Errorf("warm release: %w", err)
 		}
 	}
 
-	if r.Lock != nil {
-		in, err := r.lhcbdiracInputs()
-		if err != nil {
-			return fig, err
-		}
+	if r.Inputs.Lock != nil {
+		in := r.Inputs.LHCbDIRAC()
 		in.Rerun, in.UVCache = coldStamp, "bench-uv-"+coldStamp
-		if fig.InstallCold, err = lhcbdirac.InstallTimes(ctx, r.F.Client, r.builder, in); err != nil {
+		if fig.InstallCold, err = lhcbdirac.InstallTimes(ctx, s.Client, r.Inputs.Go, in); err != nil {
 			return fig, err
 		}
 		// The same build again, Dagger's cache bypassed, uv's cache full.
 		in.Rerun = stamp()
-		if fig.InstallWarm, err = lhcbdirac.InstallTimes(ctx, r.F.Client, r.builder, in); err != nil {
+		if fig.InstallWarm, err = lhcbdirac.InstallTimes(ctx, s.Client, r.Inputs.Go, in); err != nil {
 			return fig, err
 		}
 		download := fig.InstallCold["download-sources"] + fig.InstallCold["install"] - fig.InstallWarm["install"]
 		fig.DownloadShare = download / fig.LHCbDIRACCold.Seconds()
 		// A naive single-stage image of the same packages.
-		ss := lhcbdirac.SingleStage(r.F.Client, r.builder, in)
+		ss := lhcbdirac.SingleStage(s.Client, r.Inputs.Go, in)
 		work, err := cachedir.Sub("push")
 		if err != nil {
 			return fig, err
 		}
-		p, err := push.ByDigest(ctx, ss, "single-stage", base.Config.ImageRepo("bench-single-stage"), filepath.Join(work, "bench-single-stage"))
+		p, err := push.ByDigest(ctx, ss, "single-stage", cfg.ImageRepo("bench-single-stage"), filepath.Join(work, "bench-single-stage"))
 		if err != nil {
 			return fig, err
 		}
@@ -113,45 +115,40 @@ func Bench(ctx context.Context, base *Release, bump version.Version, out io.Writ
 		if fig.SingleStageU, err = uncompressed(ctx, p.Ref()); err != nil {
 			return fig, err
 		}
-		if fig.LHCbDIRACUncompressed, err = uncompressed(ctx, r.Images[ImageLHCbDIRAC].Pushed.Ref()); err != nil {
+		if fig.LHCbDIRACUncompressed, err = uncompressed(ctx, r.Pushed.Ref(images.LHCbDIRAC)); err != nil {
 			return fig, err
 		}
 
 		// A version bump: another LHCbDIRAC, every cache warm.
-		bumped := &Release{Config: base.Config, F: base.F, P: base.P, Images: map[string]*Image{}}
-		bumped.Config.Version = bump
-		bumped.Config.Dist = filepath.Join(filepath.Dir(base.Config.Dist), bump.Raw)
-		if err := (inputsStage{bumped}).Run(ctx); err != nil {
+		bumped := cfg
+		bumped.Version = bump
+		bumped.Dist = filepath.Join(filepath.Dir(cfg.Dist), bump.Raw)
+		bin, err := inputs(ctx, s, bumped, BuildKnobs{})
+		if err != nil {
 			return fig, err
 		}
-		for _, n := range ImageNames {
-			bumped.Images[n] = &Image{Name: n}
-		}
-		if err := bumped.build(ctx, ImageLHCbDIRAC); err != nil {
+		b, err := build(ctx, s, bin, imagesNamed(images.LHCbDIRAC))
+		if err != nil {
 			return fig, err
 		}
-		fig.BumpVersion, fig.Bump = bump.Raw, bumped.Images[ImageLHCbDIRAC].BuildTime
+		fig.BumpVersion, fig.Bump = bump.Raw, b.Images[0].Took
 	}
 
 	// Builds only: the inputs once, then the recipes with a fresh rerun key.
-	r = &Release{Config: base.Config, F: base.F, P: base.P, Images: map[string]*Image{}}
-	if err := (inputsStage{r}).Run(ctx); err != nil {
-		return fig, err
-	}
-	for _, n := range ImageNames {
-		r.Images[n] = &Image{Name: n}
-	}
-	build := func(names ...string) (time.Duration, error) {
-		r.Rerun = stamp()
+	buildAll := func(imgs []images.Image) (time.Duration, error) {
+		in, err := inputs(ctx, s, cfg, BuildKnobs{Rerun: stamp()})
+		if err != nil {
+			return 0, err
+		}
 		start := time.Now()
-		err := r.build(ctx, names...)
+		_, err = build(ctx, s, in, imgs)
 		return time.Since(start), err
 	}
-	if fig.Concurrent, err = build(ImageNames...); err != nil {
+	if fig.Concurrent, err = buildAll(images.All); err != nil {
 		return fig, err
 	}
-	for _, n := range ImageNames {
-		if fig.Alone[n], err = build(n); err != nil {
+	for _, n := range images.Names() {
+		if fig.Alone[n], err = buildAll(imagesNamed(n)); err != nil {
 			return fig, err
 		}
 		if fig.Alone[n] > fig.Alone[fig.SlowestAloneImage] {
@@ -161,6 +158,17 @@ func Bench(ctx context.Context, base *Release, bump version.Version, out io.Writ
 	fig.ConcurrentVsAlone = float64(fig.Concurrent) / float64(fig.Alone[fig.SlowestAloneImage])
 	fig.Print(out)
 	return fig, nil
+}
+
+// imagesNamed are the named images of the release.
+func imagesNamed(names ...string) []images.Image {
+	var out []images.Image
+	for _, im := range images.All {
+		if slices.Contains(names, im.Name) {
+			out = append(out, im)
+		}
+	}
+	return out
 }
 
 // Print writes the figures.
@@ -175,8 +183,8 @@ func (fig Figures) Print(out io.Writer) {
 		fmt.Fprintf(out, "  lhcbdirac install phases with a full download cache: %v\n", fig.InstallWarm)
 		fmt.Fprintf(out, "  lhcbdirac build after a bump to %s, caches warm: %s\n", fig.BumpVersion, d(fig.Bump))
 		fmt.Fprintf(out, "  lhcbdirac image: %s compressed, %s uncompressed; a naive single-stage image: %s, %s (%.1f× / %.1f×)\n",
-			mb(fig.Sizes[ImageLHCbDIRAC]), mb(fig.LHCbDIRACUncompressed), mb(fig.SingleStage), mb(fig.SingleStageU),
-			float64(fig.SingleStage)/float64(fig.Sizes[ImageLHCbDIRAC]), float64(fig.SingleStageU)/float64(fig.LHCbDIRACUncompressed))
+			mb(fig.Sizes[images.LHCbDIRAC]), mb(fig.LHCbDIRACUncompressed), mb(fig.SingleStage), mb(fig.SingleStageU),
+			float64(fig.SingleStage)/float64(fig.Sizes[images.LHCbDIRAC]), float64(fig.SingleStageU)/float64(fig.LHCbDIRACUncompressed))
 	}
 	services := make([]string, 0, len(fig.Smoke))
 	for s := range fig.Smoke {
@@ -187,7 +195,7 @@ func (fig Figures) Print(out io.Writer) {
 		fmt.Fprintf(out, "  smoke %-32s %s\n", s, d(fig.Smoke[s]))
 	}
 	fmt.Fprintf(out, "  all builds concurrently: %s\n", d(fig.Concurrent))
-	for _, n := range ImageNames {
+	for _, n := range images.Names() {
 		fmt.Fprintf(out, "  %-12s alone: %-8s size: %s\n", n, d(fig.Alone[n]), mb(fig.Sizes[n]))
 	}
 	fmt.Fprintf(out, "  concurrent / slowest alone (%s): %.2f×\n", fig.SlowestAloneImage, fig.ConcurrentVsAlone)
@@ -230,13 +238,13 @@ func uncompressed(ctx context.Context, ref string) (int64, error) {
 // BenchVersions are the versions the benchmark releases: the newest final
 // LHCbDIRAC on the index, and the one before it (the version bump); on
 // the FIXTURE route, two pre-releases.
-func BenchVersions(ctx context.Context, p *progress.Reporter, getenv Getenv) (version.Version, version.Version, error) {
-	if getenv("LHCBDIRAC_SOURCES") == SourcesFixture {
+func BenchVersions(ctx context.Context, p *progress.Reporter, rel settings.Release) (version.Version, version.Version, error) {
+	if rel.Fixture() {
 		a, _ := version.Parse("v0.1-pre1")
 		b, _ := version.Parse("v0.0-pre1")
 		return a, b, nil
 	}
-	tools, err := pytools.Ensure(ctx, p, getenv("LHCBDIRAC_PIP_INDEX_URL"))
+	tools, err := pytools.Ensure(ctx, p, rel.PipIndexURL)
 	if err != nil {
 		return version.Version{}, version.Version{}, err
 	}

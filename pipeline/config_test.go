@@ -3,22 +3,24 @@ package pipeline
 import (
 	"strings"
 	"testing"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 
-func env(kv ...string) Getenv {
+func env(kv ...string) settings.Settings {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
-	return func(k string) string { return m[k] }
+	return settings.FromEnv(func(k string) string { return m[k] })
 }
 
 func TestConfigDefaultsAreTheRealIndex(t *testing.T) {
-	c, err := ConfigFromEnv("v9.1", "127.0.0.1:5000", env())
+	c, err := ConfigFor("v9.1", env(), "127.0.0.1:5000")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Fixture() || c.Sources != SourcesIndex || c.Environment != "certification" || c.ImageRepo("pinger") != "127.0.0.1:5000/lhcbdirac-pipeline/pinger" || c.Services.Image != "127.0.0.1:5000/lhcbdirac-pipeline/lhcbdirac" {
+	if c.Fixture() || c.Sources != settings.SourcesIndex || c.Environment != "certification" || c.ImageRepo("pinger") != "127.0.0.1:5000/lhcbdirac-pipeline/pinger" || c.Services.Image != "127.0.0.1:5000/lhcbdirac-pipeline/lhcbdirac" {
 		t.Fatalf("%+v", c)
 	}
 	if len(c.Services.Services) != 6 || c.Dist != "dist/v9.1" {
@@ -29,7 +31,7 @@ func TestConfigDefaultsAreTheRealIndex(t *testing.T) {
 func TestConfigBadInputNamesValueAndFix(t *testing.T) {
 	for _, tc := range []struct {
 		ver  string
-		env  Getenv
+		env  settings.Settings
 		want string
 	}{
 		{"9.1", env(), `version "9.1": want vX.Y[.Z]`},
@@ -45,12 +47,12 @@ func TestConfigBadInputNamesValueAndFix(t *testing.T) {
 		{"v9.1", env("LHCBDIRAC_ENVIRONMENT", "prod"), `LHCBDIRAC_ENVIRONMENT="prod" is not an environment of pipeline/services.yaml (embedded) (have certification)`},
 		{"v9.1", env("LHCBDIRAC_SERVICES", "/nonexistent/services.yaml"), "/nonexistent/services.yaml"},
 	} {
-		_, err := ConfigFromEnv(tc.ver, "127.0.0.1:5000", tc.env)
+		_, err := ConfigFor(tc.ver, tc.env, "127.0.0.1:5000")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.ver, err, tc.want)
 		}
 	}
-	c, err := ConfigFromEnv("v9.1", "127.0.0.1:5000", env())
+	c, err := ConfigFor("v9.1", env(), "127.0.0.1:5000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,5 +64,39 @@ func TestConfigBadInputNamesValueAndFix(t *testing.T) {
 	}
 	if c2, err := c.WithOnly("DataManagement/FileCatalog"); err != nil || c2.Only != "DataManagement/FileCatalog" {
 		t.Fatal(c2.Only, err)
+	}
+}
+
+// TestMarathonSettingsReachTheReleaseAndMarathonTargets: the release's
+// render and marathon:render/plan/deploy read the same settings — the
+// schema and the template a release manager sets are honoured by both (the
+// release once ignored LHCBDIRAC_MARATHON_SCHEMA).
+func TestMarathonSettingsReachTheReleaseAndMarathonTargets(t *testing.T) {
+	for _, v := range []struct{ name, want string }{
+		{"LHCBDIRAC_MARATHON_SCHEMA", "/nonexistent/AppDefinition.json"},
+		{"LHCBDIRAC_MARATHON_TEMPLATE", "/nonexistent/app.json.tmpl"},
+	} {
+		st := env(v.name, v.want)
+		c, err := ConfigFor("v9.1", st, "127.0.0.1:5000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := renderApps(c); err == nil || !strings.Contains(err.Error(), v.want) {
+			t.Errorf("release with %s: %v", v.name, err)
+		}
+		if _, err := marathonApps(st, "services.yaml", "certification", "v9.1"); err == nil || !strings.Contains(err.Error(), v.want) {
+			t.Errorf("marathon:* with %s: %v", v.name, err)
+		}
+	}
+	// Unset, both render the same apps.
+	st := env()
+	c, _ := ConfigFor("v9.1", st, "127.0.0.1:5000")
+	rel, err := renderApps(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mar, err := marathonApps(st, "services.yaml", "certification", "v9.1")
+	if err != nil || len(mar) != len(rel) {
+		t.Fatalf("%d apps from marathon:render, %d from the release: %v", len(mar), len(rel), err)
 	}
 }

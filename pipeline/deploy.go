@@ -2,48 +2,96 @@ package pipeline
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 
 // The deploy stage: to Marathon when MARATHON_URL is set, else a dry run.
 
-type deployStage struct{ r *Release }
+// Deployer is a Marathon to deploy to, and how.
+type Deployer struct {
+	Client  *deploy.Client
+	Options deploy.Options
+}
 
-func (deployStage) String() string { return "deploy" }
+// Deployed is what the deploy stage did.
+type Deployed struct {
+	Rendered *Rendered
+	Skipped  string          // why nothing was deployed ("" when it was)
+	DryRun   []DryRunApp     // what a dry run would deploy
+	Plan     []deploy.Change // the plan against what Marathon runs
+	Results  []deploy.Result
+}
 
-func (s deployStage) Run(ctx context.Context) (err error) {
-	r := s.r
-	defer func() {
-		switch {
-		case err == nil:
-			r.Deployed = fmt.Sprintf("deployed %d apps to Marathon", len(r.Apps))
-		case errors.Is(err, ErrSkip):
-			r.Deployed = "not deployed: " + strings.TrimPrefix(err.Error(), "skipped: ")
-		default:
-			r.Deployed = "FAILED: " + err.Error()
-		}
-	}()
+// SkipReason is why nothing was deployed.
+func (d *Deployed) SkipReason() string {
+	if d == nil {
+		return ""
+	}
+	return d.Skipped
+}
+
+// DryRunApp is one app a dry run would deploy.
+type DryRunApp struct {
+	ID        string
+	Image     string
+	Instances int
+}
+
+func deployStage(ctx context.Context, s *Session, r *Rendered, to *Deployer) (*Deployed, error) {
+	c := r.Pushed.Smoked.Built.Inputs.Config
+	d := &Deployed{Rendered: r}
 	switch {
-	case !r.Config.Push:
-		return Skip("testService does not deploy")
-	case r.Config.Version.Pre:
-		return Skip(r.Config.Version.Raw + " is a pre-release: pushed and tagged devel, not deployed")
-	case r.Deploy == nil:
-		fmt.Fprintf(r.Out, "Dry run (MARATHON_URL is not set): would deploy %d apps:\n", len(r.Apps))
+	case c.Version.Pre:
+		d.Skipped = c.Version.Raw + " is a pre-release: pushed and tagged devel, not deployed"
+		return d, nil
+	case to == nil:
 		for _, a := range r.Apps {
-			fmt.Fprintf(r.Out, "  %-40s %s ×%d\n", a.ID, a.Service.Image+":"+r.Config.Version.Raw, a.Service.Instances)
+			app, err := dryRunApp(a)
+			if err != nil {
+				return nil, err
+			}
+			d.DryRun = append(d.DryRun, app)
 		}
-		return Skip("dry run: set MARATHON_URL to deploy")
+		fmt.Fprintf(s.Out, "Dry run (MARATHON_URL is not set): would deploy %d apps:\n", len(d.DryRun))
+		for _, a := range d.DryRun {
+			fmt.Fprintf(s.Out, "  %-40s %s ×%d\n", a.ID, a.Image, a.Instances)
+		}
+		d.Skipped = "dry run: set MARATHON_URL to deploy"
+		return d, nil
 	}
-	plan, err := deploy.Plan(ctx, r.Deploy, r.Apps)
+	plan, err := deploy.Plan(ctx, to.Client, r.Apps)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	deploy.FormatPlan(r.Out, plan)
-	_, err = deploy.Apply(ctx, r.Deploy, r.Apps, r.DeployO)
-	return err
+	d.Plan = plan
+	deploy.FormatPlan(s.Out, plan)
+	d.Results, err = deploy.Apply(ctx, to.Client, r.Apps, to.Options)
+	return d, err
+}
+
+// dryRunApp reads what a dry run shows from the rendered definition
+// itself: the image and instance count the app really has (the
+// registrator's app has no DIRAC service behind it).
+func dryRunApp(a render.App) (DryRunApp, error) {
+	var def struct {
+		ID        string `json:"id"`
+		Instances *int   `json:"instances"`
+		Container struct {
+			Docker struct {
+				Image string `json:"image"`
+			} `json:"docker"`
+		} `json:"container"`
+	}
+	if err := json.Unmarshal(a.JSON, &def); err != nil {
+		return DryRunApp{}, fmt.Errorf("app %s: %w", a.ID, err)
+	}
+	n := 1 // Marathon's default
+	if def.Instances != nil {
+		n = *def.Instances
+	}
+	return DryRunApp{ID: def.ID, Image: def.Container.Docker.Image, Instances: n}, nil
 }

@@ -4,58 +4,83 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
-	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 
 // The inputs stage: everything that can be wrong is checked before building.
 
-type inputsStage struct{ r *Release }
+// Inputs are everything the images are built from, checked.
+type Inputs struct {
+	Config  Config
+	Apps    []render.App     // the rendered apps (only testService's one, for testService)
+	Sources []sources.Source // hotfix checkouts, or the FIXTURE's
+	Lock    *lhcbdirac.Lock  // what the lhcbdirac image installs (nil on the FIXTURE route)
+	Bases   images.Bases     // every base, pinned by digest
+	Go      *gobuild.Builder // builds the images' Go programs in the engine
+	Build   BuildKnobs       // the benchmark's knobs
+	lhcb    lhcbdirac.Inputs // the lhcbdirac recipe's inputs, made once
+}
 
-func (inputsStage) String() string { return "inputs" }
+// BuildKnobs make a build run again (the benchmark, the reproducibility
+// tests); the zero value is a normal release.
+type BuildKnobs struct {
+	// Rerun, when set, makes Dagger build again rather than reuse its cache.
+	Rerun string
+	// UVCache names the cache volume of the lhcbdirac build's downloads
+	// ("" for the default; a new name is a build from an empty cache).
+	UVCache string
+}
 
-func (s inputsStage) Run(ctx context.Context) error {
-	r, c := s.r, s.r.Config
-	rd, err := render.New(os.Getenv("LHCBDIRAC_MARATHON_TEMPLATE"), nil)
+// LHCbDIRAC are the lhcbdirac recipe's inputs.
+func (in *Inputs) LHCbDIRAC() lhcbdirac.Inputs { return in.lhcb }
+
+// Recipe is what every image's recipe is given.
+func (in *Inputs) Recipe(s *Session) images.Build {
+	return images.Build{Client: s.Client, Go: in.Go, Version: in.Config.Version, Bases: in.Bases,
+		LHCbDIRAC: in.lhcb, StandinAgent: in.Config.MesosSlaveBase == ""}
+}
+
+func inputs(ctx context.Context, s *Session, c Config, knobs BuildKnobs) (*Inputs, error) {
+	in := &Inputs{Config: c, Build: knobs}
+	apps, err := renderApps(c)
 	if err != nil {
-		return err
-	}
-	apps, err := rd.Render(c.Services, c.Environment, c.Version.Raw)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, a := range apps {
 		if c.Only == "" || a.Service.Name == c.Only {
-			r.Apps = append(r.Apps, a)
+			in.Apps = append(in.Apps, a)
 		}
 	}
 	// Sources: a hotfix from its repository; on the FIXTURE route, the
 	// FIXTURE repositories and installer for what is not overridden.
 	specs := []sources.Spec{c.DIRAC, c.LHCbDIRAC}
+	installer := c.Installer
 	if c.Fixture() {
 		dir, err := cachedir.Sub("fixture-repos")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		repos, err := fixture.Create(ctx, dir)
 		if err != nil {
-			return fmt.Errorf("creating the FIXTURE repositories: %w", err)
+			return nil, fmt.Errorf("creating the FIXTURE repositories: %w", err)
 		}
 		if specs[0].Repo == "" {
 			specs[0].Repo, specs[0].Branch = repos.DIRAC, fixture.Branch
@@ -63,8 +88,8 @@ func (s inputsStage) Run(ctx context.Context) error {
 		if specs[1].Repo == "" {
 			specs[1].Repo, specs[1].Branch = repos.LHCbDIRAC, fixture.Branch
 		}
-		if c.Installer == "" {
-			r.Config.Installer = repos.Installer
+		if installer == "" {
+			installer = repos.Installer
 		}
 	}
 	for _, sp := range specs {
@@ -73,92 +98,133 @@ func (s inputsStage) Run(ctx context.Context) error {
 		}
 		src, err := sources.Resolve(ctx, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		r.P.Infof("%s: %s %s at %s", src.Name, src.Repo, src.Branch, src.Commit[:12])
-		r.Sources = append(r.Sources, src)
+		s.P.Infof("%s: %s %s at %s", src.Name, src.Repo, src.Branch, src.Commit[:12])
+		in.Sources = append(in.Sources, src)
 	}
-	if inst := r.Config.Installer; inst != "" && !isURL(inst) {
-		if _, err := os.Stat(inst); err != nil {
-			return fmt.Errorf("LHCBDIRAC_DIRACOS_INSTALLER=%q: %w", inst, err)
+	if installer != "" && !settings.IsURL(installer) {
+		if _, err := os.Stat(installer); err != nil {
+			return nil, fmt.Errorf("LHCBDIRAC_DIRACOS_INSTALLER=%q: %w", installer, err)
 		}
 	}
 	if !c.Fixture() {
-		if err := r.lock(ctx); err != nil {
-			return err
+		if in.Lock, err = findLock(ctx, s.P, c); err != nil {
+			return nil, err
 		}
 	}
-	// Bases: configured ones must be pullable now; offline ones are built.
-	for _, b := range []struct {
-		name, val string
-		spec      baseimage.Spec
-		out       *string
-	}{
-		{"LHCBDIRAC_BASE_LHCBDIRAC", c.LHCbDIRACBase, lhcbdirac.Base, &r.lbase},
-		{"", "", lhcbdirac.BuilderBase, &r.builderBase},
-		{"", "", lhcbdirac.MariaDBBase, &r.mariadbBase},
-		{"", "", registrator.EtcdBase, &r.etcdBase},
-		{"LHCBDIRAC_BASE_MESOS_SLAVE", c.MesosSlaveBase, mesosslave.Base, &r.mbase},
-		{"", "", enginecheck.BaseSpec, &r.toolsBase},
-	} {
-		if b.out == &r.mariadbBase && c.Fixture() {
+	if in.Bases, err = bases(ctx, s, c); err != nil {
+		return nil, err
+	}
+	root, err := hostimages.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	mods, err := gobuild.PrepareModules(ctx, s.P, root)
+	if err != nil {
+		return nil, err
+	}
+	if in.Go, err = gobuild.NewBuilder(ctx, s.Client, in.Bases.Tools, root, mods); err != nil {
+		return nil, err
+	}
+	in.Go.Rerun = knobs.Rerun
+	in.lhcb, err = lhcbdiracInputs(s, in, installer)
+	return in, err
+}
+
+// renderApps renders the services file's apps for the release, checked
+// against Marathon's own schema when LHCBDIRAC_MARATHON_SCHEMA names it —
+// the same rendering marathon:render, plan and deploy do.
+func renderApps(c Config) ([]render.App, error) {
+	var extra []*render.Schema
+	if c.MarathonSchema != "" {
+		sch, err := render.LoadSchemaFile(c.MarathonSchema)
+		if err != nil {
+			return nil, fmt.Errorf("LHCBDIRAC_MARATHON_SCHEMA=%s: %w", c.MarathonSchema, err)
+		}
+		extra = append(extra, sch)
+	}
+	rd, err := render.New(c.MarathonTemplate, nil, extra...)
+	if err != nil {
+		return nil, err
+	}
+	return rd.Render(c.Services, c.Environment, c.Version.Raw)
+}
+
+// bases pins every base: a configured one must be pullable now; an offline
+// one is made with debootstrap (or found made before) and pushed.
+func bases(ctx context.Context, s *Session, c Config) (images.Bases, error) {
+	var b images.Bases
+	configured := map[string]string{"LHCBDIRAC_BASE_LHCBDIRAC": c.LHCbDIRACBase, "LHCBDIRAC_BASE_MESOS_SLAVE": c.MesosSlaveBase}
+	for _, spec := range images.BaseSpecs {
+		if c.Fixture() && !spec.Fixture {
 			continue // the FIXTURE's services read no database
 		}
-		if b.val != "" {
-			ref, err := name.ParseReference(b.val)
+		if val := configured[spec.Env]; spec.Env != "" && val != "" {
+			ref, err := name.ParseReference(val)
 			if err == nil {
 				_, err = remote.Head(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
 			}
 			if err != nil {
-				return fmt.Errorf("%s=%q cannot be pulled: %w (check the reference and docker login)", b.name, b.val, err)
+				return b, fmt.Errorf("%s=%q cannot be pulled: %w (check the reference and docker login)", spec.Env, val, err)
 			}
-			*b.out = b.val
+			spec.Set(&b, val)
 			continue
 		}
-		ref, err := baseimage.Build(ctx, r.P, b.spec, c.Registry+"/lhcbdirac-pipeline/base:"+b.spec.Suite+"-"+b.spec.Key())
+		ref, err := baseimage.Build(ctx, s.P, spec.Spec, c.Registry+"/lhcbdirac-pipeline/base:"+spec.Spec.Suite+"-"+spec.Spec.Key())
 		if err != nil {
-			return err
+			return b, err
 		}
-		*b.out = ref
+		spec.Set(&b, ref)
 	}
-	root, err := hostimages.RepoRoot()
-	if err != nil {
-		return err
-	}
-	mods, err := gobuild.PrepareModules(ctx, r.P, root)
-	if err != nil {
-		return err
-	}
-	r.builder, err = gobuild.NewBuilder(ctx, r.F.Client, r.toolsBase, root, mods)
-	return err
+	return b, nil
 }
 
-// lock finds the lock the release installs: LHCBDIRAC_LOCK's, checked
+// lhcbdiracInputs are what the inputs stage found for the lhcbdirac image.
+func lhcbdiracInputs(s *Session, in *Inputs, installer string) (lhcbdirac.Inputs, error) {
+	c := s.Client
+	li := lhcbdirac.Inputs{
+		Base: in.Bases.LHCbDIRAC, BuilderBase: in.Bases.Builder, Version: in.Config.Version,
+		Lock: in.Lock, Sources: in.Sources, Rerun: in.Build.Rerun, UVCache: in.Build.UVCache,
+	}
+	switch {
+	case installer == "":
+	case settings.IsURL(installer):
+		li.Installer, li.InstallerFrom = c.HTTP(installer), redact.URL(installer)
+	default:
+		// The label names the file, not this machine's path to it.
+		li.Installer, li.InstallerFrom = c.Host().File(installer), "file:"+filepath.Base(installer)
+	}
+	if u := in.Config.PipIndexURL; u != "" {
+		li.IndexURL, li.IndexShown = c.SetSecret("lhcbdirac-index-url", u), u
+	}
+	for _, src := range in.Sources {
+		li.SourceDirs = append(li.SourceDirs, c.Host().Directory(src.Dir))
+	}
+	return li, li.Validate()
+}
+
+// findLock finds the lock the release installs: LHCBDIRAC_LOCK's, checked
 // against the version; else the one resolved before for this version and
 // index (a release is repeatable: the lock is resolved once, then reused;
 // go run mage.go lock resolves afresh); else a new one, after checking
 // that the index has the version.
-func (r *Release) lock(ctx context.Context) error {
-	c := r.Config
+func findLock(ctx context.Context, p *progress.Reporter, c Config) (*lhcbdirac.Lock, error) {
 	if c.LockFile != "" {
 		l, err := lhcbdirac.ReadLock(c.LockFile)
 		if err != nil {
-			return fmt.Errorf("LHCBDIRAC_LOCK: %w", err)
+			return nil, fmt.Errorf("LHCBDIRAC_LOCK: %w", err)
 		}
 		if err := l.CheckVersion(c.LockFile, c.Version); err != nil {
-			return err
+			return nil, err
 		}
-		r.Lock = l
-		return nil
+		return l, nil
 	}
 	if l, path := lhcbdirac.RememberedLock(c.Version, c.PipIndexURL); l != nil {
-		r.P.Start("lock of LHCbDIRAC %s (resolved before: %s)", l.LHCbDIRACVersion(), path).Cached()
-		r.Lock = l
-		return nil
+		p.Start("lock of LHCbDIRAC %s (resolved before: %s)", l.LHCbDIRACVersion(), path).Cached()
+		return l, nil
 	}
-	l, err := ResolveLock(ctx, r.P, c)
-	r.Lock = l
-	return err
+	return ResolveLock(ctx, p, c)
 }
 
 // ResolveLock checks that the index has the release's LHCbDIRAC, resolves

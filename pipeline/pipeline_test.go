@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -10,38 +9,44 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
-type stage struct {
-	name string
-	err  error
-	ran  *[]string
+type skipped struct{ why string }
+
+func (s *skipped) SkipReason() string {
+	if s == nil {
+		return ""
+	}
+	return s.why
 }
 
-func (s stage) String() string { return s.name }
-func (s stage) Run(context.Context) error {
-	*s.ran = append(*s.ran, s.name)
-	return s.err
-}
-
-func TestStagesRunInOrderSkipIsNotFailure(t *testing.T) {
-	var ran []string
+// TestStagesRecordOutcomesSkipIsNotFailure: a stage's typed result says
+// whether it was skipped and why; a skip is shown as skipped (never as
+// cached, never as a failure); a failure is recorded with its stage's name.
+func TestStagesRecordOutcomesSkipIsNotFailure(t *testing.T) {
 	var out bytes.Buffer
+	r := &Release{S: &Session{P: progress.New(&out)}}
+	if _, err := stage(r, "build", func() (*skipped, error) { return &skipped{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stage(r, "deploy", func() (*skipped, error) { return &skipped{"dry run: set MARATHON_URL to deploy"}, nil }); err != nil {
+		t.Fatal(err)
+	}
 	boom := errors.New("boom")
-	err := Run(context.Background(), progress.New(&out),
-		stage{"build", nil, &ran},
-		stage{"deploy", Skip("no Marathon URL: dry run"), &ran},
-		stage{"smoke", boom, &ran},
-		stage{"push", nil, &ran},
-	)
+	_, err := stage(r, "smoke", func() (*skipped, error) { return nil, boom })
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "smoke: boom") {
 		t.Fatalf("err %v", err)
 	}
-	if strings.Join(ran, ",") != "build,deploy,smoke" {
-		t.Fatalf("stages after a failure must not run: %v", ran)
+	var got []string
+	for _, s := range r.Stages {
+		got = append(got, s.Name+"="+string(s.Outcome)+":"+s.Reason)
 	}
-	if !strings.Contains(out.String(), "deploy: skipped: no Marathon URL: dry run") {
-		t.Fatalf("a skip is reported with its reason:\n%s", out.String())
+	if strings.Join(got, ",") != "build=passed:,deploy=skipped:dry run: set MARATHON_URL to deploy,smoke=failed:" {
+		t.Fatalf("stages %v", got)
 	}
-	if !errors.Is(Skip("x"), ErrSkip) || errors.Is(boom, ErrSkip) {
-		t.Fatal("ErrSkip identifies skips, and only skips")
+	if !strings.Contains(out.String(), "- deploy skipped: dry run: set MARATHON_URL to deploy") || strings.Contains(out.String(), "cached") {
+		t.Fatalf("a skip is shown as skipped with its reason:\n%s", out.String())
+	}
+	r.Stages[1].Outcome = Skipped
+	if d := r.DeployLine(); d != "not deployed: dry run: set MARATHON_URL to deploy" {
+		t.Fatalf("deploy line %q", d)
 	}
 }

@@ -9,37 +9,48 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
 )
 
-// The push stage: by digest, then tags once every image passed.
+// The push stage: every image by digest, then the tags once all are there.
 
-type pushStage struct{ r *Release }
+// Pushed are the images in the registry.
+type Pushed struct {
+	Smoked *Smoked
+	Images map[string]push.Pushed
+	Tags   []string // the tags moved to them
+}
 
-func (pushStage) String() string { return "push" }
-
-func (s pushStage) Run(ctx context.Context) error {
-	r := s.r
-	if !r.Config.Push {
-		return Skip("not pushing (testService)")
+// Ref is the named image's repo@digest ("" when it was not pushed).
+func (p *Pushed) Ref(name string) string {
+	if p == nil || p.Images[name].Digest == "" {
+		return ""
 	}
+	return p.Images[name].Ref()
+}
+
+func pushImages(ctx context.Context, s *Session, sm *Smoked) (*Pushed, error) {
+	c := sm.Built.Inputs.Config
 	work, err := cachedir.Sub("push")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var pushed []push.Pushed
-	for _, n := range ImageNames {
-		step := r.P.Start("push %s by digest", n)
-		p, err := push.ByDigest(ctx, r.Images[n].Container, n, r.Config.ImageRepo(n), filepath.Join(work, n))
+	out := &Pushed{Smoked: sm, Images: map[string]push.Pushed{}}
+	var all []push.Pushed
+	for _, im := range sm.Built.Images {
+		n := im.Image.Name
+		step := s.P.Start("push %s by digest", n)
+		p, err := push.ByDigest(ctx, im.Container, n, c.ImageRepo(n), filepath.Join(work, n))
 		if err != nil {
-			return step.Fail(err)
+			return out, step.Fail(err)
 		}
 		step.Done()
-		r.Images[n].Pushed = p
-		pushed = append(pushed, p)
+		out.Images[n] = p
+		all = append(all, p)
 	}
-	step := r.P.Start("tag %s", strings.Join(push.Tags(r.Config.Version), ", "))
-	if err := push.MoveTags(ctx, pushed, r.Config.Version); err != nil {
-		return step.Fail(err)
+	tags := push.Tags(c.Version)
+	step := s.P.Start("tag %s", strings.Join(tags, ", "))
+	if err := push.MoveTags(ctx, all, c.Version); err != nil {
+		return out, step.Fail(err)
 	}
 	step.Done()
-	r.Pushed = true
-	return nil
+	out.Tags = tags
+	return out, nil
 }

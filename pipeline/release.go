@@ -2,92 +2,103 @@ package pipeline
 
 import (
 	"context"
-	"io"
-	"time"
+	"fmt"
 
-	"dagger.io/dagger"
-
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 )
 
-// Image names, in the order the summary lists them.
-const (
-	ImageLHCbDIRAC   = "lhcbdirac"
-	ImagePinger      = "pinger"
-	ImageMesosSlave  = "mesos-slave"
-	ImageRegistrator = "registrator"
-)
-
-// ImageNames lists the release's images.
-var ImageNames = []string{ImageLHCbDIRAC, ImagePinger, ImageMesosSlave, ImageRegistrator}
-
-// Image is one image of the release and what happened to it.
-type Image struct {
-	Name      string
-	Container *dagger.Container
-	BuildTime time.Duration
-	Smoke     string // "passed (6 services)", "failed: …", "not run"
-	Pushed    push.Pushed
-}
-
-// Release is one run of the release: its configuration, its connection,
-// and what each stage hands to the next.
+// Release is one run of the release: its configuration, what it stands on,
+// and the record of what each stage handed to the next (read by the
+// summary, the report and the benchmark; no stage reads it).
 type Release struct {
-	Config  Config
-	F       *foundation.Foundation
-	P       *progress.Reporter
-	Out     io.Writer // the deploy plan, testService's logs
-	Deploy  *deploy.Client
-	DeployO deploy.Options
+	Config Config
+	S      *Session
+	Deploy *Deployer // nil: a dry run
+	Knobs  BuildKnobs
 
-	Lock    *lhcbdirac.Lock // what the lhcbdirac image installs (nil on the FIXTURE route)
-	Apps    []render.App
-	Images  map[string]*Image
-	Sources []sources.Source
-	Smoke   []lhcbdirac.SmokeResult
-	Written []string // app definition files
-	Pushed  bool
-	// Deployed says what the deploy stage did (or why it did not).
-	Deployed string
-
-	// UVCache names the cache volume of the lhcbdirac build's downloads
-	// ("" for the default; a new name is a build from an empty cache).
-	UVCache string
-	// Rerun makes Dagger build again rather than reuse its cache.
-	Rerun string
-
-	builder     *gobuild.Builder
-	toolsBase   string
-	builderBase string
-	mariadbBase string
-	etcdBase    string
-	lbase       string
-	mbase       string
+	Stages   []StageResult
+	Inputs   *Inputs
+	Built    *Built
+	Smoked   *Smoked
+	Pushed   *Pushed
+	Rendered *Rendered
+	Deployed *Deployed
 }
 
-// Stages is the release, in order: inputs → build → smoke → push → render → deploy.
-func (r *Release) Stages() []Stage {
-	return []Stage{inputsStage{r}, buildStage{r}, smokeStage{r}, pushStage{r}, renderStage{r}, deployStage{r}}
-}
-
-// Run runs every stage and writes the summary (also on failure: it says
-// which image got how far).
+// Run is the release, top to bottom: inputs → build → smoke → push →
+// render → deploy. The summary is printed and saved also on failure: it
+// says how far each image got.
 func (r *Release) Run(ctx context.Context) error {
-	r.Images = map[string]*Image{}
-	for _, n := range ImageNames {
-		r.Images[n] = &Image{Name: n, Smoke: "not run"}
+	err := r.release(ctx)
+	return r.finish(err)
+}
+
+func (r *Release) release(ctx context.Context) (err error) {
+	if r.Inputs, err = stage(r, "inputs", func() (*Inputs, error) { return inputs(ctx, r.S, r.Config, r.Knobs) }); err != nil {
+		return err
 	}
-	err := Run(ctx, r.P, r.Stages()...)
-	r.WriteSummary(r.Out)
+	if r.Built, err = stage(r, "build", func() (*Built, error) { return build(ctx, r.S, r.Inputs, images.All) }); err != nil {
+		return err
+	}
+	if r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, false) }); err != nil {
+		return err
+	}
+	if r.Pushed, err = stage(r, "push", func() (*Pushed, error) { return pushImages(ctx, r.S, r.Smoked) }); err != nil {
+		return err
+	}
+	if r.Rendered, err = stage(r, "render", func() (*Rendered, error) { return renderStage(ctx, r.S, r.Pushed) }); err != nil {
+		return err
+	}
+	r.Deployed, err = stage(r, "deploy", func() (*Deployed, error) { return deployStage(ctx, r.S, r.Rendered, r.Deploy) })
+	return err
+}
+
+// TestService is testService's short list: inputs → build (the images one
+// service needs) → smoke (that service, afresh). Nothing is pushed,
+// rendered into dist/ or deployed.
+func (r *Release) TestService(ctx context.Context, service string) error {
+	c, err := r.Config.WithOnly(service)
+	if err != nil {
+		return err
+	}
+	r.Config, r.Config.FreshSmoke = c, true
+	err = r.testService(ctx)
+	for _, s := range r.Smoked.Services() {
+		fmt.Fprintf(r.S.Out, "\n%s health check:\n%s\n%s log:\n%s\nping through the pinger:\n%s\n",
+			s.Service, s.Output(images.CheckHealth), s.Service, s.Log, s.Output(images.CheckPing))
+	}
+	return err
+}
+
+func (r *Release) testService(ctx context.Context) (err error) {
+	if r.Inputs, err = stage(r, "inputs", func() (*Inputs, error) { return inputs(ctx, r.S, r.Config, r.Knobs) }); err != nil {
+		return err
+	}
+	if r.Built, err = stage(r, "build", func() (*Built, error) { return build(ctx, r.S, r.Inputs, images.ForService()) }); err != nil {
+		return err
+	}
+	r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, true) })
+	return err
+}
+
+// finish writes the summary (and saves it with the lock for a release).
+func (r *Release) finish(err error) error {
+	r.WriteSummary(r.S.Out)
 	if werr := r.saveSummary(); werr != nil && err == nil {
 		err = werr
 	}
 	return err
+}
+
+// Build runs the inputs and build stages alone: the reproducibility tests
+// and the benchmark build again without releasing.
+func Build(ctx context.Context, s *Session, c Config, knobs BuildKnobs, imgs ...images.Image) (*Built, error) {
+	if len(imgs) == 0 {
+		imgs = images.All
+	}
+	in, err := inputs(ctx, s, c, knobs)
+	if err != nil {
+		return nil, err
+	}
+	return build(ctx, s, in, imgs)
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package pipeline_test
 
 import (
@@ -16,15 +18,25 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
 
-func getenv(m map[string]string) pipeline.Getenv { return func(k string) string { return m[k] } }
+// configFor is the release's configuration for the variables in env (and
+// nothing from this process's environment).
+func configFor(ver, registry string, env map[string]string) (pipeline.Config, error) {
+	return pipeline.ConfigFor(ver, settingsOf(env), registry)
+}
+
+func settingsOf(env map[string]string) settings.Settings {
+	return settings.FromEnv(func(k string) string { return env[k] })
+}
 
 // planted is a credential that must never reach output, files or layers.
 const planted = "PLANTED-s3cr3t-7f1d"
@@ -53,13 +65,13 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 	plantCredentials(t, f.Registry)
 	dist := t.TempDir()
 	repo := f.Registry + "/itest-release"
-	cfg, err := pipeline.ConfigFromEnv("v0.9-pre1", f.Registry, getenv(map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist}))
+	cfg, err := configFor("v0.9-pre1", f.Registry, map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	var progressLog bytes.Buffer
-	r := &pipeline.Release{Config: cfg, F: f, P: progress.New(&progressLog), Out: io.MultiWriter(&out, &progressLog)}
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: progress.New(&progressLog), Out: io.MultiWriter(&out, &progressLog)}}
 	err = r.Run(ctx)
 	t.Log(progressLog.String())
 	if err != nil {
@@ -68,17 +80,17 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 	if !strings.Contains(out.String(), "Deploy: not deployed: v0.9-pre1 is a pre-release: pushed and tagged devel, not deployed") {
 		t.Errorf("a -pre release must not deploy:\n%s", out.String())
 	}
-	if len(r.Smoke) != 6 {
-		t.Fatalf("smoke results: %d", len(r.Smoke))
+	if len(r.Smoked.Services()) != 6 {
+		t.Fatalf("smoke results: %d", len(r.Smoked.Services()))
 	}
-	for _, s := range r.Smoke {
-		if !strings.Contains(s.Ping, `"name":"`+s.Service+`"`) || !strings.Contains(s.Health, "healthy after") {
-			t.Errorf("%s: health %q ping %q", s.Service, s.Health, s.Ping)
+	for _, s := range r.Smoked.Services() {
+		if !strings.Contains(s.Output(images.CheckPing), `"name":"`+s.Service+`"`) || !strings.Contains(s.Output(images.CheckHealth), "healthy after") {
+			t.Errorf("%s: health %q ping %q", s.Service, s.Output(images.CheckHealth), s.Output(images.CheckPing))
 		}
 	}
 	// Tags point at the pushed digests.
-	for _, n := range pipeline.ImageNames {
-		p := r.Images[n].Pushed
+	for _, n := range images.Names() {
+		p := r.Pushed.Images[n]
 		if p.Digest == "" {
 			t.Fatalf("%s was not pushed", n)
 		}
@@ -91,9 +103,9 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 		}
 	}
 	// The hotfix/fixture commits are recorded as labels.
-	lbl, err := r.Images[pipeline.ImageLHCbDIRAC].Container.Label(ctx, "org.lhcbdirac.dirac.commit")
-	if err != nil || lbl != r.Sources[0].Commit {
-		t.Errorf("dirac commit label %q (%v), want %s", lbl, err, r.Sources[0].Commit)
+	lbl, err := r.Built.Container(images.LHCbDIRAC).Label(ctx, "org.lhcbdirac.dirac.commit")
+	if err != nil || lbl != r.Inputs.Sources[0].Commit {
+		t.Errorf("dirac commit label %q (%v), want %s", lbl, err, r.Inputs.Sources[0].Commit)
 	}
 	// Rendered apps name the pushed repository; the registrator's app is
 	// among them, and its image passed its smoke test.
@@ -105,33 +117,27 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 	if err != nil || !strings.Contains(string(reg), `"image": "`+repo+`/registrator:v0.9-pre1"`) {
 		t.Errorf("registrator app: %v\n%s", err, reg)
 	}
-	if s := r.Images[pipeline.ImageRegistrator].Smoke; s != "passed (3 tasks into etcd)" {
+	if s := r.Smoked.Images[images.Registrator].Summary; s != "passed (3 tasks into etcd)" {
 		t.Errorf("registrator smoke: %s", s)
 	}
 	summary, err := os.ReadFile(filepath.Join(dist, "v0.9-pre1", "summary.txt"))
-	if err != nil || !strings.Contains(string(summary), r.Images[pipeline.ImagePinger].Pushed.Digest) {
+	if err != nil || !strings.Contains(string(summary), r.Pushed.Images[images.Pinger].Digest) {
 		t.Errorf("summary: %v\n%s", err, summary)
 	}
 
 	// Same inputs, Dagger's cache bypassed: same digests.
-	again := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Rerun: time.Now().String()}
-	again.Config.Push = false
-	again.Images = map[string]*pipeline.Image{}
-	if err := pipeline.Run(ctx, again.P, again.Stages()[0]); err != nil {
-		t.Fatal(err)
-	}
-	ctrs, err := again.Recipes()
+	again, err := pipeline.Build(ctx, &pipeline.Session{Client: f.Client, Registry: f.Registry, P: testenv.Reporter(t)}, cfg, pipeline.BuildKnobs{Rerun: time.Now().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range pipeline.ImageNames {
-		p, err := push.ByDigest(ctx, ctrs[n], n, f.Registry+"/itest-rerun/"+n, filepath.Join(t.TempDir(), n))
+	for _, n := range images.Names() {
+		p, err := push.ByDigest(ctx, again.Container(n), n, f.Registry+"/itest-rerun/"+n, filepath.Join(t.TempDir(), n))
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: %s (%.1f MB), rebuilt %s", n, r.Images[n].Pushed.Digest, float64(p.Size)/1e6, p.Digest)
-		if p.Digest != r.Images[n].Pushed.Digest {
-			t.Errorf("%s is not reproducible: %s then %s", n, r.Images[n].Pushed.Digest, p.Digest)
+		t.Logf("%s: %s (%.1f MB), rebuilt %s", n, r.Pushed.Images[n].Digest, float64(p.Size)/1e6, p.Digest)
+		if p.Digest != r.Pushed.Images[n].Digest {
+			t.Errorf("%s is not reproducible: %s then %s", n, r.Pushed.Images[n].Digest, p.Digest)
 		}
 	}
 
@@ -147,8 +153,8 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 		}
 		return nil
 	})
-	for _, n := range pipeline.ImageNames {
-		assertNotInImage(t, r.Images[n].Pushed.Ref(), planted)
+	for _, n := range images.Names() {
+		assertNotInImage(t, r.Pushed.Images[n].Ref(), planted)
 	}
 }
 
@@ -231,25 +237,25 @@ func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
 	ctx := t.Context()
 	repos := hotfixRepos(t)
 	repo := f.Registry + "/itest-broken"
-	cfg, err := pipeline.ConfigFromEnv("v0.9", f.Registry, getenv(map[string]string{
+	cfg, err := configFor("v0.9", f.Registry, map[string]string{
 		"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": t.TempDir(),
 		"DIRAC_REPO": repos.DIRAC, "DIRAC_BRANCH": "broken",
-	}))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ = cfg.WithOnly("DataManagement/FileCatalog")
 	var out bytes.Buffer
-	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: &out}
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: testenv.Reporter(t), Out: &out}}
 	err = r.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), "smoke") || !strings.Contains(err.Error(), "FIXTURE broken on purpose") {
 		t.Fatalf("want a smoke failure naming the service's own error, got %v", err)
 	}
-	if b, _ := r.Images[pipeline.ImageLHCbDIRAC].Container.Label(ctx, "org.lhcbdirac.dirac.branch"); b != "broken" {
+	if b, _ := r.Built.Container(images.LHCbDIRAC).Label(ctx, "org.lhcbdirac.dirac.branch"); b != "broken" {
 		t.Errorf("branch label %q", b)
 	}
-	for _, n := range pipeline.ImageNames {
-		if r.Images[n].Pushed.Digest != "" {
+	for _, n := range images.Names() {
+		if r.Pushed.Images[n].Digest != "" {
 			t.Errorf("%s was pushed after a failed smoke test", n)
 		}
 		ref, _ := name.ParseReference(repo + "/" + n + ":v0.9")
@@ -269,28 +275,32 @@ func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
 func TestIntegrationTestServiceAndHotfixAtStart(t *testing.T) {
 	f := testengine.Foundation(t)
 	ctx := t.Context()
-	cfg, err := pipeline.ConfigFromEnv("v0.0", f.Registry, getenv(map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": f.Registry + "/itest-testservice", "LHCBDIRAC_DIST": t.TempDir()}))
+	cfg, err := configFor("v0.0", f.Registry, map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": f.Registry + "/itest-testservice", "LHCBDIRAC_DIST": t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg, err = cfg.WithOnly("RequestManagement/ReqProxy"); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Push, cfg.FreshSmoke = false, true
 	var out bytes.Buffer
-	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: &out}
-	if err := r.Run(ctx); err != nil {
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: testenv.Reporter(t), Out: &out}}
+	if err := r.TestService(ctx, "RequestManagement/ReqProxy"); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Smoke) != 1 || !strings.Contains(r.Smoke[0].Log, "FIXTURE dirac-service RequestManagement/ReqProxy listening on port 9161") {
-		t.Fatalf("service log: %+v", r.Smoke)
+	if len(r.Smoked.Services()) != 1 || !strings.Contains(r.Smoked.Services()[0].Log, "FIXTURE dirac-service RequestManagement/ReqProxy listening on port 9161") {
+		t.Fatalf("service log: %+v", r.Smoked.Services())
 	}
-	if r.Images[pipeline.ImageLHCbDIRAC].Pushed.Digest != "" || !strings.Contains(out.String(), "testService does not deploy") && !strings.Contains(out.String(), "(not pushed)") {
+	if r.Pushed != nil || r.Deployed != nil || !strings.Contains(out.String(), "(not pushed)") {
 		t.Fatalf("testService pushed or deployed:\n%s", out.String())
+	}
+	for _, st := range r.Stages {
+		if st.Name != "inputs" && st.Name != "build" && st.Name != "smoke" {
+			t.Errorf("testService ran stage %s", st.Name)
+		}
+	}
+	if len(r.Built.Images) != 2 {
+		t.Errorf("testService built %d images, want lhcbdirac and the pinger", len(r.Built.Images))
 	}
 
 	repos := hotfixRepos(t)
-	img := r.Images[pipeline.ImageLHCbDIRAC].Container.
+	img := r.Built.Container(images.LHCbDIRAC).
 		WithDirectory("/srv/DIRAC.git", f.Client.Host().Directory(repos.DIRAC)).
 		WithEnvVariable("DIRAC_REPO", "/srv/DIRAC.git").
 		WithEnvVariable("DIRAC_BRANCH", "hotfix").
@@ -321,18 +331,16 @@ func TestIntegrationTestServiceAndHotfixAtStart(t *testing.T) {
 func TestIntegrationBaseThatCannotBePulledFailsEarly(t *testing.T) {
 	f := testengine.Foundation(t)
 	base := f.Registry + "/itest/nope@sha256:" + strings.Repeat("0", 64)
-	cfg, err := pipeline.ConfigFromEnv("v0.9", f.Registry, getenv(map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_BASE_LHCBDIRAC": base, "LHCBDIRAC_DIST": t.TempDir()}))
+	cfg, err := configFor("v0.9", f.Registry, map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_BASE_LHCBDIRAC": base, "LHCBDIRAC_DIST": t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: io.Discard}
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: testenv.Reporter(t), Out: io.Discard}}
 	err = r.Run(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "inputs: LHCBDIRAC_BASE_LHCBDIRAC=\""+base+"\" cannot be pulled") {
 		t.Fatalf("got %v", err)
 	}
-	for _, n := range pipeline.ImageNames {
-		if r.Images[n].Container != nil {
-			t.Errorf("%s was built", n)
-		}
+	if r.Built != nil {
+		t.Errorf("images were built: %+v", r.Built.Images)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package pipeline_test
 
 import (
@@ -20,6 +22,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gitserve"
@@ -110,12 +113,12 @@ func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
 	ctx := t.Context()
 	dist := t.TempDir()
 	repo := f.Registry + "/itest-real"
-	cfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist}))
+	cfg, err := configFor(realVersion, f.Registry, map[string]string{"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: &out}
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: testenv.Reporter(t), Out: &out}}
 	err = r.Run(ctx)
 	t.Log(out.String())
 	if err != nil {
@@ -126,19 +129,19 @@ func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
 			t.Errorf("the summary lacks %q", want)
 		}
 	}
-	if len(r.Smoke) != 6 {
-		t.Fatalf("%d services smoke-tested, want 6", len(r.Smoke))
+	if len(r.Smoked.Services()) != 6 {
+		t.Fatalf("%d services smoke-tested, want 6", len(r.Smoked.Services()))
 	}
-	for _, s := range r.Smoke {
+	for _, s := range r.Smoked.Services() {
 		// DIRAC's own service: its log line, DIRAC's version in the ping.
-		if !strings.Contains(s.Log, "Listening at dips://") || !strings.Contains(s.Ping, `"version":"9.1.`) || !strings.Contains(s.Ping, `"name":"`+s.Service+`"`) {
-			t.Errorf("%s did not run as real DIRAC: log %q\nping %q", s.Service, s.Log, s.Ping)
+		if !strings.Contains(s.Log, "Listening at dips://") || !strings.Contains(s.Output(images.CheckPing), `"version":"9.1.`) || !strings.Contains(s.Output(images.CheckPing), `"name":"`+s.Service+`"`) {
+			t.Errorf("%s did not run as real DIRAC: log %q\nping %q", s.Service, s.Log, s.Output(images.CheckPing))
 		}
-		t.Logf("smoke %s: %s", s.Service, s.Elapsed.Round(100*time.Millisecond))
+		t.Logf("smoke %s: %s", s.Service, s.Took.Round(100*time.Millisecond))
 	}
 	// The line marathon:dockerRun prints runs the service (ReqProxy reads
 	// no database, so it needs nothing but the kit).
-	agentDockerRunServes(t, r.Apps, "RequestManagement/ReqProxy")
+	agentDockerRunServes(t, r.Inputs.Apps, "RequestManagement/ReqProxy")
 
 	// The lock: in dist, in the image, in the label.
 	lockPath := filepath.Join(cfg.Dist, pipeline.LockFileName)
@@ -146,7 +149,7 @@ func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pushed := r.Images[pipeline.ImageLHCbDIRAC].Pushed
+	pushed := r.Pushed.Images[images.LHCbDIRAC]
 	img := remoteImage(t, pushed.Ref())
 	cf, err := img.ConfigFile()
 	if err != nil {
@@ -171,7 +174,7 @@ func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
 
 	// Files both DIRAC and LHCbDIRAC ship (console scripts of the same
 	// names) are LHCbDIRAC's, as pip's dependency-first order leaves them.
-	shared, err := r.Images[pipeline.ImageLHCbDIRAC].Container.WithExec([]string{"python", "-c", sharedFilesScript}, daggerUseEntrypoint).Stdout(ctx)
+	shared, err := r.Built.Container(images.LHCbDIRAC).WithExec([]string{"python", "-c", sharedFilesScript}, daggerUseEntrypoint).Stdout(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,21 +184,17 @@ func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
 	}
 
 	// From the lock again: Dagger's cache bypassed, an empty uv cache.
-	cfg2, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{"LHCBDIRAC_LOCK": lockPath, "LHCBDIRAC_DIST": t.TempDir()}))
+	cfg2, err := configFor(realVersion, f.Registry, map[string]string{"LHCBDIRAC_LOCK": lockPath, "LHCBDIRAC_DIST": t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stamp := fmt.Sprint(time.Now().UnixNano())
-	again := &pipeline.Release{Config: cfg2, F: f, P: testenv.Reporter(t), Rerun: stamp, UVCache: "itest-uv-" + stamp}
-	again.Images = map[string]*pipeline.Image{}
-	if err := pipeline.Run(ctx, again.P, again.Stages()[0]); err != nil {
-		t.Fatal(err)
-	}
-	ctrs, err := again.Recipes()
+	again, err := pipeline.Build(ctx, &pipeline.Session{Client: f.Client, Registry: f.Registry, P: testenv.Reporter(t)}, cfg2,
+		pipeline.BuildKnobs{Rerun: stamp, UVCache: "itest-uv-" + stamp}, images.All[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := push.ByDigest(ctx, ctrs[pipeline.ImageLHCbDIRAC], pipeline.ImageLHCbDIRAC, f.Registry+"/itest-real-rerun/lhcbdirac", filepath.Join(t.TempDir(), "lhcbdirac"))
+	p, err := push.ByDigest(ctx, again.Container(images.LHCbDIRAC), images.LHCbDIRAC, f.Registry+"/itest-real-rerun/lhcbdirac", filepath.Join(t.TempDir(), "lhcbdirac"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +255,7 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	plantCredentials(t, f.Registry)
-	lockCfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(nil))
+	lockCfg, err := configFor(realVersion, f.Registry, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,24 +278,24 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 
 	dist := t.TempDir()
 	repo := f.Registry + "/itest-hotfix"
-	cfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{
+	cfg, err := configFor(realVersion, f.Registry, map[string]string{
 		"LHCBDIRAC_LOCK": lockFile, "LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist,
 		"DIRAC_REPO": srv.URL("DIRAC.git", "oauth2", token), "DIRAC_BRANCH": fixture.Branch,
 		"LHCBDIRAC_SERVICES": "testdata/one-service.yaml",
-	}))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	r := &pipeline.Release{Config: cfg, F: f, P: progress.New(&out), Out: &out}
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: progress.New(&out), Out: &out}}
 	err = r.Run(ctx)
 	stop()
 	t.Log(out.String())
 	if err != nil {
 		t.Fatalf("release: %v", err)
 	}
-	commit := r.Sources[0].Commit
-	img := r.Images[pipeline.ImageLHCbDIRAC].Container
+	commit := r.Inputs.Sources[0].Commit
+	img := r.Built.Container(images.LHCbDIRAC)
 	got, err := img.WithExec([]string{"python", "-c", "import DIRAC; print(DIRAC.HOTFIX_MARKER, DIRAC.__version__)"}, daggerUseEntrypoint).Stdout(ctx)
 	if err != nil || !strings.Contains(got, marker) || !strings.Contains(got, lock.DIRACVersion()+"+hotfix."+commit[:12]) {
 		t.Fatalf("the image does not run the hotfixed DIRAC: %q %v", got, err)
@@ -307,8 +306,8 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 	if lbl, _ := img.Label(ctx, "org.lhcbdirac.dirac.commit"); lbl != commit {
 		t.Errorf("commit label %q, want %s", lbl, commit)
 	}
-	if len(r.Smoke) != 1 || !strings.Contains(r.Smoke[0].Log, "Listening at dips://") {
-		t.Fatalf("the service did not start on the hotfixed DIRAC: %+v", r.Smoke)
+	if len(r.Smoked.Services()) != 1 || !strings.Contains(r.Smoked.Services()[0].Log, "Listening at dips://") {
+		t.Fatalf("the service did not start on the hotfixed DIRAC: %+v", r.Smoked.Services())
 	}
 
 	// The token is nowhere.
@@ -319,8 +318,8 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 		t.Errorf("the token was on a command line: %s", cmd)
 	}
 	assertNotInFiles(t, dist, token)
-	for _, n := range pipeline.ImageNames {
-		assertNotInImage(t, r.Images[n].Pushed.Ref(), token)
+	for _, n := range images.Names() {
+		assertNotInImage(t, r.Pushed.Images[n].Ref(), token)
 	}
 }
 
@@ -332,14 +331,14 @@ func TestIntegrationServiceThatDoesNotStartFailsTheRelease(t *testing.T) {
 	ctx := t.Context()
 	dist := t.TempDir()
 	repo := f.Registry + "/itest-real-broken"
-	cfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{
+	cfg, err := configFor(realVersion, f.Registry, map[string]string{
 		"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist, "LHCBDIRAC_SERVICES": "testdata/broken-service.yaml",
-	}))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	r := &pipeline.Release{Config: cfg, F: f, P: testenv.Reporter(t), Out: &out}
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: testenv.Reporter(t), Out: &out}}
 	err = r.Run(ctx)
 	t.Log(out.String())
 	if err == nil {
@@ -351,8 +350,8 @@ func TestIntegrationServiceThatDoesNotStartFailsTheRelease(t *testing.T) {
 			t.Errorf("the summary lacks %q:\n%s", want, summary)
 		}
 	}
-	for _, n := range pipeline.ImageNames {
-		if r.Images[n].Pushed.Digest != "" {
+	for _, n := range images.Names() {
+		if r.Pushed.Images[n].Digest != "" {
 			t.Errorf("%s was pushed", n)
 		}
 	}
@@ -403,14 +402,14 @@ func TestIntegrationIndexCredentialsReachTheIndexOnly(t *testing.T) {
 
 	stop, seen := watchCommandLines(token)
 	dist := t.TempDir()
-	cfg, err := pipeline.ConfigFromEnv(realVersion, f.Registry, getenv(map[string]string{
+	cfg, err := configFor(realVersion, f.Registry, map[string]string{
 		"LHCBDIRAC_PIP_INDEX_URL": indexURL, "LHCBDIRAC_DIST": dist, "LHCBDIRAC_REPOSITORY": f.Registry + "/itest-index",
-	}))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	r := &pipeline.Release{Config: cfg, F: f, P: progress.New(&out), Out: &out}
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: progress.New(&out), Out: &out}}
 	err = r.Run(ctx)
 	stop()
 	t.Logf("%v\n%s", err, out.String())

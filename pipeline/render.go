@@ -9,19 +9,23 @@ import (
 
 // The render stage: the Marathon app definitions into dist/<version>/marathon.
 
-type renderStage struct{ r *Release }
+// Rendered are the app definitions written for the release.
+type Rendered struct {
+	Pushed *Pushed
+	Apps   []render.App
+	Dir    string
+	Files  []string
+}
 
-func (renderStage) String() string { return "render" }
-
-func (s renderStage) Run(ctx context.Context) error {
-	r := s.r
-	dir := filepath.Join(r.Config.Dist, "marathon")
-	if err := render.ReplaceDir(r.Apps, dir); err != nil {
-		return err
+func renderStage(ctx context.Context, s *Session, p *Pushed) (*Rendered, error) {
+	in := p.Smoked.Built.Inputs
+	out := &Rendered{Pushed: p, Apps: in.Apps, Dir: filepath.Join(in.Config.Dist, "marathon")}
+	if err := render.ReplaceDir(out.Apps, out.Dir); err != nil {
+		return nil, err
 	}
-	for _, a := range r.Apps {
-		r.Written = append(r.Written, filepath.Join(dir, a.FileName()))
+	for _, a := range out.Apps {
+		out.Files = append(out.Files, filepath.Join(out.Dir, a.FileName()))
 	}
-	r.P.Infof("%d app definitions in %s", len(r.Apps), dir)
-	return nil
+	s.P.Infof("%d app definitions in %s", len(out.Apps), out.Dir)
+	return out, nil
 }

@@ -9,64 +9,137 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
 )
 
 // The summary: printed and saved as dist/<version>/summary.txt, also on failure.
+
+// LockFileName is the lock's name in dist/<version>/.
+const LockFileName = "lhcbdirac.lock"
+
+// ImageRow is one image's line of the summary: how far it got.
+type ImageRow struct {
+	Name   string
+	Ref    string // repo@digest, "" when not pushed
+	Size   int64
+	Build  time.Duration
+	Smoke  string
+	Failed bool
+}
+
+// Rows are the summary's lines, one per image of the release.
+func (r *Release) Rows() []ImageRow {
+	var rows []ImageRow
+	for _, im := range images.All {
+		row := ImageRow{Name: im.Name, Smoke: "not run"}
+		if r.Built != nil {
+			for _, b := range r.Built.Images {
+				if b.Image.Name == im.Name {
+					row.Build = b.Took
+					row.Failed = b.Err != nil
+				}
+			}
+		}
+		if r.Smoked != nil {
+			if s, ok := r.Smoked.Images[im.Name]; ok {
+				switch {
+				case s.NotRun != "":
+					row.Smoke = images.NotRunSummary(s.NotRun)
+				default:
+					row.Smoke = s.Summary
+					row.Failed = row.Failed || !s.Passed
+				}
+			} else if r.Config.Only != "" && !im.ForService {
+				row.Smoke = images.NotRunSummary("testService")
+			}
+		}
+		if r.Pushed != nil {
+			if p, ok := r.Pushed.Images[im.Name]; ok && p.Digest != "" {
+				row.Ref, row.Size = p.Ref(), p.Size
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// DeployLine says what the deploy stage did, or why it did not run.
+func (r *Release) DeployLine() string {
+	for _, s := range r.Stages {
+		if s.Name != "deploy" {
+			continue
+		}
+		switch s.Outcome {
+		case Skipped:
+			return "not deployed: " + s.Reason
+		case Failed:
+			return "FAILED: " + s.Err.Error()
+		case Passed:
+			return fmt.Sprintf("deployed %d apps to Marathon", len(r.Rendered.Apps))
+		}
+	}
+	return ""
+}
 
 // WriteSummary prints the table: image, digest, size, build time, smoke.
 func (r *Release) WriteSummary(w io.Writer) {
 	if w == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nRelease %s\n", r.Config.Version.Raw)
+	c := r.Config
+	fmt.Fprintf(w, "\nRelease %s\n", c.Version.Raw)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tDIGEST\tSIZE\tBUILD\tSMOKE")
-	for _, n := range ImageNames {
-		im := r.Images[n]
-		digest, size := "(not pushed)", "-"
-		if im.Pushed.Digest != "" {
-			digest = im.Pushed.Ref()
-			size = fmt.Sprintf("%.1f MB", float64(im.Pushed.Size)/1e6)
+	for _, row := range r.Rows() {
+		digest, size, build := "(not pushed)", "-", "-"
+		if row.Ref != "" {
+			digest, size = row.Ref, fmt.Sprintf("%.1f MB", float64(row.Size)/1e6)
 		}
-		build := "-"
-		if im.BuildTime > 0 {
-			build = im.BuildTime.Round(100 * time.Millisecond).String()
+		if row.Build > 0 {
+			build = row.Build.Round(100 * time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n, digest, size, build, im.Smoke)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Name, digest, size, build, row.Smoke)
 	}
 	tw.Flush()
+	lock := r.lock()
 	switch {
-	case r.Config.Fixture():
+	case c.Fixture():
 		fmt.Fprintln(w, "DIRAC, LHCbDIRAC: FIXTURE (a test double, LHCBDIRAC_SOURCES=fixture): not the real DIRAC")
-	case r.Lock != nil:
+	case lock != nil:
 		fmt.Fprintf(w, "LHCbDIRAC %s, DIRAC %s: %d distributions from the lock %s (%s)\n",
-			r.Lock.LHCbDIRACVersion(), r.Lock.DIRACVersion(), len(r.Lock.Runtime), r.Lock.Digest(), filepath.Join(r.Config.Dist, LockFileName))
+			lock.LHCbDIRACVersion(), lock.DIRACVersion(), len(lock.Runtime), lock.Digest(), filepath.Join(c.Dist, LockFileName))
 	}
-	if r.Pushed {
-		fmt.Fprintf(w, "Tags: %s\n", strings.Join(push.Tags(r.Config.Version), ", "))
+	if r.Pushed != nil && len(r.Pushed.Tags) > 0 {
+		fmt.Fprintf(w, "Tags: %s\n", strings.Join(r.Pushed.Tags, ", "))
 	}
-	if r.Deployed != "" {
-		fmt.Fprintf(w, "Deploy: %s\n", r.Deployed)
+	if d := r.DeployLine(); d != "" {
+		fmt.Fprintf(w, "Deploy: %s\n", d)
 	}
-	for _, s := range r.Sources {
-		if r.Config.Fixture() {
-			fmt.Fprintf(w, "%s: FIXTURE %s %s @ %s\n", s.Name, s.Repo, s.Branch, s.Commit)
-		} else {
-			fmt.Fprintf(w, "%s hotfix: %s %s @ %s\n", s.Name, s.Repo, s.Branch, s.Commit)
+	if r.Inputs != nil {
+		for _, s := range r.Inputs.Sources {
+			if c.Fixture() {
+				fmt.Fprintf(w, "%s: FIXTURE %s %s @ %s\n", s.Name, s.Repo, s.Branch, s.Commit)
+			} else {
+				fmt.Fprintf(w, "%s hotfix: %s %s @ %s\n", s.Name, s.Repo, s.Branch, s.Commit)
+			}
 		}
 	}
 	// A service that did not start: the last lines of what it printed.
-	for _, s := range r.Smoke {
+	for _, s := range r.Smoked.Services() {
 		if s.Err != nil {
 			fmt.Fprintf(w, "\n%s did not pass its smoke test; the last lines of its log:\n%s\n", s.Service, lastLines(s.Log, 15))
 		}
 	}
 }
 
-// LockFileName is the lock's name in dist/<version>/.
-const LockFileName = "lhcbdirac.lock"
+func (r *Release) lock() *lhcbdirac.Lock {
+	if r.Inputs == nil || r.Inputs.Lock == nil {
+		return nil
+	}
+	return r.Inputs.Lock
+}
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -76,24 +149,21 @@ func lastLines(s string, n int) string {
 	return "    " + strings.Join(lines, "\n    ")
 }
 
+// saveSummary writes dist/<version>/summary.txt and the lock the release
+// used (LHCBDIRAC_LOCK=<it> builds it again); testService writes nothing.
 func (r *Release) saveSummary() error {
+	if r.Config.Only != "" {
+		return nil
+	}
 	if err := os.MkdirAll(r.Config.Dist, 0o755); err != nil {
 		return err
 	}
 	var b strings.Builder
 	r.WriteSummary(&b)
-	if r.Lock != nil {
-		// The lock the release used: LHCBDIRAC_LOCK=<it> builds it again.
-		if err := cachedir.WriteFile(filepath.Join(r.Config.Dist, LockFileName), r.Lock.Raw); err != nil {
+	if r.Inputs != nil && r.Inputs.Lock != nil {
+		if err := cachedir.WriteFile(filepath.Join(r.Config.Dist, LockFileName), r.Inputs.Lock.Raw); err != nil {
 			return err
 		}
 	}
 	return cachedir.WriteFile(filepath.Join(r.Config.Dist, "summary.txt"), []byte(b.String()))
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -8,15 +8,19 @@ package lhcbdirac
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"dagger.io/dagger"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
 )
@@ -33,12 +37,16 @@ type SmokeImages struct {
 
 // SmokeResult is one service's smoke test.
 type SmokeResult struct {
-	Service string
-	Health  string // the health check's output
-	Ping    string // the pinger's answer
-	Log     string // the service's own output while the health check ran
-	Elapsed time.Duration
-	Err     error // why it failed, nil when it passed
+	Service      string
+	App          render.App // the app it ran from
+	Health       string     // the health check's output
+	HealthPassed bool
+	HealthTook   time.Duration
+	Ping         string // the pinger's answer
+	PingTook     time.Duration
+	Log          string // the service's own output while the health check ran
+	Elapsed      time.Duration
+	Err          error // why it failed, nil when it passed
 }
 
 // SmokeOptions tune a run.
@@ -144,7 +152,7 @@ exit 1
 // Smoke smoke-tests one app.
 func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.App, kit Kit, o SmokeOptions) (SmokeResult, error) {
 	start := time.Now()
-	r := SmokeResult{Service: app.Service.Name}
+	r := SmokeResult{Service: app.Service.Name, App: app}
 	spec, err := RunSpec(app)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", app.Service.Name, err)
@@ -181,6 +189,7 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 		WithEnvVariable("SMOKE_TIMEOUT", strconv.Itoa(max(hc.TimeoutSeconds, 1))).
 		WithExec(append([]string{"/bin/sh", "-c", healthScript, "smoke"}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := check.ExitCode(ctx)
+	r.HealthTook = time.Since(start)
 	if err != nil {
 		return r, fmt.Errorf("%s: running the task: %w", app.Service.Name, err)
 	}
@@ -192,6 +201,8 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 	if code != 0 {
 		return r, fmt.Errorf("%s: health check %q failed (exit %d):\n%s", app.Service.Name, hc.Command, code, indent(out))
 	}
+	r.HealthPassed = true
+	pingStart := time.Now()
 
 	// (2) A DIPS ping through the pinger, over the Dagger network.
 	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: args})
@@ -215,6 +226,7 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 		return r, err
 	}
 	r.Ping, _ = ping.Stdout(ctx)
+	r.PingTook = time.Since(pingStart)
 	if pcode != 0 || !strings.Contains(r.Ping, fmt.Sprintf("%q", app.Service.Name)) {
 		stderr, _ := ping.Stderr(ctx)
 		return r, fmt.Errorf("%s: DIPS ping through the pinger (GET %s) failed (exit %d): %s %s", app.Service.Name, get, pcode, r.Ping, stderr)
@@ -225,4 +237,65 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+// SmokeServicesOptions tune SmokeServices.
+type SmokeServicesOptions struct {
+	// Database starts the smoke database (MariaDB, from MariaDBBase) for
+	// the services that read one; the FIXTURE's read none.
+	Database    bool
+	MariaDBBase string
+	Fresh       bool
+	P           *progress.Reporter
+	// Concurrency bounds the services run at once (default 6: they mostly
+	// wait for their interpreters to start).
+	Concurrency int
+}
+
+// SmokeServices smoke-tests every DIRAC service of apps (the registrator's
+// app is no DIRAC service) at once, with one kit and one smoke database
+// for them all. It returns every service's result, sorted by name, and an
+// error joining the failures.
+func SmokeServices(ctx context.Context, c *dagger.Client, imgs SmokeImages, apps []render.App, o SmokeServicesOptions) ([]SmokeResult, error) {
+	services := render.Services(apps)
+	kit, err := NewKit(services)
+	if err != nil {
+		return nil, err
+	}
+	if o.Database && len(kit.DB.Databases) > 0 {
+		if imgs.Database, err = MariaDB(ctx, c, o.MariaDBBase, imgs.LHCbDIRAC, kit); err != nil {
+			return nil, err
+		}
+		o.P.Infof("smoke database: MariaDB (Debian) with %s", strings.Join(kit.DB.Databases, ", "))
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 6
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var results []SmokeResult
+	var errs []error
+	sem := make(chan struct{}, o.Concurrency)
+	for _, app := range services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			step := o.P.Start("smoke %s", app.Service.Name)
+			res, err := Smoke(ctx, c, imgs, app, kit, SmokeOptions{Fresh: o.Fresh})
+			res.Err = err
+			mu.Lock()
+			defer mu.Unlock()
+			results = append(results, res)
+			if err != nil {
+				errs = append(errs, step.Fail(err))
+				return
+			}
+			step.Done()
+		}()
+	}
+	wg.Wait()
+	sort.Slice(results, func(i, j int) bool { return results[i].Service < results[j].Service })
+	return results, errors.Join(errs...)
 }

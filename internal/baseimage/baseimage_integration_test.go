@@ -47,7 +47,7 @@ func TestIntegrationBaseBuildIsPinnedAndReproducible(t *testing.T) {
 }
 
 func TestRootfsWithoutDebootstrapNamesTheFix(t *testing.T) {
-	t.Setenv(cachedir.EnvVar, t.TempDir()) // nothing cached: debootstrap would be needed
+	t.Cleanup(cachedir.Swap(t.TempDir())) // nothing cached: debootstrap would be needed
 	t.Setenv("PATH", t.TempDir())
 	_, err := baseimage.Rootfs(t.Context(), testenv.Reporter(t), baseimage.Spec{Packages: []string{"busybox"}})
 	if err == nil || !strings.Contains(err.Error(), "apt-get install debootstrap") {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
@@ -165,10 +166,17 @@ func cleanDir(dir string) {
 	})
 }
 
-// Mirror returns the Debian mirror: $LHCBDIRAC_DEBIAN_MIRROR, else the first
+// mirror is the configured Debian mirror ("" for apt's own).
+var mirror atomic.Value
+
+// SetMirror sets the Debian mirror for this process ($LHCBDIRAC_DEBIAN_MIRROR,
+// read by the configuration boundary); "" goes back to apt's own.
+func SetMirror(m string) { mirror.Store(m) }
+
+// Mirror returns the Debian mirror: the one SetMirror gave, else the first
 // "debian" archive URI apt is configured with on this host.
 func Mirror() (string, error) {
-	if m := os.Getenv(MirrorEnv); m != "" {
+	if m, _ := mirror.Load().(string); m != "" {
 		return m, nil
 	}
 	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")

@@ -8,15 +8,33 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // EnvVar overrides the location.
 const EnvVar = "LHCBDIRAC_PIPELINE_CACHE"
 
-// Dir returns the cache root, creating it: $LHCBDIRAC_PIPELINE_CACHE, else
-// $XDG_CACHE_HOME/lhcbdirac-pipeline, else ~/.cache/lhcbdirac-pipeline.
+var (
+	rootMu sync.RWMutex
+	root   string
+)
+
+// SetRoot moves the cache root for this process ("" for the default): the
+// configuration boundary sets it from $LHCBDIRAC_PIPELINE_CACHE, the
+// benchmark points it at an empty place to measure a first run.
+func SetRoot(dir string) {
+	rootMu.Lock()
+	defer rootMu.Unlock()
+	root = dir
+}
+
+// Dir returns the cache root, creating it: the one SetRoot gave
+// ($LHCBDIRAC_PIPELINE_CACHE), else $XDG_CACHE_HOME/lhcbdirac-pipeline,
+// else ~/.cache/lhcbdirac-pipeline.
 func Dir() (string, error) {
-	dir := os.Getenv(EnvVar)
+	rootMu.RLock()
+	dir := root
+	rootMu.RUnlock()
 	if dir == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
@@ -60,4 +78,14 @@ func WriteFile(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// Swap moves the cache root and returns what puts the previous one back
+// (tests: t.Cleanup(cachedir.Swap(t.TempDir()))).
+func Swap(dir string) (restore func()) {
+	rootMu.Lock()
+	old := root
+	root = dir
+	rootMu.Unlock()
+	return func() { SetRoot(old) }
 }

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-func TestEnvOverrideAndSub(t *testing.T) {
+func TestRootAndSub(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "c")
-	t.Setenv(EnvVar, root)
+	t.Cleanup(Swap(root))
 	got, err := Sub("a", "b")
 	if err != nil {
 		t.Fatal(err)

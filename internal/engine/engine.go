@@ -27,6 +27,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"dagger.io/dagger"
@@ -65,6 +66,39 @@ const (
 	daggerOwnContainer = "dagger-engine-" + hostimages.DaggerVersion
 )
 
+// Config is how the engine is chosen and run; the configuration boundary
+// (internal/settings) fills it from the variables named above, once, and
+// hands it over with Configure. The zero value is the defaults.
+type Config struct {
+	Mode               string // local, dagger, or "" to detect
+	RunnerHost         string // an engine of the user's own
+	CLIBin             string // the Dagger CLI for it
+	Container          string // the local engine's container name
+	CacheMax, MinFree  string // the cache's garbage collection bounds
+	InsecureRegistries []string
+	// EmbeddedRegistryAddr is where the embedded registry listens.
+	EmbeddedRegistryAddr string
+}
+
+var (
+	cfgMu sync.RWMutex
+	cfg   Config
+)
+
+// Configure sets the engine's configuration for this process: the engine is
+// one per machine, so its settings are too.
+func Configure(c Config) {
+	cfgMu.Lock()
+	defer cfgMu.Unlock()
+	cfg = c
+}
+
+func current() Config {
+	cfgMu.RLock()
+	defer cfgMu.RUnlock()
+	return cfg
+}
+
 // Endpoint is what the Go SDK needs to reach the engine.
 type Endpoint struct {
 	Mode       Mode
@@ -86,19 +120,24 @@ func (e Endpoint) Env() []string {
 	return env
 }
 
-// Export sets the variables in this process, for dagger.Connect.
+// Export sets the variables in this process, for dagger.Connect and the
+// tests it starts, and configures this process to use the endpoint.
 func (e Endpoint) Export() {
+	c := current()
 	if e.RunnerHost != "" {
 		os.Setenv(RunnerHostEnv, e.RunnerHost)
+		c.RunnerHost = e.RunnerHost
 	}
 	if e.CLIBin != "" {
 		os.Setenv(CLIBinEnv, e.CLIBin)
+		c.CLIBin = e.CLIBin
 	}
+	Configure(c)
 }
 
 // ContainerName is the local engine's container name.
 func ContainerName() string {
-	if n := os.Getenv(NameEnv); n != "" {
+	if n := current().Container; n != "" {
 		return n
 	}
 	return defaultName
@@ -106,10 +145,10 @@ func ContainerName() string {
 
 // DetectMode decides the mode without building or starting anything.
 func DetectMode(ctx context.Context) (Mode, error) {
-	if host := os.Getenv(RunnerHostEnv); host != "" && host != "docker-container://"+ContainerName() {
+	if host := current().RunnerHost; host != "" && host != "docker-container://"+ContainerName() {
 		return ModeExternal, nil
 	}
-	switch m := os.Getenv(ModeEnv); m {
+	switch m := current().Mode; m {
 	case "local":
 		return ModeLocal, nil
 	case "dagger":
@@ -133,8 +172,9 @@ func Up(ctx context.Context, p *progress.Reporter) (Endpoint, error) {
 	}
 	switch mode {
 	case ModeExternal:
-		p.Infof("engine: using %s=%s (nothing to provision)", RunnerHostEnv, os.Getenv(RunnerHostEnv))
-		return Endpoint{Mode: mode, RunnerHost: os.Getenv(RunnerHostEnv), CLIBin: os.Getenv(CLIBinEnv)}, nil
+		c := current()
+		p.Infof("engine: using %s=%s (nothing to provision)", RunnerHostEnv, c.RunnerHost)
+		return Endpoint{Mode: mode, RunnerHost: c.RunnerHost, CLIBin: c.CLIBin}, nil
 	case ModeDagger:
 		p.Infof("engine: Dagger's own provisioning (%s)", ModeEnv)
 		return Endpoint{Mode: mode}, nil
@@ -168,7 +208,7 @@ var GC = map[string]string{"reservedSpace": "10GB", "maxUsedSpace": "40GB", "min
 func engineConfig() ([]byte, error) {
 	regs := map[string]map[string]bool{}
 	addrs := []string{EmbeddedRegistryAddr()}
-	for _, a := range strings.Split(os.Getenv(InsecureRegistriesEnv), ",") {
+	for _, a := range current().InsecureRegistries {
 		if a = strings.TrimSpace(a); a != "" {
 			addrs = append(addrs, a)
 		}
@@ -181,8 +221,10 @@ func engineConfig() ([]byte, error) {
 	for k, v := range GC {
 		gc[k] = v
 	}
-	for env, key := range map[string]string{"LHCBDIRAC_ENGINE_CACHE_MAX": "maxUsedSpace", "LHCBDIRAC_ENGINE_MIN_FREE": "minFreeSpace"} {
-		if v := strings.TrimSpace(os.Getenv(env)); v != "" {
+	c := current()
+	for env, set := range map[string]struct{ key, val string }{"LHCBDIRAC_ENGINE_CACHE_MAX": {"maxUsedSpace", c.CacheMax}, "LHCBDIRAC_ENGINE_MIN_FREE": {"minFreeSpace", c.MinFree}} {
+		key := set.key
+		if v := strings.TrimSpace(set.val); v != "" {
 			if !diskSpace.MatchString(v) {
 				return nil, fmt.Errorf("%s=%q: want bytes, a size such as 40GB, or a share such as 20%%", env, v)
 			}
@@ -196,7 +238,7 @@ var diskSpace = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?([kKmMgGtT][iI]?[bB]|[bB]|
 
 // EmbeddedRegistryAddr is where the embedded registry listens (host network).
 func EmbeddedRegistryAddr() string {
-	if a := os.Getenv("LHCBDIRAC_EMBEDDED_REGISTRY_ADDR"); a != "" {
+	if a := current().EmbeddedRegistryAddr; a != "" {
 		return a
 	}
 	return "127.0.0.1:5000"
@@ -385,7 +427,7 @@ func Status(ctx context.Context) (string, error) {
 	}
 	switch mode {
 	case ModeExternal:
-		return fmt.Sprintf("mode external: %s=%s", RunnerHostEnv, os.Getenv(RunnerHostEnv)), nil
+		return fmt.Sprintf("mode external: %s=%s", RunnerHostEnv, current().RunnerHost), nil
 	case ModeDagger:
 		return "mode dagger: Dagger's own provisioning", nil
 	}

@@ -17,7 +17,7 @@ import (
 // the same container and does no work.
 func TestIntegrationEngineUpIsIdempotent(t *testing.T) {
 	ctx := t.Context()
-	t.Setenv(engine.RunnerHostEnv, "")
+	engine.Configure(engine.Config{})
 	first, err := engine.Up(ctx, testenv.Reporter(t))
 	if err != nil {
 		t.Fatalf("INTEGRATION TEST CANNOT RUN: %v", err)
@@ -53,7 +53,7 @@ func TestIntegrationEngineUpIsIdempotent(t *testing.T) {
 // error carries its last log lines.
 func TestIntegrationEngineExitShowsItsLogs(t *testing.T) {
 	ctx := t.Context()
-	t.Setenv(engine.RunnerHostEnv, "")
+	engine.Configure(engine.Config{})
 	ep, err := engine.Up(ctx, testenv.Reporter(t))
 	if err != nil {
 		t.Fatalf("INTEGRATION TEST CANNOT RUN: %v", err)

@@ -8,11 +8,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
+// configure sets the engine's configuration for one test.
+func configure(t *testing.T, c Config) {
+	old := current()
+	Configure(c)
+	t.Cleanup(func() { Configure(old) })
+}
+
 func TestDetectModeExternalWhenUserPointsElsewhere(t *testing.T) {
-	t.Setenv(RunnerHostEnv, "tcp://engine.example:1234")
+	configure(t, Config{RunnerHost: "tcp://engine.example:1234"})
 	m, err := DetectMode(context.Background())
 	if err != nil || m != ModeExternal {
 		t.Fatalf("mode = %s, %v; want external", m, err)
@@ -22,8 +30,7 @@ func TestDetectModeExternalWhenUserPointsElsewhere(t *testing.T) {
 func TestDetectModeOwnContainerIsLocal(t *testing.T) {
 	// The variables Up exports point at our own container; a later Up in the
 	// same process must keep managing it rather than take it as external.
-	t.Setenv(RunnerHostEnv, "docker-container://"+ContainerName())
-	t.Setenv(ModeEnv, "local")
+	configure(t, Config{RunnerHost: "docker-container://" + ContainerName(), Mode: "local"})
 	m, err := DetectMode(context.Background())
 	if err != nil || m != ModeLocal {
 		t.Fatalf("mode = %s, %v; want local", m, err)
@@ -31,13 +38,12 @@ func TestDetectModeOwnContainerIsLocal(t *testing.T) {
 }
 
 func TestDetectModeRejectsUnknownValueNamingIt(t *testing.T) {
-	t.Setenv(RunnerHostEnv, "")
-	t.Setenv(ModeEnv, "cloud")
+	configure(t, Config{Mode: "cloud"})
 	_, err := DetectMode(context.Background())
 	if err == nil || !strings.Contains(err.Error(), ModeEnv) || !strings.Contains(err.Error(), "cloud") {
 		t.Fatalf("error %v should name %s and the value", err, ModeEnv)
 	}
-	t.Setenv(ModeEnv, "dagger")
+	configure(t, Config{Mode: "dagger"})
 	if m, err := DetectMode(context.Background()); err != nil || m != ModeDagger {
 		t.Fatalf("mode = %s, %v; want dagger", m, err)
 	}
@@ -59,8 +65,7 @@ func TestRunArgsAvoidPrivilegedAndKeepTheEngineContained(t *testing.T) {
 }
 
 func TestEngineConfigListsPlainHTTPRegistries(t *testing.T) {
-	t.Setenv("LHCBDIRAC_EMBEDDED_REGISTRY_ADDR", "127.0.0.1:5999")
-	t.Setenv(InsecureRegistriesEnv, " 127.0.0.1:6000 ,,")
+	configure(t, Config{EmbeddedRegistryAddr: "127.0.0.1:5999", InsecureRegistries: []string{" 127.0.0.1:6000 ", ""}})
 	b, err := engineConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -97,9 +102,8 @@ func TestEndpointEnv(t *testing.T) {
 
 func TestExternalEngineBuildsNothing(t *testing.T) {
 	cache := t.TempDir()
-	t.Setenv("LHCBDIRAC_PIPELINE_CACHE", cache)
-	t.Setenv(RunnerHostEnv, "tcp://127.0.0.1:1")
-	t.Setenv(CLIBinEnv, "/opt/dagger/bin/dagger")
+	t.Cleanup(cachedir.Swap(cache))
+	configure(t, Config{RunnerHost: "tcp://127.0.0.1:1", CLIBin: "/opt/dagger/bin/dagger"})
 	ep, err := Up(context.Background(), progress.Discard())
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +120,7 @@ func TestExternalEngineBuildsNothing(t *testing.T) {
 // The cache is bounded by absolute figures (the disks here misreport their
 // size), and a bad override names its variable.
 func TestEngineConfigBoundsTheCache(t *testing.T) {
-	t.Setenv("LHCBDIRAC_ENGINE_CACHE_MAX", "25GB")
+	configure(t, Config{CacheMax: "25GB"})
 	b, err := engineConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +134,7 @@ func TestEngineConfigBoundsTheCache(t *testing.T) {
 	if cfg.GC["maxUsedSpace"] != "25GB" || cfg.GC["minFreeSpace"] != "15GB" || cfg.GC["reservedSpace"] != "10GB" {
 		t.Fatalf("gc %v", cfg.GC)
 	}
-	t.Setenv("LHCBDIRAC_ENGINE_MIN_FREE", "lots")
+	configure(t, Config{CacheMax: "25GB", MinFree: "lots"})
 	if _, err := engineConfig(); err == nil || !strings.Contains(err.Error(), `LHCBDIRAC_ENGINE_MIN_FREE="lots"`) {
 		t.Fatalf("bad value: %v", err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
@@ -106,10 +105,10 @@ func Run(ctx context.Context, c *dagger.Client, p *progress.Reporter, registry, 
 
 // Smoke proves the engine and the registry work, end to end, on a
 // connection: it builds the check's base, then runs the check.
-func Smoke(ctx context.Context, f *foundation.Foundation, p *progress.Reporter) (Result, error) {
-	base, err := baseimage.Build(ctx, p, BaseSpec, BaseRef(f.Registry))
+func Smoke(ctx context.Context, c *dagger.Client, registry string, p *progress.Reporter) (Result, error) {
+	base, err := baseimage.Build(ctx, p, BaseSpec, BaseRef(registry))
 	if err != nil {
 		return Result{}, err
 	}
-	return Run(ctx, f.Client, p, f.Registry, base)
+	return Run(ctx, c, p, registry, base)
 }

@@ -58,7 +58,9 @@ var TestNeeds = []Need{
 // Host is the machine being set up. Its fields default to the real
 // machine; tests replace them.
 type Host struct {
-	Getenv   func(string) string
+	// NoSetup is LHCBDIRAC_NO_HOST_SETUP=1: never install or start
+	// anything, only check and explain.
+	NoSetup  bool
 	LookPath func(string) (string, error)
 	EUID     int
 	// DockerAnswers reports whether the Docker daemon answers.
@@ -71,26 +73,22 @@ type Host struct {
 	Extra []Need
 }
 
-// Real is this machine.
-func Real() Host {
-	return Host{Getenv: os.Getenv, LookPath: exec.LookPath, EUID: os.Geteuid(), DockerAnswers: dockerAnswers, StartTimeout: 60 * time.Second}
+// Real is this machine; noSetup is LHCBDIRAC_NO_HOST_SETUP.
+func Real(noSetup bool) Host {
+	return Host{NoSetup: noSetup, LookPath: exec.LookPath, EUID: os.Geteuid(), DockerAnswers: dockerAnswers, StartTimeout: 60 * time.Second}
 }
 
-// Ensure installs what is missing and starts dockerd when no daemon
-// answers. It prints one progress line per step and says which packages it
-// installed.
-func Ensure(ctx context.Context, p *progress.Reporter) error { return Real().Ensure(ctx, p) }
-
-// EnsureForTests is Ensure with the tests' needs too.
-func EnsureForTests(ctx context.Context, p *progress.Reporter) error {
-	h := Real()
+// ForTests is h with the tests' needs too.
+func (h Host) ForTests() Host {
 	h.Extra = TestNeeds
-	return h.Ensure(ctx, p)
+	return h
 }
 
 func (h Host) needs() []Need { return append(append([]Need(nil), Needs...), h.Extra...) }
 
-// Ensure is the package-level Ensure on h.
+// Ensure installs what is missing and starts dockerd when no daemon
+// answers. It prints one progress line per step and says which packages it
+// installed.
 func (h Host) Ensure(ctx context.Context, p *progress.Reporter) error {
 	missing := h.missingPackages()
 	daemonErr := error(nil)
@@ -123,7 +121,7 @@ func (h Host) Ensure(ctx context.Context, p *progress.Reporter) error {
 // cannotAct says why provisioning may not run here ("" when it may).
 func (h Host) cannotAct() string {
 	switch {
-	case h.Getenv(DisableEnv) == "1":
+	case h.NoSetup:
 		return DisableEnv + "=1 is set"
 	case h.EUID != 0:
 		return "not running as root"
@@ -151,7 +149,7 @@ func (h Host) explain(why string, missing []string, daemonErr error) error {
 	}
 	b.WriteString("  nohup dockerd >/var/log/dockerd.log 2>&1 &   # or: systemctl start docker\n")
 	b.WriteString("then run the command again")
-	if h.Getenv(DisableEnv) == "1" {
+	if h.NoSetup {
 		b.WriteString(" (or unset " + DisableEnv + " to let the pipeline do this itself)")
 	}
 	return errors.New(b.String())

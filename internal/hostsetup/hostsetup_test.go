@@ -33,7 +33,6 @@ func fakePath(t *testing.T, have ...string) string {
 		writeFake(t, dir, c)
 	}
 	t.Setenv("PATH", dir)
-	t.Setenv(DisableEnv, "")
 	return dir
 }
 
@@ -100,7 +99,7 @@ func stage(t *testing.T, dir, dockerd string) {
 }
 
 func host(t *testing.T) Host {
-	h := Real()
+	h := Real(false)
 	h.StartTimeout = 5 * time.Second
 	h.LogDir = t.TempDir()
 	return h
@@ -172,7 +171,7 @@ func TestExplainsWhereItMayNotAct(t *testing.T) {
 		setup func(t *testing.T, h *Host)
 		want  string
 	}{
-		{"disabled", func(t *testing.T, h *Host) { t.Setenv(DisableEnv, "1") }, DisableEnv + "=1 is set"},
+		{"disabled", func(t *testing.T, h *Host) { h.NoSetup = true }, DisableEnv + "=1 is set"},
 		{"not root", func(t *testing.T, h *Host) { h.EUID = 1000 }, "not running as root"},
 		{"no apt", func(t *testing.T, h *Host) { os.Remove(filepath.Join(os.Getenv("PATH"), "apt-get")) }, "apt-get is not available"},
 	}

@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -39,9 +38,10 @@ func Arity(fn any) int {
 // Check validates args (os.Args[1:] of the compiled magefile) against
 // targets, named as mage names them ("release", "engine:up"),
 // case-insensitively. Mage's own flags (-v, -l, -h, -t) are skipped; when
-// listing or asking for help nothing is checked.
-func Check(args []string, targets map[string]any) error {
-	if os.Getenv("MAGEFILE_LIST") == "1" || os.Getenv("MAGEFILE_HELP") == "1" {
+// listing or asking for help (listing: mage's MAGEFILE_LIST or
+// MAGEFILE_HELP, which the magefile reads) nothing is checked.
+func Check(args []string, targets map[string]any, listing bool) error {
+	if listing {
 		return nil
 	}
 	fs := flag.NewFlagSet("mage", flag.ContinueOnError)

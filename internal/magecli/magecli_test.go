@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode"
 )
 
 type ns struct{}
@@ -23,7 +22,7 @@ func lint(context.Context) error                       { return nil }
 func TestCheck(t *testing.T) {
 	targets := map[string]any{"release": release, "lint": lint, "engine:up": ns.Up, "base:build": ns.Build}
 	for _, ok := range [][]string{{"release", "v9.1"}, {"lint", "release", "v9.1"}, {"Engine:Up"}, {"-v", "release", "v9.1"}, {"-t", "5m", "base:build", "n", "p"}, {"-l"}, {}} {
-		if err := Check(ok, targets); err != nil {
+		if err := Check(ok, targets, false); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
@@ -33,52 +32,62 @@ func TestCheck(t *testing.T) {
 		"base:build onlyname": "base:build takes 2 argument(s), got 1",
 		"relase v9.1":         `unknown target "relase"`,
 	} {
-		err := Check(strings.Fields(args), targets)
+		err := Check(strings.Fields(args), targets, false)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", args, err, want)
 		}
 	}
 }
 
-// TestMagefileListsEveryTarget parses magefile.go: every exported target
-// (function or namespace method) must be in its magecliTargets map, so the
-// check knows all of them.
+// TestMagefileListsEveryTarget asks mage itself which targets the
+// magefile has (they live in internal/target/, imported with
+// mage:import): every one, and every alias, must be in magecliTargets,
+// so the check knows all of them.
 func TestMagefileListsEveryTarget(t *testing.T) {
+	root := filepath.Join("..", "..")
+	cmd := exec.Command("go", "run", "mage.go", "-l")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mage -l: %v\n%s", err, out)
+	}
+	want := map[string]bool{}
+	inTargets := false
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "Targets:") {
+			inTargets = true
+			continue
+		}
+		if f := strings.Fields(line); inTargets && len(f) > 0 && strings.HasPrefix(line, "  ") {
+			want[strings.ToLower(strings.TrimSuffix(f[0], "*"))] = true
+		}
+	}
+	if len(want) < 20 {
+		t.Fatalf("mage -l listed %d targets:\n%s", len(want), out)
+	}
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, filepath.Join("..", "..", "magefile.go"), nil, 0)
+	f, err := parser.ParseFile(fset, filepath.Join(root, "magefile.go"), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{}
 	listed := map[string]bool{}
 	for _, d := range f.Decls {
-		switch d := d.(type) {
-		case *ast.FuncDecl:
-			if !unicode.IsUpper(rune(d.Name.Name[0])) {
+		g, ok := d.(*ast.GenDecl)
+		if !ok {
+			continue
+		}
+		for _, s := range g.Specs {
+			vs, ok := s.(*ast.ValueSpec)
+			if !ok || len(vs.Names) != 1 {
 				continue
 			}
-			name := strings.ToLower(d.Name.Name)
-			if d.Recv != nil {
-				name = strings.ToLower(d.Recv.List[0].Type.(*ast.Ident).Name) + ":" + name
-			}
-			want[name] = true
-		case *ast.GenDecl:
-			for _, s := range d.Specs {
-				vs, ok := s.(*ast.ValueSpec)
-				if ok && len(vs.Names) == 1 && vs.Names[0].Name == "Aliases" {
-					// mage's aliases are targets too ("lock" for lock:resolve)
-					for _, e := range vs.Values[0].(*ast.CompositeLit).Elts {
-						key := e.(*ast.KeyValueExpr).Key.(*ast.BasicLit).Value
-						want[strings.ToLower(strings.Trim(key, `"`))] = true
-					}
-					continue
-				}
-				if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "magecliTargets" {
-					continue
-				}
-				for _, e := range vs.Values[0].(*ast.CompositeLit).Elts {
-					key := e.(*ast.KeyValueExpr).Key.(*ast.BasicLit).Value
-					listed[strings.ToLower(strings.Trim(key, `"`))] = true
+			for _, e := range vs.Values[0].(*ast.CompositeLit).Elts {
+				key := strings.ToLower(strings.Trim(e.(*ast.KeyValueExpr).Key.(*ast.BasicLit).Value, `"`))
+				switch vs.Names[0].Name {
+				case "Aliases": // mage's aliases are targets too ("lock" for lock:resolve)
+					want[key] = true
+				case "magecliTargets":
+					listed[key] = true
 				}
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html/template"
 	"image/color"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -423,4 +424,25 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	}
 	o.Influx = in
 	return o, nil
+}
+
+// Main is `mage metrics:report`: the report of the InfluxDB the settings
+// name (getenv is the configuration boundary's), its figures printed.
+func Main(ctx context.Context, getenv func(string) string, out io.Writer) error {
+	o, err := OptionsFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	r, err := Report(ctx, o)
+	if err != nil {
+		return err
+	}
+	for _, s := range r.Stats {
+		fmt.Fprintf(out, "%-40s %d containers  cpu %.3f cores (peak %.3f)  memory %.0f MiB (peak %.0f)\n", s.Component, s.Containers, s.CPUMean, s.CPUMax, s.MemMean, s.MemMax)
+	}
+	if r.Refused > 0 {
+		fmt.Fprintf(out, "%d rows of InfluxDB's answers refused (left out), the first: %s\n", r.Refused, r.FirstRefused)
+	}
+	fmt.Fprintf(out, "%s\n%s\n", r.PNG, r.Page)
+	return nil
 }

@@ -21,13 +21,37 @@ type Reporter struct {
 	steps []Step
 }
 
-// Step is one finished (or failed) unit of work.
+// Step is one finished unit of work: done, found already there (cached),
+// not needed (skipped, with its reason) or failed.
 type Step struct {
 	Name     string
+	Start    time.Time
 	Duration time.Duration
 	Cached   bool
-	Err      error
+	// Skipped is why the step had nothing to do ("" when it ran): a skip
+	// is a state of its own, shown as "skipped", never as cached or done.
+	Skipped string
+	Err     error
 }
+
+// State is the step's outcome in one word: done, cached, skipped or FAILED.
+func (s Step) State() string {
+	switch {
+	case s.Err != nil:
+		return "FAILED"
+	case s.Skipped != "":
+		return "skipped"
+	case s.Cached:
+		return "cached"
+	}
+	return "done"
+}
+
+// End is when the step finished.
+func (s Step) End() time.Time { return s.Start.Add(s.Duration) }
+
+// Began is when the reporter was made: the run's start.
+func (r *Reporter) Began() time.Time { return r.began }
 
 // New returns a reporter writing to out; nil means standard error, so that a
 // target's real output on standard output (a digest, a table) stays clean.
@@ -69,15 +93,23 @@ func (r *Reporter) Infof(format string, args ...any) {
 }
 
 // Done finishes a step that did real work.
-func (s *Running) Done() { s.finish(false, nil) }
+func (s *Running) Done() { s.finish(Step{}) }
 
 // Cached finishes a step that found its result already there.
-func (s *Running) Cached() { s.finish(true, nil) }
+func (s *Running) Cached() { s.finish(Step{Cached: true}) }
+
+// Skip finishes a step that had nothing to do, saying why.
+func (s *Running) Skip(reason string) {
+	if reason == "" {
+		reason = "nothing to do"
+	}
+	s.finish(Step{Skipped: reason})
+}
 
 // Fail finishes a step with an error and returns the error unchanged so the
 // caller can write `return step.Fail(err)`.
 func (s *Running) Fail(err error) error {
-	s.finish(false, err)
+	s.finish(Step{Err: err})
 	return err
 }
 
@@ -90,15 +122,18 @@ func (s *Running) End(err error) error {
 	return nil
 }
 
-func (s *Running) finish(cached bool, err error) {
+func (s *Running) finish(st Step) {
 	d := s.r.now().Sub(s.start)
+	st.Name, st.Start, st.Duration = s.name, s.start, d
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
-	s.r.steps = append(s.r.steps, Step{Name: s.name, Duration: d, Cached: cached, Err: err})
+	s.r.steps = append(s.r.steps, st)
 	switch {
-	case err != nil:
+	case st.Err != nil:
 		fmt.Fprintf(s.r.out, "  ✗ %s failed after %s\n", s.name, round(d))
-	case cached:
+	case st.Skipped != "":
+		fmt.Fprintf(s.r.out, "  - %s skipped: %s\n", s.name, st.Skipped)
+	case st.Cached:
 		fmt.Fprintf(s.r.out, "  ✓ %s (cached, %s)\n", s.name, round(d))
 	default:
 		fmt.Fprintf(s.r.out, "  ✓ %s (%s)\n", s.name, round(d))
@@ -122,14 +157,7 @@ func (r *Reporter) Summary(title string) {
 	defer r.mu.Unlock()
 	fmt.Fprintf(r.out, "%s:\n", title)
 	for _, s := range steps {
-		state := "done"
-		if s.Cached {
-			state = "cached"
-		}
-		if s.Err != nil {
-			state = "FAILED"
-		}
-		fmt.Fprintf(r.out, "  %-55s %-7s %10s\n", s.Name, state, round(s.Duration))
+		fmt.Fprintf(r.out, "  %-55s %-7s %10s\n", s.Name, s.State(), round(s.Duration))
 	}
 	fmt.Fprintf(r.out, "  %-55s %-7s %10s\n", "total", "", round(total))
 }

@@ -3,6 +3,7 @@ package progress
 import (
 	"bytes"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,3 +63,27 @@ func TestTotalIsWallClock(t *testing.T) {
 		t.Fatalf("total line %q, want the wall-clock 10.5s (the steps sum to 30s)", last)
 	}
 }
+
+// TestASkipIsShownAsSkipped: a step with nothing to do says so, with its
+// reason, and is never shown as cached (a dry run's deploy once printed
+// "deploy  cached  0s").
+func TestASkipIsShownAsSkipped(t *testing.T) {
+	var buf bytes.Buffer
+	clock := time.Unix(0, 0)
+	r := newAt(&buf, func() time.Time { return clock })
+	r.Start("deploy").Skip("dry run: set MARATHON_URL to deploy")
+	r.Summary("release")
+	out := buf.String()
+	if !strings.Contains(out, "- deploy skipped: dry run: set MARATHON_URL to deploy") {
+		t.Errorf("no skip line:\n%s", out)
+	}
+	if strings.Contains(out, "cached") || !regexpMatch(`deploy +skipped`, out) {
+		t.Errorf("summary does not show the skip as skipped:\n%s", out)
+	}
+	st := r.Steps()[0]
+	if st.State() != "skipped" || st.Skipped == "" || st.Cached || !st.Start.Equal(clock) {
+		t.Errorf("step %+v", st)
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

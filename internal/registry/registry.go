@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
@@ -39,11 +39,18 @@ func Embedded() Instance {
 	return Instance{Name: "lhcbdirac-registry", Addr: engine.EmbeddedRegistryAddr(), Volume: "lhcbdirac-registry-data"}
 }
 
-// Address returns the registry to push to: $LHCBDIRAC_REGISTRY or the
-// embedded one. external reports whether it is the user's own.
-func Address() (addr string, external bool) {
-	if r := os.Getenv(Env); r != "" {
-		return strings.TrimSuffix(r, "/"), true
+var externalAddr atomic.Value
+
+// UseExternal makes this process push to addr ($LHCBDIRAC_REGISTRY, read by
+// the configuration boundary) instead of the embedded registry; "" goes
+// back to the embedded one.
+func UseExternal(addr string) { externalAddr.Store(strings.TrimSuffix(addr, "/")) }
+
+// Address returns the registry to push to: the external one UseExternal
+// gave, or the embedded one. isExternal reports which.
+func Address() (addr string, isExternal bool) {
+	if r, _ := externalAddr.Load().(string); r != "" {
+		return r, true
 	}
 	return Embedded().Addr, false
 }

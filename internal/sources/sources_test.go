@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gitserve"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
 )
@@ -18,7 +19,7 @@ func spec(repo, branch string) sources.Spec {
 }
 
 func TestResolveFixtureBranchToCommitAndCheckout(t *testing.T) {
-	t.Setenv("LHCBDIRAC_PIPELINE_CACHE", t.TempDir())
+	t.Cleanup(cachedir.Swap(t.TempDir()))
 	repos, err := fixture.Create(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestResolveFixtureBranchToCommitAndCheckout(t *testing.T) {
 }
 
 func TestResolveBadInputNamesTheValue(t *testing.T) {
-	t.Setenv("LHCBDIRAC_PIPELINE_CACHE", t.TempDir())
+	t.Cleanup(cachedir.Swap(t.TempDir()))
 	repos, err := fixture.Create(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestTransportsAreCheckedBeforeAnyNetwork(t *testing.T) {
 // the Source, git's command line (recorded by a wrapper first on PATH) nor
 // an error for a wrong token carries the token.
 func TestCredentialsInTheURLReachGitOnlyThroughItsEnvironment(t *testing.T) {
-	t.Setenv("LHCBDIRAC_PIPELINE_CACHE", t.TempDir())
+	t.Cleanup(cachedir.Swap(t.TempDir()))
 	dir := t.TempDir()
 	repos, err := fixture.Create(t.Context(), dir)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/foundation"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
 )
 
@@ -20,6 +21,7 @@ func Foundation(t testing.TB) *foundation.Foundation {
 	// The Dagger session lives as long as the context it was opened with, so
 	// the context ends with the test, not with this function.
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	settings.Load().Host.Apply()
 	f, err := foundation.Connect(ctx, testenv.Reporter(t), nil)
 	if err != nil {
 		cancel()

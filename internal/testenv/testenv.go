@@ -11,6 +11,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 
 // TestdataEnv overrides where the shared test data lives.
@@ -31,7 +32,7 @@ func (w logWriter) Write(b []byte) (int, error) {
 // conformance tests must never pass without their vectors.
 func Testdata(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv(TestdataEnv)
+	dir := settings.Load().Host.Testdata
 	if dir == "" {
 		root, err := hostimages.RepoRoot()
 		if err != nil {

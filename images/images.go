@@ -1,0 +1,304 @@
+// Package images lists the release's images — lhcbdirac, pinger,
+// mesos-slave, registrator — each with its recipe and its smoke test, in
+// one shape, so the release's stages loop over the list instead of naming
+// each image. Every image keeps its own folder (images/<name>/: recipe,
+// programs, smoke test); this file only adapts them to the list.
+package images
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"dagger.io/dagger"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
+)
+
+// Image names, in the order the summary lists them.
+const (
+	LHCbDIRAC   = "lhcbdirac"
+	Pinger      = "pinger"
+	MesosSlave  = "mesos-slave"
+	Registrator = "registrator"
+)
+
+// Image is one image of the release.
+type Image struct {
+	Name string
+	// Recipe is the image, not yet evaluated.
+	Recipe func(Build) *dagger.Container
+	// Smoke tests the built image; nil when another image's smoke test
+	// exercises it (TestedBy).
+	Smoke    func(context.Context, Smoke) (SmokeResult, error)
+	TestedBy string
+	// ForService is true for the images one DIRAC service's test needs
+	// (testService builds only these).
+	ForService bool
+}
+
+// All are the release's images.
+var All = []Image{
+	{Name: LHCbDIRAC, Recipe: lhcbdiracRecipe, Smoke: lhcbdiracSmoke, ForService: true},
+	{Name: Pinger, Recipe: pingerRecipe, TestedBy: LHCbDIRAC, ForService: true},
+	{Name: MesosSlave, Recipe: mesosSlaveRecipe, Smoke: mesosSlaveSmoke},
+	{Name: Registrator, Recipe: registratorRecipe, Smoke: registratorSmoke},
+}
+
+// Names are the images' names, in order.
+func Names() []string {
+	var out []string
+	for _, im := range All {
+		out = append(out, im.Name)
+	}
+	return out
+}
+
+// ForService are the images one service's test builds.
+func ForService() []Image {
+	var out []Image
+	for _, im := range All {
+		if im.ForService {
+			out = append(out, im)
+		}
+	}
+	return out
+}
+
+// Bases are the bases the images build and run their smoke tests on,
+// each pinned by digest.
+type Bases struct {
+	LHCbDIRAC, Builder, MesosSlave string // the images' own
+	MariaDB, Etcd, Tools           string // the smoke tests' (and the Go builder's: Tools)
+}
+
+// BaseSpec is one base: the variable that configures it (if any) and the
+// debootstrap spec made offline when it is not configured.
+type BaseSpec struct {
+	Env  string
+	Spec baseimage.Spec
+	Set  func(*Bases, string)
+	// Fixture is false for a base the FIXTURE route does not need.
+	Fixture bool
+}
+
+// BaseSpecs are every base, in the order they are made.
+var BaseSpecs = []BaseSpec{
+	{"LHCBDIRAC_BASE_LHCBDIRAC", lhcbdirac.Base, func(b *Bases, r string) { b.LHCbDIRAC = r }, true},
+	{"", lhcbdirac.BuilderBase, func(b *Bases, r string) { b.Builder = r }, true},
+	{"", lhcbdirac.MariaDBBase, func(b *Bases, r string) { b.MariaDB = r }, false},
+	{"", registrator.EtcdBase, func(b *Bases, r string) { b.Etcd = r }, true},
+	{"LHCBDIRAC_BASE_MESOS_SLAVE", mesosslave.Base, func(b *Bases, r string) { b.MesosSlave = r }, true},
+	{"", enginecheck.BaseSpec, func(b *Bases, r string) { b.Tools = r }, true},
+}
+
+// Build is what every recipe is given.
+type Build struct {
+	Client  *dagger.Client
+	Go      *gobuild.Builder
+	Version version.Version
+	Bases   Bases
+	// LHCbDIRAC is the lhcbdirac image's own inputs (lock, sources,
+	// installer).
+	LHCbDIRAC lhcbdirac.Inputs
+	// StandinAgent puts the STAND-IN agent in mesos-slave (its base is
+	// plain Debian: no real Mesos base was configured).
+	StandinAgent bool
+}
+
+func lhcbdiracRecipe(b Build) *dagger.Container {
+	return lhcbdirac.Recipe(b.Client, b.Go, b.LHCbDIRAC)
+}
+
+func pingerRecipe(b Build) *dagger.Container {
+	return pinger.Recipe(b.Client, b.Go, b.Version.Raw)
+}
+
+func mesosSlaveRecipe(b Build) *dagger.Container {
+	return mesosslave.Recipe(b.Client, b.Go, mesosslave.Inputs{Base: b.Bases.MesosSlave, Version: b.Version, StandinAgent: b.StandinAgent})
+}
+
+func registratorRecipe(b Build) *dagger.Container {
+	return registrator.Recipe(b.Client, b.Go, b.Version.Raw)
+}
+
+// Smoke is what every smoke test is given.
+type Smoke struct {
+	Client *dagger.Client
+	Built  map[string]*dagger.Container // every built image, by name
+	Apps   []render.App                 // the rendered apps (the services' and the registrator's)
+	Bases  Bases
+	Go     *gobuild.Builder
+	P      *progress.Reporter
+	// Fixture: the FIXTURE's services read no database.
+	Fixture bool
+	// Fresh runs the services again although Dagger has the result.
+	Fresh bool
+	// OneService is true for testService: one DIRAC service, no other
+	// image's smoke test.
+	OneService bool
+}
+
+// SmokeResult is what one image's smoke test found.
+type SmokeResult struct {
+	Passed bool
+	// Summary says what passed or failed in a few words, for the table.
+	Summary string
+	// NotRun is why the test did not run ("" when it ran).
+	NotRun string
+	// Services are the DIRAC services' tests, for the lhcbdirac image.
+	Services []ServiceResult
+	// Checks are the image's own checks (mesos-slave's presets…).
+	Checks []Check
+	Took   time.Duration
+}
+
+// ServiceResult is one service run as Marathon would run it.
+type ServiceResult struct {
+	Service string
+	App     render.App
+	Checks  []Check
+	Log     string // the service's own output
+	Took    time.Duration
+	Err     error
+}
+
+// Passed is true when every check passed.
+func (s ServiceResult) Passed() bool { return s.Err == nil }
+
+// Check is one check of a smoke test.
+type Check struct {
+	Name   string // "COMMAND health check", "DIPS ping through the pinger", …
+	Passed bool
+	Output string
+	Took   time.Duration
+}
+
+func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
+	start := time.Now()
+	imgs := lhcbdirac.SmokeImages{LHCbDIRAC: s.Built[LHCbDIRAC], Pinger: s.Built[Pinger], Client: s.Client.Container().From(s.Bases.Tools)}
+	results, err := lhcbdirac.SmokeServices(ctx, s.Client, imgs, s.Apps, lhcbdirac.SmokeServicesOptions{
+		MariaDBBase: s.Bases.MariaDB, Database: !s.Fixture, Fresh: s.Fresh, P: s.P})
+	res := SmokeResult{Took: time.Since(start)}
+	failed := 0
+	for _, r := range results {
+		sr := ServiceResult{Service: r.Service, App: r.App, Log: r.Log, Took: r.Elapsed, Err: r.Err}
+		if r.Health != "" || r.Err != nil {
+			sr.Checks = append(sr.Checks, Check{Name: CheckHealth, Passed: r.HealthPassed, Output: r.Health, Took: r.HealthTook})
+		}
+		if r.HealthPassed {
+			sr.Checks = append(sr.Checks, Check{Name: CheckPing, Passed: r.Err == nil, Output: r.Ping, Took: r.PingTook})
+		}
+		if r.Err != nil {
+			failed++
+		}
+		res.Services = append(res.Services, sr)
+	}
+	n := len(results)
+	switch {
+	case err != nil && n == 0:
+		res.Summary = "FAILED"
+	case failed > 0 || err != nil:
+		res.Summary = fmt.Sprintf("FAILED (%d of %d services)", failed, n)
+	default:
+		res.Passed = true
+		res.Summary = fmt.Sprintf("passed (%s: health check + DIPS ping)", plural(n, "service"))
+	}
+	return res, err
+}
+
+// PingerSummary is what the pinger's column says: it is tested by every
+// service's ping going through it.
+func PingerSummary(l SmokeResult) string {
+	if !l.Passed {
+		return "FAILED (see services)"
+	}
+	return fmt.Sprintf("passed (%s)", plural(len(l.Services), "ping"))
+}
+
+func mesosSlaveSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
+	if s.OneService {
+		return SmokeResult{NotRun: "testService"}, nil
+	}
+	start := time.Now()
+	step := s.P.Start("smoke mesos-slave (%d ENVIRONMENT presets, watchdog)", len(mesosslave.SmokeEnvironments))
+	r, err := mesosslave.Smoke(ctx, s.Client, s.Built[MesosSlave], s.Client.Container().From(s.Bases.Tools))
+	res := SmokeResult{Took: time.Since(start)}
+	for env, status := range r.Status {
+		res.Checks = append(res.Checks, Check{Name: "ENVIRONMENT=" + env, Passed: true, Output: status})
+	}
+	if r.Watchdog != "" {
+		res.Checks = append(res.Checks, Check{Name: "watchdog", Passed: err == nil, Output: r.Watchdog})
+	}
+	if err != nil {
+		res.Summary = "FAILED"
+		return res, step.Fail(err)
+	}
+	step.Done()
+	res.Passed = true
+	res.Summary = fmt.Sprintf("passed (%d presets, watchdog)", len(mesosslave.SmokeEnvironments))
+	return res, nil
+}
+
+func registratorSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
+	var app *render.App
+	for i := range s.Apps {
+		if s.Apps[i].Kind == render.KindRegistrator {
+			app = &s.Apps[i]
+		}
+	}
+	switch {
+	case s.OneService:
+		return SmokeResult{NotRun: "testService"}, nil
+	case app == nil:
+		return SmokeResult{NotRun: "no discovery in the services file"}, nil
+	}
+	start := time.Now()
+	step := s.P.Start("smoke registrator (STAND-IN Marathon, etcd)")
+	out, err := registrator.Smoke(ctx, s.Client, s.Built[Registrator], *app, s.Go, s.Bases.Tools, s.Bases.Etcd)
+	res := SmokeResult{Took: time.Since(start), Checks: []Check{{Name: "healthy, an etcd entry for every task", Passed: err == nil, Output: out}}}
+	if err != nil {
+		res.Summary = "FAILED"
+		return res, step.Fail(err)
+	}
+	step.Done()
+	res.Passed = true
+	res.Summary = fmt.Sprintf("passed (%d tasks into etcd)", registrator.SmokeTasks)
+	return res, nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// NotRunSummary is the table's word for a test that did not run.
+func NotRunSummary(why string) string { return "not run (" + strings.TrimSpace(why) + ")" }
+
+// Output is what the named check printed ("" when it did not run).
+func (s ServiceResult) Output(check string) string {
+	for _, c := range s.Checks {
+		if c.Name == check {
+			return c.Output
+		}
+	}
+	return ""
+}
+
+// Names of the services' checks.
+const (
+	CheckHealth = "COMMAND health check"
+	CheckPing   = "DIPS ping through the pinger"
+)

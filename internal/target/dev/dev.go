@@ -1,0 +1,27 @@
+// Package dev is the developers' targets: bench, smoke, lint, test.
+package dev
+
+import (
+	"context"
+	"os"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
+)
+
+// Bench measures the release on this machine: from empty caches and warm, the lhcbdirac build's download share, a version bump, its size against a naive single-stage image, each service's smoke test, the builds concurrently against the slowest alone.
+func Bench(ctx context.Context) error { return pipeline.RunBench(ctx, settings.Load(), os.Stdout) }
+
+// Smoke checks the foundation alone: engine and registry up, then a command, a publish and a service binding checked end to end.
+func Smoke(ctx context.Context) error { return pipeline.RunSmoke(ctx, settings.Load(), os.Stdout) }
+
+// Lint fails when gofmt would change a file or go vet reports anything.
+func Lint(ctx context.Context) error { return pipeline.RunLint(ctx) }
+
+// Test lints, sets up the host (Docker, debootstrap, etcd… when missing), provisions the engine and registry, then runs every test (integration tests included) against them.
+func Test(ctx context.Context) error {
+	mg.CtxDeps(ctx, Lint)
+	return pipeline.RunTest(ctx, settings.Load())
+}

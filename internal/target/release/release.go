@@ -1,0 +1,25 @@
+// Package release is the release's targets: release, testService, scale.
+package release
+
+import (
+	"context"
+	"os"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
+)
+
+// Release builds the images, smoke-tests every service as Marathon would run it, pushes and tags, renders the app definitions and deploys them (a dry run unless MARATHON_URL is set); version is vX.Y[.Z] or vXrY[pZ], optionally -preN.
+func Release(ctx context.Context, version string) error {
+	return pipeline.RunRelease(ctx, settings.Load(), version, true)
+}
+
+// TestService builds the images and runs one service (System/Service) as Marathon would, health-checks and pings it, shows its logs; nothing is pushed (LHCBDIRAC_VERSION, else the newest LHCbDIRAC on the index).
+func TestService(ctx context.Context, service string) error {
+	return pipeline.RunTestService(ctx, settings.Load(), service)
+}
+
+// Scale sets SERVICE's instance count on $MARATHON_URL to N and waits until every instance is healthy, rolling back otherwise (as marathon:deploy; the service must be in the services file; at most MARATHON_MAX_INSTANCES).
+func Scale(ctx context.Context, service string, n int) error {
+	return pipeline.RunScale(ctx, settings.Load(), service, n, os.Stderr)
+}

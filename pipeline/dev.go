@@ -1,0 +1,48 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+)
+
+// The developers' targets: lint and test.
+
+// RunLint is `mage lint`: gofmt and go vet (the integration tests and the
+// magefile, behind their build tags, included).
+func RunLint(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "gofmt", "-l", ".").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("gofmt: %v: %s", err, out)
+	}
+	if files := strings.TrimSpace(string(out)); files != "" {
+		return fmt.Errorf("gofmt would change these files (run gofmt -w):\n%s", files)
+	}
+	for _, args := range [][]string{{"vet", "-tags", "integration", "./..."}, {"vet", "-tags", "mage", "."}} {
+		vet := exec.CommandContext(ctx, "go", args...)
+		vet.Stdout, vet.Stderr = os.Stdout, os.Stderr
+		if err := vet.Run(); err != nil {
+			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+		}
+	}
+	return nil
+}
+
+// RunTest is `mage test`: the host set up for the tests (Docker,
+// debootstrap, etcd, InfluxDB, Chromium… when missing), the engine and the
+// registry provisioned, then every test with the integration tag.
+func RunTest(ctx context.Context, st settings.Settings) error {
+	p := progress.New(nil)
+	if _, err := Open(ctx, st, p, Needs{Registry: true, ExportEngine: true, Tests: true}); err != nil {
+		return err
+	}
+	p.Summary("provisioning")
+	cmd := exec.CommandContext(ctx, "go", "test", "-tags", "integration", "-count=1", "-timeout", "40m", "-v", "./...")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}

@@ -1,0 +1,102 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"dagger.io/dagger"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostsetup"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+)
+
+// Session is what a run stands on: the engine connection, the registry,
+// where progress and results are printed.
+type Session struct {
+	Client   *dagger.Client // nil when the run asked for no engine
+	Registry string         // host:port[/prefix] pushed to
+	P        *progress.Reporter
+	Out      io.Writer // results: the plan, the summary, testService's logs
+	Settings settings.Settings
+}
+
+// Close disconnects from the engine.
+func (s *Session) Close() error {
+	if s == nil || s.Client == nil {
+		return nil
+	}
+	return s.Client.Close()
+}
+
+// Needs are what a target needs of the machine.
+type Needs struct {
+	Engine   bool // a Dagger engine (built and started when missing)
+	Registry bool // the registry pushed to (the embedded one started)
+	// Tests adds what the tests need (etcd, InfluxDB, Chromium).
+	Tests bool
+	// ExportEngine provisions the engine without connecting and exports
+	// where it is, for the processes this one starts (go test).
+	ExportEngine bool
+	// DaggerLog receives Dagger's own log (nil: none).
+	DaggerLog io.Writer
+}
+
+// Open sets the machine up for a target, once: the host's settings are
+// applied, missing Debian packages installed and dockerd started (unless
+// LHCBDIRAC_NO_HOST_SETUP), then the registry and the engine as asked.
+// Every target that needs any of it comes through here.
+func Open(ctx context.Context, st settings.Settings, p *progress.Reporter, n Needs) (*Session, error) {
+	if err := st.Need(settings.AreaHost); err != nil {
+		return nil, err
+	}
+	if p == nil {
+		p = progress.New(nil)
+	}
+	s := &Session{P: p, Out: os.Stdout, Settings: st}
+	st.Host.Apply()
+	host := hostsetup.Real(st.Host.NoSetup)
+	if n.Tests {
+		host = host.ForTests()
+	}
+	if err := host.Ensure(ctx, p); err != nil {
+		return nil, err
+	}
+	if n.Registry || n.Engine || n.ExportEngine {
+		addr, err := registry.Up(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		s.Registry = addr
+	}
+	if n.ExportEngine {
+		ep, err := engine.Up(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		ep.Export()
+	}
+	if n.Engine {
+		var opts []dagger.ClientOpt
+		if n.DaggerLog != nil {
+			opts = append(opts, dagger.WithLogOutput(n.DaggerLog))
+		}
+		c, err := engine.Connect(ctx, p, opts...)
+		if err != nil {
+			return nil, err
+		}
+		s.Client = c
+	}
+	return s, nil
+}
+
+// RegistryAddress is the registry the release pushes to, without starting
+// anything (the settings applied).
+func RegistryAddress(st settings.Settings) string {
+	st.Host.Apply()
+	addr, _ := registry.Address()
+	return addr
+}

@@ -1,0 +1,122 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+)
+
+// What the mage targets call: each reads what it needs of the settings,
+// opens the machine as far as it must, and runs.
+
+// RunRelease is `mage release VERSION`: the release, deployed when
+// MARATHON_URL is set (and deploy allows it), else a dry run.
+func RunRelease(ctx context.Context, st settings.Settings, version string, deploy bool) error {
+	p := progress.New(nil)
+	cfg, err := ConfigFor(version, st, RegistryAddress(st))
+	if err != nil {
+		return err
+	}
+	r := &Release{Config: cfg}
+	if deploy && st.Marathon.URL != "" {
+		if err := st.Need(settings.AreaMarathon); err != nil {
+			return err
+		}
+		if r.Deploy, err = NewDeployer(st.Marathon, os.Stderr); err != nil {
+			return err
+		}
+	}
+	if r.S, err = Open(ctx, st, p, Needs{Engine: true}); err != nil {
+		return err
+	}
+	defer r.S.Close()
+	err = r.Run(ctx)
+	p.Summary("release " + cfg.Version.Raw)
+	return err
+}
+
+// RunTestService is `mage testService System/Service`: one service built,
+// run for real as Marathon would, health-checked and pinged; its log shown.
+// LHCBDIRAC_VERSION, else the newest LHCbDIRAC on the index.
+func RunTestService(ctx context.Context, st settings.Settings, service string) error {
+	p := progress.New(nil)
+	if err := st.Need(settings.AreaRelease); err != nil {
+		return err
+	}
+	version, err := DefaultVersion(ctx, p, st.Release)
+	if err != nil {
+		return err
+	}
+	cfg, err := ConfigFor(version, st, RegistryAddress(st))
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.WithOnly(service); err != nil {
+		return err
+	}
+	r := &Release{Config: cfg}
+	if r.S, err = Open(ctx, st, p, Needs{Engine: true}); err != nil {
+		return err
+	}
+	defer r.S.Close()
+	err = r.TestService(ctx, service)
+	p.Summary("testService " + service)
+	return err
+}
+
+// RunLockResolve is `mage lock VERSION`: the lock resolved afresh into
+// dist/VERSION/lhcbdirac.lock.
+func RunLockResolve(ctx context.Context, st settings.Settings, version string, out io.Writer) error {
+	cfg, err := ConfigFor(version, st, "")
+	if err != nil {
+		return err
+	}
+	path, l, err := WriteLock(ctx, progress.New(nil), cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %s\n", path, l.Summary())
+	return nil
+}
+
+// RunLockCheck is `mage lock:check FILE`: the file read as a release would
+// read it; nothing built, no engine, Docker or network.
+func RunLockCheck(file string, out io.Writer) error {
+	l, err := lhcbdirac.ReadLock(file)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: ok: %s\n", file, l.Summary())
+	return nil
+}
+
+// RunBench is `mage bench`.
+func RunBench(ctx context.Context, st settings.Settings, out io.Writer) error {
+	p := progress.New(os.Stderr)
+	if err := st.Need(settings.AreaRelease); err != nil {
+		return err
+	}
+	v, bump, err := BenchVersions(ctx, p, st.Release)
+	if err != nil {
+		return err
+	}
+	s, err := Open(ctx, st, p, Needs{Engine: true})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cfg, err := NewConfig(v, st.Release, s.Registry)
+	if err != nil {
+		return err
+	}
+	cfg.Repository = s.Registry + "/lhcbdirac-pipeline-bench"
+	quiet := *s
+	quiet.P, quiet.Out = progress.Discard(), io.Discard
+	_, err = Bench(ctx, &quiet, cfg, bump, out)
+	return err
+}

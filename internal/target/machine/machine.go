@@ -40,7 +40,9 @@ func (Registry) Up(ctx context.Context) error {
 }
 
 // Down stops the embedded registry; its data volume stays.
-func (Registry) Down(ctx context.Context) error { return pipeline.RunRegistryDown(ctx, settings.Load()) }
+func (Registry) Down(ctx context.Context) error {
+	return pipeline.RunRegistryDown(ctx, settings.Load())
+}
 
 // Status tells which registry is used and whether it answers.
 func (Registry) Status(ctx context.Context) error {

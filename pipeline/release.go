@@ -62,7 +62,7 @@ func (r *Release) TestService(ctx context.Context, service string) error {
 		return err
 	}
 	r.Config, r.Config.FreshSmoke = c, true
-	err = r.testService(ctx)
+	err = r.finish(r.testService(ctx))
 	for _, s := range r.Smoked.Services() {
 		fmt.Fprintf(r.S.Out, "\n%s health check:\n%s\n%s log:\n%s\nping through the pinger:\n%s\n",
 			s.Service, s.Output(images.CheckHealth), s.Service, s.Log, s.Output(images.CheckPing))

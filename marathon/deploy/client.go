@@ -50,7 +50,14 @@ type Client struct {
 	// Retry bounds how long a transient failure is retried (default 2 min;
 	// deploys use their own deadline).
 	Retry time.Duration
+	// MaxAnswer bounds one JSON answer (default DefaultMaxAnswer); a
+	// longer one is an error saying so, never a truncated decode.
+	MaxAnswer int64
 }
+
+// DefaultMaxAnswer is the default bound of one answer: /v2/apps with
+// every task of a few thousand apps fits many times over.
+const DefaultMaxAnswer = 32 << 20
 
 // authTransport adds the credentials to every request, go-marathon's
 // included. go-marathon is given none itself: with a DCOSToken it would
@@ -143,7 +150,21 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		return nil, fmt.Errorf("%s %s: %s", method, path, redact(err.Error(), c))
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	limit := c.MaxAnswer
+	if limit <= 0 {
+		limit = DefaultMaxAnswer
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if int64(len(raw)) > limit {
+		if resp.StatusCode/100 == 2 {
+			size := fmt.Sprintf("%d bytes", limit)
+			if limit%(1<<20) == 0 {
+				size = fmt.Sprintf("%d MiB", limit>>20)
+			}
+			return resp.Header, fmt.Errorf("%s %s: Marathon's answer is larger than %s (the client's limit)", method, path, size)
+		}
+		raw = raw[:limit]
+	}
 	if resp.StatusCode/100 != 2 {
 		e := &APIError{Status: resp.StatusCode}
 		var msg struct {

@@ -341,7 +341,11 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		return resp.Header, c.fail(method, path, err)
 	}
 	if int64(len(raw)) > limit {
-		return resp.Header, fmt.Errorf("%s %s: Marathon's answer is larger than %d bytes (the client's MaxAnswer): refused rather than cut", method, path, limit)
+		size := fmt.Sprintf("%d bytes", limit)
+		if limit%(1<<20) == 0 {
+			size = fmt.Sprintf("%d MiB", limit>>20)
+		}
+		return resp.Header, fmt.Errorf("%s %s: Marathon's answer is larger than %s (the client's limit): refused rather than cut", method, path, size)
 	}
 	if out != nil && len(bytes.TrimSpace(raw)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(raw))

@@ -162,8 +162,9 @@ func (r *Renderer) registrator(f *services.File, ver string) (App, error) {
 	}
 	d := struct {
 		ID, Image, Version string
+		PingerURL          string // the check_http labels' pinger: the one the registrator lets Consul call
 		Discovery          services.Discovery
-	}{RegistratorID, f.DiscoveryImage() + ":" + ver, ver, *f.Discovery}
+	}{RegistratorID, f.DiscoveryImage() + ":" + ver, ver, f.PingerURL, *f.Discovery}
 	var out bytes.Buffer
 	if err := t.Execute(&out, d); err != nil {
 		return App{}, fmt.Errorf("template marathon/render/registrator.json.tmpl: %w", err)

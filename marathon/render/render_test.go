@@ -386,6 +386,7 @@ func TestReplaceDirHoldsExactlyTheApps(t *testing.T) {
 // networking with its /healthz checked, and no credential in it.
 func TestRegistratorApp(t *testing.T) {
 	f, err := services.Parse("services.yaml", []byte(`image: reg.example/lhcb/lhcbdirac
+pingerURL: http://lbdiracgw:1234
 environments:
   production: {diracCfg: /etc/dirac/p.cfg, gridSecurity: /etc/grid-security, system: prod}
 services:
@@ -395,6 +396,7 @@ discovery:
   etcd: [http://etcd1.example:2379, http://etcd2.example:2379]
   consul: http://localhost:8500
   envFile: /etc/lhcbdirac/registrator.env
+  checkAllow: ["http://{host}:{port}/status", https://monitor.example/probe]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +418,9 @@ discovery:
 	}
 	for _, want := range []string{`"image": "reg.example/lhcb/registrator:v9.1"`, `"ETCD_ENDPOINTS": "http://etcd1.example:2379,http://etcd2.example:2379"`,
 		`"MARATHON_URL": "http://marathon.example:8080"`, `"REGISTRATOR_ENV_FILE": "/etc/registrator/env"`, `"hostPath": "/etc/lhcbdirac/registrator.env"`,
-		`"mode": "host"`, `"path": "/healthz"`} {
+		`"mode": "host"`, `"path": "/healthz"`,
+		// The registrator lets Consul call the services' pinger, and the allow-list.
+		`"REGISTRATOR_PINGER_URL": "http://lbdiracgw:1234"`, `"REGISTRATOR_CHECK_ALLOW": "http://{host}:{port}/status https://monitor.example/probe"`} {
 		if !strings.Contains(string(reg.JSON), want) {
 			t.Errorf("registrator app lacks %s:\n%s", want, reg.JSON)
 		}
@@ -426,8 +430,9 @@ discovery:
 	if apps, err = r.Render(f, "production", "v9.1"); err != nil || len(apps) != 1 {
 		t.Fatalf("%d apps, %v", len(apps), err)
 	}
-	_, err = services.Parse("s.yaml", []byte("image: r/l\nenvironments: {p: {diracCfg: /a, gridSecurity: /b}}\nservices: [{name: A/B, port: 1}]\ndiscovery: {marathon: 'http://u:p@m:8080', etcd: [etcd:2379], prefix: x}\n"))
-	for _, want := range []string{"s.yaml: discovery.marathon: credentials belong in envFile", `discovery.etcd[0] "etcd:2379": want an http(s) URL`, `discovery.prefix "x"`} {
+	_, err = services.Parse("s.yaml", []byte("image: r/l\nenvironments: {p: {diracCfg: /a, gridSecurity: /b}}\nservices: [{name: A/B, port: 1}]\ndiscovery: {marathon: 'http://u:p@m:8080', etcd: [etcd:2379], prefix: x, checkAllow: ['http://gw/%2e%2e/', 'file:///etc']}\n"))
+	for _, want := range []string{"s.yaml: discovery.marathon: credentials belong in envFile", `discovery.etcd[0] "etcd:2379": want an http(s) URL`, `discovery.prefix "x"`,
+		`discovery.checkAllow[0] "http://gw/%2e%2e/"`, `discovery.checkAllow[1] "file:///etc"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

@@ -17,6 +17,9 @@ type Discovery struct {
 	Prefix   string   `yaml:"prefix"`   // etcd key prefix (default /lhcbdirac/discovery)
 	Consul   string   `yaml:"consul"`   // the Consul agent's HTTP address on the registrator's host
 	EnvFile  string   `yaml:"envFile"`  // host file of KEY=VALUE credentials (MARATHON_TOKEN…), mounted read-only
+	// CheckAllow are URL prefixes a check_http label may point under
+	// besides the pinger ({host} and {port} the task's); none by default.
+	CheckAllow []string `yaml:"checkAllow"`
 }
 
 // DiscoveryImage is the registrator's repository.
@@ -56,6 +59,13 @@ func (d *Discovery) validate(file string, add func(string, ...any)) {
 	}
 	if d.Prefix != "" && (!strings.HasPrefix(d.Prefix, "/") || strings.HasSuffix(d.Prefix, "/") || strings.Contains(d.Prefix, "//")) {
 		add("%sprefix %q: want an absolute key prefix such as /lhcbdirac/discovery", where, d.Prefix)
+	}
+	for i, a := range d.CheckAllow {
+		probe := strings.NewReplacer("{host}", "h", "{port}", "1").Replace(a)
+		if u, err := url.Parse(probe); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			strings.ContainsAny(a, "?#% \\") {
+			add("%scheckAllow[%d] %q: want an http(s)://host[:port][/path] prefix ({host} and {port} allowed), no credentials, query or escapes", where, i, a)
+		}
 	}
 	if d.EnvFile != "" && !strings.HasPrefix(d.EnvFile, "/") {
 		add("%senvFile %q: want an absolute host path", where, d.EnvFile)

@@ -59,6 +59,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "dirac-discover: bad command line %q\n%s", strings.Join(append([]string{cmd}, args...), " "), usage)
 		return 2
 	}
+	for i, a := range args {
+		if strings.TrimSpace(a) == "" {
+			// An empty task or service would match by prefix: the first
+			// task of anything.
+			fmt.Fprintf(stderr, "dirac-discover %s: argument %d is empty: a name is required\n%s", cmd, i+1, usage)
+			return 2
+		}
+	}
 	out, err := run(ctx, cmd, args, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "dirac-discover %s: %v\n", cmd, err)
@@ -152,9 +160,22 @@ func lookup(ctx context.Context, getenv func(string) string, cmd string, args []
 	default:
 		app, task = entry.AppID(args[0]), args[1]
 	}
+	// The names become etcd keys: a service must be an app id (whole
+	// segments), a task one segment — "x/y" would reach another app's.
+	if err := entry.CheckApp(app); err != nil {
+		return nil, fmt.Errorf("service: %v", err)
+	}
+	if task != "" || cmd != "nodes" {
+		if err := entry.CheckTask(task); err != nil {
+			return nil, fmt.Errorf("task: %v", err)
+		}
+	}
 	eps := getenv("ETCD_ENDPOINTS")
 	if eps == "" {
 		return nil, errors.New("$ETCD_ENDPOINTS is not set")
+	}
+	if strings.Contains(eps, "@") {
+		return nil, errors.New("$ETCD_ENDPOINTS holds credentials (user:password@): give endpoints only")
 	}
 	prefix := getenv("ETCD_PREFIX")
 	if prefix == "" {
@@ -177,6 +198,11 @@ func lookup(ctx context.Context, getenv func(string) string, cmd string, args []
 	}
 	var out []entry.Entry
 	for _, kv := range resp.Kvs {
+		// The app's prefix is also its sub-apps': /lhcb/ holds
+		// /lhcb/web/…, which is not /lhcb's.
+		if a, t, ok := entry.SplitKey(prefix, string(kv.Key)); !ok || a != app || (task != "" && t != task) {
+			continue
+		}
 		e, err := entry.Decode(string(kv.Key), kv.Value)
 		if err != nil {
 			return nil, err

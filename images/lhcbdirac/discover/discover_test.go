@@ -73,12 +73,32 @@ func TestLookups(t *testing.T) {
 		{[]string{"port"}, 2, "bad command line"},
 		{[]string{"frobnicate"}, 2, "bad command line"},
 		{[]string{"host-port", "metrics"}, 1, "$PORT_METRICS is not set"},
+		// Names match whole segments: /datamanagement and /lhcb run no
+		// task, though their keys' prefix is /datamanagement/filecatalog's
+		// and /lhcb/zookeeper's.
+		{[]string{"nodes", "DataManagement"}, 1, "no running task of /datamanagement in etcd"},
+		{[]string{"nodes", "/lhcb"}, 1, "no running task of /lhcb in etcd"},
+		{[]string{"nodes", "/lhcb/"}, 1, "no running task of /lhcb in etcd"},
+		// A task id is one segment: with a '/' it would name another app's task.
+		{[]string{"specific-host", "/lhcb", "zookeeper/lhcb_zookeeper.instance-z._app.1"}, 1, `task id "zookeeper/lhcb_zookeeper.instance-z._app.1"`},
+		{[]string{"specific-port", "/lhcb", "zookeeper/lhcb_zookeeper.instance-z._app.1", "client"}, 1, "no '/'"},
+		// Empty names are refused, not matched as a prefix.
+		{[]string{"specific-host", "DataManagement/FileCatalog", ""}, 2, "argument 2 is empty"},
+		{[]string{"specific-exposed-port", "DataManagement/FileCatalog", "datamanagement_filecatalog.instance-b._app.1", ""}, 2, "argument 3 is empty"},
+		{[]string{"nodes", ""}, 2, "argument 1 is empty"},
+		{[]string{"nodes", " "}, 2, "argument 1 is empty"},
+		{[]string{"nodes", "/lhcb/../lhcb/zookeeper"}, 1, `app id "/lhcb/../lhcb/zookeeper"`},
 	} {
 		_, errs, code := run(c.args...)
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d %q, want %d and %q", c.args, code, errs, c.code, c.want)
 		}
 	}
+	self["ETCD_ENDPOINTS"] = "http://user:secret@" + strings.TrimPrefix(e.Endpoint, "http://")
+	if _, errs, code := run("nodes", "DataManagement/FileCatalog"); code != 1 || strings.Contains(errs, "secret") || !strings.Contains(errs, "$ETCD_ENDPOINTS holds credentials") {
+		t.Errorf("credentials in ETCD_ENDPOINTS: exit %d %q", code, errs)
+	}
+	self["ETCD_ENDPOINTS"] = e.Endpoint
 	e.Stop()
 	if _, errs, code := run("nodes", "DataManagement/FileCatalog"); code != 1 || !strings.Contains(errs, "etcd "+e.Endpoint) {
 		t.Errorf("etcd down: exit %d %q", code, errs)

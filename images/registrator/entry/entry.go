@@ -6,6 +6,7 @@ package entry
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -42,10 +43,72 @@ func (e Entry) Port(name string) (Port, bool) {
 	return Port{}, false
 }
 
+// MaxID bounds an app or task id (Marathon's are far shorter); a longer
+// one is refused, never cut.
+const MaxID = 512
+
+// A Marathon app id: "/" and path segments, each dot-separated labels of
+// lower-case letters, digits and '-' not at either end (Marathon's PathId,
+// absolute; "." and ".." only ever appear in relative ids).
+var appIDRE = regexp.MustCompile(`^(/([a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])(\.([a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9]))*)+$`)
+
+// A task id as Marathon makes them ("lhcb_web.instance-<uuid>._app.1",
+// "lhcb_web.<uuid>"): one key segment, so never '/', and nothing a URL
+// path (Consul's agent API) would need to escape.
+var taskIDRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]*$`)
+
+// CheckApp tells whether id is an absolute Marathon app id.
+func CheckApp(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("empty app id")
+	case len(id) > MaxID:
+		return fmt.Errorf("app id of %d bytes (at most %d)", len(id), MaxID)
+	case !appIDRE.MatchString(id):
+		return fmt.Errorf("app id %q: want /segment[/segment…] of lower-case letters, digits, '-' and '.'", id)
+	}
+	return nil
+}
+
+// CheckTask tells whether id can be a task id: one key segment (no '/'),
+// not empty.
+func CheckTask(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("empty task id")
+	case len(id) > MaxID:
+		return fmt.Errorf("task id of %d bytes (at most %d)", len(id), MaxID)
+	case !taskIDRE.MatchString(id):
+		return fmt.Errorf("task id %q: want letters, digits, '_', '.', ':' and '-' only (no '/')", id)
+	}
+	return nil
+}
+
+// SplitKey is the app and task a key names: under AppsKey(prefix), the
+// last segment is the task and the segments before it the app. A key of
+// /foo/bar's task is never /foo's: scopes match whole segments.
+func SplitKey(prefix, key string) (app, task string, ok bool) {
+	rest, ok := strings.CutPrefix(key, AppsKey(prefix))
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	app, task = "/"+rest[:i], rest[i+1:]
+	if CheckApp(app) != nil || CheckTask(task) != nil {
+		return "", "", false
+	}
+	return app, task, true
+}
+
 // AppsKey is the prefix of every app's entries.
 func AppsKey(prefix string) string { return strings.TrimRight(prefix, "/") + "/apps/" }
 
 // AppKey is the prefix of one app's entries ("…/apps/datamanagement/filecatalog/").
+// It is also the prefix of its sub-apps' entries ("…/filecatalog/replicas/…"):
+// a reader keeps the keys whose SplitKey names the app.
 func AppKey(prefix, app string) string { return AppsKey(prefix) + strings.Trim(app, "/") + "/" }
 
 // Key is where a task's entry lives.

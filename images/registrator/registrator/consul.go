@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -27,10 +28,9 @@ const (
 // deregisters it when the task goes.
 type consulSink struct {
 	agent *consul.Agent
-	log   func(format string, args ...any)
 }
 
-func newConsulSink(addr, token string, log func(string, ...any)) (*consulSink, error) {
+func newConsulSink(addr, token string) (*consulSink, error) {
 	cfg := consul.DefaultConfig()
 	cfg.Address = addr
 	cfg.Token = token
@@ -38,7 +38,7 @@ func newConsulSink(addr, token string, log func(string, ...any)) (*consulSink, e
 	if err != nil {
 		return nil, fmt.Errorf("consul %s: %w", addr, err)
 	}
-	return &consulSink{agent: c.Agent(), log: log}, nil
+	return &consulSink{agent: c.Agent()}, nil
 }
 
 func (s *consulSink) Name() string { return "consul" }
@@ -51,11 +51,13 @@ func ServiceName(appID string) string {
 }
 
 // Apply makes the registrator's service instances of the apps in scope
-// (every app when all) exactly want.
-func (s *consulSink) Apply(ctx context.Context, scope []string, all bool, want []Want) error {
+// (every app when all) exactly want. A registration the agent refuses
+// (400: a meta value over its limit, a check it cannot run) is a Refusal,
+// and the rest is written.
+func (s *consulSink) Apply(ctx context.Context, scope []string, all bool, want []Want) ([]Refusal, error) {
 	have, err := s.agent.ServicesWithFilterOpts(fmt.Sprintf("Meta.%s == %q", metaOwner, ownerValue), (&consul.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("consul: listing services: %w", err)
+		return nil, fmt.Errorf("consul: listing services: %w", err)
 	}
 	inScope := map[string]bool{}
 	for _, a := range scope {
@@ -63,17 +65,27 @@ func (s *consulSink) Apply(ctx context.Context, scope []string, all bool, want [
 	}
 	wanted := map[string]Want{}
 	for _, w := range want {
-		if w.CheckErr != "" {
+		if w.Refused != "" || w.CheckErr != "" {
 			// Registered without its check, Consul would call the task
-			// healthy: leave it out until the labels are fixed.
-			s.log("app %s: task %s not registered in Consul: %v", w.App, w.Task, w.CheckErr)
+			// healthy: left out (and counted) until the labels are fixed.
 			continue
 		}
 		wanted[w.Task] = w
 	}
+	deregister := func(id string) error {
+		err := s.agent.ServiceDeregisterOpts(id, (&consul.QueryOptions{}).WithContext(ctx))
+		var se consul.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusNotFound {
+			return nil // gone already
+		}
+		if err != nil {
+			return fmt.Errorf("consul: deregistering %s: %w", id, err)
+		}
+		return nil
+	}
 	// Registrations and deregistrations are independent calls to the
 	// agent: a few at a time.
-	var calls []func() error
+	var calls []func() (*Refusal, error)
 	for id, svc := range have {
 		if !all && !inScope[svc.Meta[metaApp]] {
 			continue
@@ -85,20 +97,27 @@ func (s *consulSink) Apply(ctx context.Context, scope []string, all bool, want [
 		if _, ok := wanted[id]; ok {
 			continue // re-registered below
 		}
-		calls = append(calls, func() error {
-			if err := s.agent.ServiceDeregisterOpts(id, (&consul.QueryOptions{}).WithContext(ctx)); err != nil {
-				return fmt.Errorf("consul: deregistering %s: %w", id, err)
-			}
-			return nil
-		})
+		calls = append(calls, func() (*Refusal, error) { return nil, deregister(id) })
 	}
 	for _, w := range wanted {
 		reg := registration(w)
-		calls = append(calls, func() error {
-			if err := s.agent.ServiceRegisterOpts(reg, consul.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
-				return fmt.Errorf("consul: registering %s (app %s): %w", w.Task, w.App, err)
+		_, registered := have[w.Task]
+		calls = append(calls, func() (*Refusal, error) {
+			err := s.agent.ServiceRegisterOpts(reg, consul.ServiceRegisterOpts{}.WithContext(ctx))
+			var se consul.StatusError
+			if errors.As(err, &se) && se.Code == http.StatusBadRequest {
+				// This one task: its older instance (now wrong) goes too.
+				if registered {
+					if err := deregister(w.Task); err != nil {
+						return nil, err
+					}
+				}
+				return &Refusal{Sink: s.Name(), App: w.App, Task: w.Task, Reason: ReasonRefused, Detail: "Consul answered 400: " + shorten(se.Body, 300)}, nil
 			}
-			return nil
+			if err != nil {
+				return nil, fmt.Errorf("consul: registering %s (app %s): %w", w.Task, w.App, err)
+			}
+			return nil, nil
 		})
 	}
 	return parallel(consulCalls, calls)
@@ -107,10 +126,12 @@ func (s *consulSink) Apply(ctx context.Context, scope []string, all bool, want [
 // consulCalls bounds the calls to the agent in flight.
 const consulCalls = 8
 
-// parallel runs calls, at most n at once, and joins their errors.
-func parallel(n int, calls []func() error) error {
+// parallel runs calls, at most n at once, and gathers their refusals and
+// joins their errors.
+func parallel(n int, calls []func() (*Refusal, error)) ([]Refusal, error) {
 	sem := make(chan struct{}, n)
 	errs := make([]error, len(calls))
+	refused := make([]*Refusal, len(calls))
 	var wg sync.WaitGroup
 	for i, call := range calls {
 		wg.Add(1)
@@ -118,11 +139,17 @@ func parallel(n int, calls []func() error) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = call()
+			refused[i], errs[i] = call()
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	var out []Refusal
+	for _, r := range refused {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // registration is a task's service instance.
@@ -144,7 +171,7 @@ func registration(w Want) *consul.AgentServiceRegistration {
 		reg.Port = w.Ports[0].Host
 	}
 	if w.CheckHTTP != "" {
-		reg.Check = &consul.AgentServiceCheck{Name: "pinger", HTTP: w.CheckHTTP, Interval: w.CheckInterval, Timeout: "10s"}
+		reg.Check = &consul.AgentServiceCheck{Name: "pinger", HTTP: w.CheckHTTP, Interval: w.CheckInterval, Timeout: w.CheckTimeout}
 	}
 	return reg
 }

@@ -96,8 +96,36 @@ func newWorld(t testing.TB) *world {
 // revokes nothing when kill is true: the process died).
 func (w *world) start(resync time.Duration) (r *Registrator, stop func(kill bool)) {
 	w.t.Helper()
-	r, err := New(Config{Marathon: w.mc, EtcdEndpoints: []string{w.etcd.Endpoint}, ConsulAddr: w.agent.Addr,
-		LeaseTTL: 5 * time.Second, Resync: resync, Log: log.New(w.logs, "", 0)})
+	return w.startWith(Config{Resync: resync})
+}
+
+// startWith runs a registrator with cfg, the world's Marathon, etcd,
+// Consul and pinger filling what cfg leaves empty (a check interval floor
+// of 1 s, so checks pass or fail quickly).
+func (w *world) startWith(cfg Config) (r *Registrator, stop func(kill bool)) {
+	w.t.Helper()
+	if cfg.Marathon == nil {
+		cfg.Marathon = w.mc
+	}
+	if cfg.EtcdEndpoints == nil {
+		cfg.EtcdEndpoints = []string{w.etcd.Endpoint}
+	}
+	if cfg.ConsulAddr == "" {
+		cfg.ConsulAddr = w.agent.Addr
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = log.New(w.logs, "", 0)
+	}
+	if cfg.Checks.Pinger == "" {
+		cfg.Checks.Pinger = "http://" + w.pinger
+	}
+	if cfg.Checks.MinInterval == 0 {
+		cfg.Checks.MinInterval = time.Second
+	}
+	r, err := New(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -183,7 +211,7 @@ func (w *world) truth() map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, a := range apps {
-		for _, x := range a.wants() {
+		for _, x := range a.wants(&checkRules{}) {
 			out[a.ID] = append(out[a.ID], x.Task)
 		}
 	}

@@ -13,28 +13,34 @@ import (
 )
 
 type metrics struct {
-	reg         *prometheus.Registry
-	events      *prometheus.CounterVec
-	reconnects  prometheus.Counter
-	fullSyncs   prometheus.Counter
-	appSyncs    prometheus.Counter
-	sinkErrors  *prometheus.CounterVec
-	entries     prometheus.Gauge
-	syncSeconds prometheus.Histogram
+	reg          *prometheus.Registry
+	events       *prometheus.CounterVec
+	reconnects   prometheus.Counter
+	fullSyncs    prometheus.Counter
+	appSyncs     prometheus.Counter
+	sinkErrors   *prometheus.CounterVec
+	refusedTotal *prometheus.CounterVec
+	refused      *prometheus.GaugeVec
+	entries      prometheus.Gauge
+	syncSeconds  prometheus.Histogram
 }
 
 func newMetrics() *metrics {
 	m := &metrics{
-		reg:         prometheus.NewRegistry(),
-		events:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "registrator_events_total", Help: "Marathon events received, by type."}, []string{"type"}),
-		reconnects:  prometheus.NewCounter(prometheus.CounterOpts{Name: "registrator_stream_reconnects_total", Help: "Times the event stream was opened again."}),
-		fullSyncs:   prometheus.NewCounter(prometheus.CounterOpts{Name: "registrator_full_syncs_total", Help: "Full reconciliations written."}),
-		appSyncs:    prometheus.NewCounter(prometheus.CounterOpts{Name: "registrator_app_syncs_total", Help: "Single apps read again and written."}),
-		sinkErrors:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "registrator_sink_errors_total", Help: "Failed writes, by sink."}, []string{"sink"}),
-		entries:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "registrator_entries", Help: "Running tasks held."}),
+		reg:        prometheus.NewRegistry(),
+		events:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "registrator_events_total", Help: "Marathon events received, by type."}, []string{"type"}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "registrator_stream_reconnects_total", Help: "Times the event stream was opened again."}),
+		fullSyncs:  prometheus.NewCounter(prometheus.CounterOpts{Name: "registrator_full_syncs_total", Help: "Full reconciliations written."}),
+		appSyncs:   prometheus.NewCounter(prometheus.CounterOpts{Name: "registrator_app_syncs_total", Help: "Single apps read again and written."}),
+		sinkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "registrator_sink_errors_total", Help: "Failed writes, by sink."}, []string{"sink"}),
+		refusedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "registrator_entries_refused_total",
+			Help: "Tasks kept out of a sink, by sink and reason; each counted (and logged) once while it stays refused."}, []string{"sink", "reason"}),
+		refused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "registrator_entries_refused",
+			Help: "Tasks a sink does not hold now, by sink and reason."}, []string{"sink", "reason"}),
+		entries:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "registrator_entries", Help: "Running tasks written (not refused)."}),
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "registrator_sync_seconds", Help: "Time to read and write one batch of dirty apps.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
 	}
-	m.reg.MustRegister(m.events, m.reconnects, m.fullSyncs, m.appSyncs, m.sinkErrors, m.entries, m.syncSeconds,
+	m.reg.MustRegister(m.events, m.reconnects, m.fullSyncs, m.appSyncs, m.sinkErrors, m.refusedTotal, m.refused, m.entries, m.syncSeconds,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,7 +81,7 @@ last full sync {{.Status.LastFullSync.Format "2006-01-02 15:04:05Z07:00"}}{{if .
 {{range .Names}}<h2>{{.}}</h2>
 <table><tr><th>task</th><th>host</th><th>ports</th><th>healthy</th><th>version</th><th>Consul check</th></tr>
 {{range index $.Apps .}}<tr><td>{{.Task}}</td><td>{{.Host}}</td><td>{{range .Ports}}{{.Name}}={{.Host}}{{if .Container}}→{{.Container}}{{end}} {{end}}</td>
-<td>{{if .Healthy}}{{if deref .Healthy}}yes{{else}}no{{end}}{{else}}–{{end}}</td><td>{{.Version}}</td><td>{{if .CheckErr}}{{.CheckErr}}{{else}}{{.CheckHTTP}} {{.CheckInterval}}{{end}}</td></tr>
+<td>{{if .Healthy}}{{if deref .Healthy}}yes{{else}}no{{end}}{{else}}–{{end}}</td><td>{{.Version}}</td><td>{{if .Refused}}<b>refused</b>: {{.Refused}}{{else if .CheckErr}}{{.CheckErr}}{{else}}{{.CheckHTTP}} {{.CheckInterval}}{{end}}</td></tr>
 {{end}}</table>
 {{end}}`))
 

@@ -3,12 +3,14 @@ package registrator
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +27,11 @@ const (
 	EnvLeaseTTL  = "ETCD_LEASE_TTL"
 	EnvConsul    = "CONSUL_HTTP_ADDR" // Consul's own variable; unset: no Consul
 	EnvConsulTok = "CONSUL_HTTP_TOKEN"
+
+	EnvPinger           = "REGISTRATOR_PINGER_URL"         // the pinger's base URL: check_http must be <it>/ping?…
+	EnvCheckAllow       = "REGISTRATOR_CHECK_ALLOW"        // space-separated further URL prefixes a check_http may be under
+	EnvCheckMinInterval = "REGISTRATOR_CHECK_MIN_INTERVAL" // floor of check_interval (5s)
+	EnvMaxAnswer        = "REGISTRATOR_MARATHON_MAX_MIB"   // bound of one Marathon answer, MiB (32)
 )
 
 // Main runs the registrator with its configuration from getenv (and the
@@ -76,9 +83,26 @@ func ConfigFromEnv(getenv func(string) string) (Config, string, error) {
 		return cfg, "", err
 	}
 	cfg.Marathon = c
+	if v := getenv(EnvMaxAnswer); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 4096 {
+			return cfg, "", fmt.Errorf("%s=%q: want a size in MiB from 1 to 4096", EnvMaxAnswer, v)
+		}
+		c.MaxAnswer = int64(n) << 20
+	}
+	// Credentials stay out of logs and /healthz, however an answer
+	// echoes them: as given, and as a Basic header carries them.
+	user, pass := getenv(deploy.UserEnv), getenv(deploy.PasswordEnv)
+	cfg.Secrets = []string{pass, getenv(deploy.TokenEnv), getenv(EnvConsulTok)}
+	if user != "" {
+		cfg.Secrets = append(cfg.Secrets, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)), user+":"+pass)
+	}
 	if e := getenv(EnvEtcd); e != "" {
 		for _, ep := range strings.Split(e, ",") {
 			if ep = strings.TrimSpace(ep); ep != "" {
+				if strings.Contains(ep, "@") {
+					return cfg, "", fmt.Errorf("%s: an endpoint holds credentials (user:password@); give endpoints only", EnvEtcd)
+				}
 				cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, ep)
 			}
 		}
@@ -101,6 +125,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, string, error) {
 		}
 	}
 	cfg.ConsulAddr, cfg.ConsulToken = getenv(EnvConsul), getenv(EnvConsulTok)
+	if strings.Contains(cfg.ConsulAddr, "@") {
+		return cfg, "", fmt.Errorf("%s holds credentials (user:password@); the token goes in %s", EnvConsul, EnvConsulTok)
+	}
+	cfg.Checks.Pinger, cfg.Checks.Allow = getenv(EnvPinger), strings.Fields(getenv(EnvCheckAllow))
+	if _, err := parseCheckPolicy(cfg.Checks, EnvPinger, EnvCheckAllow); err != nil {
+		return cfg, "", err
+	}
+	if v := getenv(EnvCheckMinInterval); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return cfg, "", fmt.Errorf("%s=%q: want a duration of at least 1s (Consul's own floor)", EnvCheckMinInterval, v)
+		}
+		cfg.Checks.MinInterval = d
+	}
 	listen := getenv(EnvListen)
 	if listen == "" {
 		listen = ":8080"

@@ -62,25 +62,44 @@ type task struct {
 }
 
 // Want is a task as the sinks should hold it: its entry, and the Consul
-// check its app's labels ask for.
+// check its app's labels ask for — or why it is kept out.
 type Want struct {
 	entry.Entry
 	CheckHTTP     string `json:"checkHTTP,omitempty"` // the check's URL with {host} and {port} filled in
 	CheckInterval string `json:"checkInterval,omitempty"`
-	CheckErr      string `json:"checkError,omitempty"` // why the labels' check cannot be made
+	CheckTimeout  string `json:"checkTimeout,omitempty"`
+	CheckErr      string `json:"checkError,omitempty"` // why the labels' check cannot be made: no Consul instance
+	Refused       string `json:"refused,omitempty"`    // why no sink holds the task at all
+
+	checkReason, refusedReason string // the reasons counted
 }
 
 // wants are the running tasks of an app. A task counts once Mesos runs
 // it: state TASK_RUNNING (or, from a Marathon that omits the state, a
-// start time), as the seed's resync skipped staged tasks.
-func (a app) wants() []Want {
+// start time), as the seed's resync skipped staged tasks. Every task is
+// admitted here (admit.go): one that cannot be written is marked Refused,
+// one whose check cannot be made gets CheckErr; none stops the others.
+func (a app) wants(policy *checkRules) []Want {
 	names, containerPorts := a.portNames()
+	component, _, componentErr := label(a, LabelComponent)
 	var out []Want
 	for _, t := range a.Tasks {
 		if t.State != "TASK_RUNNING" && (t.State != "" || t.StartedAt == "") {
 			continue
 		}
-		e := entry.Entry{App: a.ID, Task: t.ID, Component: a.Labels[LabelComponent], Host: t.Host, Version: t.Version, StartedAt: t.StartedAt}
+		e := entry.Entry{App: a.ID, Task: t.ID, Component: component, Host: t.Host, Version: t.Version, StartedAt: t.StartedAt}
+		w := Want{Entry: e}
+		if reason, err := admitTask(a, t); err != nil {
+			w.App, w.Task = shorten(a.ID, 128), shorten(t.ID, 128)
+			w.Refused, w.refusedReason = err.Error(), reason
+			out = append(out, w)
+			continue
+		}
+		if componentErr != nil {
+			w.Refused, w.refusedReason = componentErr.Error(), ReasonBadLabel
+			out = append(out, w)
+			continue
+		}
 		for i, hp := range t.Ports {
 			p := entry.Port{Name: "port" + strconv.Itoa(i), Host: hp}
 			if i < len(names) && names[i] != "" {
@@ -102,10 +121,11 @@ func (a app) wants() []Want {
 			}
 			e.Healthy = &ok
 		}
-		w := Want{Entry: e}
-		var err error
-		if w.CheckHTTP, w.CheckInterval, err = consulCheck(a, e); err != nil {
-			w.CheckErr = err.Error()
+		w.Entry = e
+		if c, reason, err := policy.check(a, e); err != nil {
+			w.CheckErr, w.checkReason = err.Error(), reason
+		} else {
+			w.CheckHTTP, w.CheckInterval, w.CheckTimeout = c.url, c.interval, c.timeout
 		}
 		out = append(out, w)
 	}
@@ -141,35 +161,58 @@ func (a app) portNames() (names []string, containerPorts []int) {
 
 var durationLabel = regexp.MustCompile(`^[0-9]+(ms|s|m|h)$`)
 
-// consulCheck fills the app's check_http label for one task: {host} is the
-// agent, {port} the task's first port (mesos-consul's substitution).
-func consulCheck(a app, e entry.Entry) (check, interval string, err error) {
-	raw, ok := a.Labels[LabelCheckHTTP]
-	if !ok {
-		return "", "", nil
+// checkRules is the parsed CheckPolicy.
+type checkRules struct {
+	prefixes    []checkPrefix
+	minInterval time.Duration
+	pinger      bool // a pinger is configured
+}
+
+type httpCheck struct{ url, interval, timeout string }
+
+// check fills the app's check_http label for one task ({host} is the
+// agent, {port} the task's first port: mesos-consul's substitution) and
+// admits it: an http(s) URL under the pinger or the allow-list, every
+// check_interval of at least the floor.
+func (p *checkRules) check(a app, e entry.Entry) (c httpCheck, reason string, err error) {
+	raw, ok, err := label(a, LabelCheckHTTP)
+	if err != nil || !ok {
+		return c, ReasonBadLabel, err
 	}
-	interval = a.Labels[LabelCheckInterval]
+	interval, _, err := label(a, LabelCheckInterval)
+	if err != nil {
+		return c, ReasonBadLabel, err
+	}
 	if interval == "" {
 		interval = "10s" // mesos-consul's default
 	}
-	if !durationLabel.MatchString(interval) {
-		return "", "", fmt.Errorf("label %s=%q: want a duration such as 20s", LabelCheckInterval, interval)
+	d, derr := time.ParseDuration(interval)
+	if !durationLabel.MatchString(interval) || derr != nil {
+		return c, ReasonBadCheck, fmt.Errorf("label %s=%q: want a duration such as 20s", LabelCheckInterval, interval)
+	}
+	if d < p.minInterval {
+		return c, ReasonCheckInterval, fmt.Errorf("label %s=%q: at least %s (the registrator's floor)", LabelCheckInterval, interval, p.minInterval)
 	}
 	if strings.Contains(raw, "{port}") && len(e.Ports) == 0 {
-		return "", "", fmt.Errorf("label %s uses {port} but the task has no port", LabelCheckHTTP)
+		return c, ReasonBadCheck, fmt.Errorf("label %s uses {port} but the task has no port", LabelCheckHTTP)
 	}
-	s := strings.ReplaceAll(raw, "{host}", e.Host)
+	port := 0
 	if len(e.Ports) > 0 {
-		s = strings.ReplaceAll(s, "{port}", strconv.Itoa(e.Ports[0].Host))
+		port = e.Ports[0].Host
 	}
+	s := fill(raw, e.Host, port)
 	u, perr := url.Parse(s)
 	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(s, "{}") {
-		return "", "", fmt.Errorf("label %s=%q: not an http(s) URL once {host} and {port} are filled in", LabelCheckHTTP, raw)
+		return c, ReasonBadCheck, fmt.Errorf("label %s=%q: not an http(s) URL once {host} and {port} are filled in", LabelCheckHTTP, raw)
 	}
-	if _, derr := time.ParseDuration(interval); derr != nil {
-		return "", "", fmt.Errorf("label %s=%q: %v", LabelCheckInterval, interval, derr)
+	if !allowedCheck(s, p.prefixes, e.Host, port) {
+		if !p.pinger {
+			return c, ReasonCheckNotAllowed, fmt.Errorf("label %s=%q: no pinger is configured (%s) and the URL is not in %s", LabelCheckHTTP, raw, EnvPinger, EnvCheckAllow)
+		}
+		return c, ReasonCheckNotAllowed, fmt.Errorf("label %s=%q: not the pinger's /ping (%s) nor under %s", LabelCheckHTTP, raw, EnvPinger, EnvCheckAllow)
 	}
-	return s, interval, nil
+	timeout := min(d, maxCheckTimeout)
+	return httpCheck{url: s, interval: interval, timeout: timeout.String()}, "", nil
 }
 
 // listApps reads every app with its tasks: the full truth.
@@ -243,9 +286,15 @@ func classify(kind, data string) (appID string, all bool, ok bool, err error) {
 	if id == "" {
 		id = ev.OldAppID
 	}
+	if id != "" {
+		id = "/" + strings.Trim(id, "/")
+		if entry.CheckApp(id) != nil {
+			id = "" // not an app id Marathon makes: read everything rather than guess
+		}
+	}
 	switch {
 	case appEvents[kind] && id != "":
-		return "/" + strings.Trim(id, "/"), false, true, nil
+		return id, false, true, nil
 	case appEvents[kind], wholeEvents[kind]:
 		return "", true, true, nil
 	}

@@ -18,7 +18,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,15 +40,28 @@ type Config struct {
 	ConsulAddr    string        // "": no Consul
 	ConsulToken   string
 	Resync        time.Duration // full reconciliation period; default 5 min
-	Log           *log.Logger
+	Checks        CheckPolicy   // which HTTP checks Consul may run
+	// Secrets are kept out of every log line and of /healthz (the
+	// credentials ConfigFromEnv read); Authorization values are in any case.
+	Secrets []string
+	Log     *log.Logger
 }
 
 // sink is where entries go.
 type sink interface {
 	Name() string
 	// Apply makes the sink hold exactly want for the apps in scope, or
-	// for every app when all.
-	Apply(ctx context.Context, scope []string, all bool, want []Want) error
+	// for every app when all, leaving out the wants marked Refused. An
+	// entry the sink itself refuses is returned as a Refusal, and the
+	// rest is written: only the sink being unreachable is an error.
+	Apply(ctx context.Context, scope []string, all bool, want []Want) ([]Refusal, error)
+}
+
+// Refusal is one task a sink does not hold, and why.
+type Refusal struct {
+	Sink, App, Task string
+	Reason          string // one of the Reason… constants
+	Detail          string
 }
 
 // Registrator is one running registrator.
@@ -60,9 +76,13 @@ type Registrator struct {
 	all     bool            // read everything again
 	wake    chan struct{}
 	held    map[string][]Want // what the sinks hold, by app (for /info)
+	refused map[refusalKey]Refusal
 	status  status
 	started time.Time
+	checks  *checkRules
 }
+
+type refusalKey struct{ sink, app, task, reason string }
 
 type status struct {
 	StreamAttached bool      `json:"streamAttached"`
@@ -90,7 +110,15 @@ func New(cfg Config) (*Registrator, error) {
 	if cfg.Log == nil {
 		cfg.Log = log.New(io.Discard, "", 0)
 	}
-	r := &Registrator{cfg: cfg, dirty: map[string]bool{}, wake: make(chan struct{}, 1), held: map[string][]Want{}, m: newMetrics(), started: time.Now()}
+	prefixes, err := parseCheckPolicy(cfg.Checks, EnvPinger, EnvCheckAllow)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Checks.MinInterval <= 0 {
+		cfg.Checks.MinInterval = DefaultMinCheckInterval
+	}
+	r := &Registrator{cfg: cfg, dirty: map[string]bool{}, wake: make(chan struct{}, 1), held: map[string][]Want{}, refused: map[refusalKey]Refusal{},
+		m: newMetrics(), started: time.Now(), checks: &checkRules{prefixes: prefixes, minInterval: cfg.Checks.MinInterval, pinger: cfg.Checks.Pinger != ""}}
 	if len(cfg.EtcdEndpoints) > 0 {
 		e, err := newEtcdSink(cfg.EtcdEndpoints, cfg.EtcdPrefix, cfg.LeaseTTL)
 		if err != nil {
@@ -100,7 +128,7 @@ func New(cfg Config) (*Registrator, error) {
 		r.sinks = append(r.sinks, e)
 	}
 	if cfg.ConsulAddr != "" {
-		c, err := newConsulSink(cfg.ConsulAddr, cfg.ConsulToken, cfg.Log.Printf)
+		c, err := newConsulSink(cfg.ConsulAddr, cfg.ConsulToken)
 		if err != nil {
 			return nil, err
 		}
@@ -118,8 +146,11 @@ func (r *Registrator) Close() error {
 	return nil
 }
 
-// Run follows the event stream and writes the sinks until ctx ends.
+// Run follows the event stream and writes the sinks until ctx ends. Every
+// app is read at once, whether or not the stream attaches: a Marathon whose
+// /v2/events hangs must not leave etcd and Consul empty until the resync.
 func (r *Registrator) Run(ctx context.Context) error {
+	r.markAll()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); r.writer(ctx) }()
@@ -128,21 +159,34 @@ func (r *Registrator) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// Stream timing: the answer to GET /v2/events must come within
+// StreamAttachTimeout; a stream that stays attached StreamStable resets
+// the reconnect backoff (0.5 s doubling to 30 s, with jitter). A stream
+// that Marathon (or a proxy) closes at once is so retried ever more
+// slowly, not twice a second with a full read each time.
+var (
+	StreamAttachTimeout = 30 * time.Second
+	StreamStable        = 30 * time.Second
+)
+
 // follow reads the event stream, reconnecting with backoff; every
 // (re)connection asks for a full reconciliation, since events may have
 // been missed while it was down.
 func (r *Registrator) follow(ctx context.Context) {
-	backoff := backoffFrom(500*time.Millisecond, 10*time.Second)
+	backoff := backoffFrom(500*time.Millisecond, 30*time.Second)
 	for ctx.Err() == nil {
-		body, err := r.cfg.Marathon.Events(ctx)
+		body, err := r.openStream(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			r.fail("event stream: %v", err)
 			sleep(ctx, backoff.next())
 			continue
 		}
+		attached := time.Now()
 		r.setAttached(true)
 		r.markAll()
-		backoff.reset()
 		for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: 16 << 20}) {
 			if err != nil {
 				if ctx.Err() == nil {
@@ -157,10 +201,45 @@ func (r *Registrator) follow(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if time.Since(attached) >= StreamStable {
+			backoff.reset()
+		}
 		r.m.reconnects.Inc()
-		r.cfg.Log.Printf("event stream ended; reconnecting")
-		sleep(ctx, backoff.next())
+		wait := backoff.next()
+		r.cfg.Log.Printf("event stream ended after %s; reconnecting in %s", time.Since(attached).Round(time.Millisecond), wait.Round(time.Millisecond))
+		sleep(ctx, wait)
 	}
+}
+
+// openStream opens the event stream; the answer's headers must come
+// within StreamAttachTimeout (the stream itself has no deadline).
+func (r *Registrator) openStream(ctx context.Context) (io.ReadCloser, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(StreamAttachTimeout, cancel)
+	body, err := r.cfg.Marathon.Events(sctx)
+	if !timer.Stop() {
+		if body != nil {
+			body.Close()
+		}
+		cancel()
+		return nil, fmt.Errorf("GET /v2/events: no answer within %s", StreamAttachTimeout)
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return cancelOnClose{body, cancel}, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // handle marks what an event invalidates.
@@ -284,21 +363,18 @@ func (r *Registrator) syncAll(ctx context.Context) error {
 	held := map[string][]Want{}
 	var want []Want
 	for _, a := range apps {
-		w := a.wants()
+		w := a.wants(r.checks)
 		held[a.ID] = w
 		want = append(want, w...)
 	}
-	for _, s := range r.sinks {
-		if err := r.apply(ctx, s, nil, true, want); err != nil {
-			r.m.sinkErrors.WithLabelValues(s.Name()).Inc()
-			return err
-		}
+	if err := r.write(ctx, nil, true, want); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	r.held = held
 	r.status.LastFullSync = time.Now()
 	r.mu.Unlock()
-	r.m.entries.Set(float64(len(want)))
+	r.m.entries.Set(float64(written(want)))
 	r.m.fullSyncs.Inc()
 	return nil
 }
@@ -320,15 +396,12 @@ func (r *Registrator) syncApps(ctx context.Context, dirty map[string]bool) error
 			held[id] = nil // gone: its entries go
 			continue
 		}
-		w := a.wants()
+		w := a.wants(r.checks)
 		held[id] = w
 		want = append(want, w...)
 	}
-	for _, s := range r.sinks {
-		if err := r.apply(ctx, s, ids, false, want); err != nil {
-			r.m.sinkErrors.WithLabelValues(s.Name()).Inc()
-			return err
-		}
+	if err := r.write(ctx, ids, false, want); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	n := 0
@@ -340,7 +413,7 @@ func (r *Registrator) syncApps(ctx context.Context, dirty map[string]bool) error
 		}
 	}
 	for _, w := range r.held {
-		n += len(w)
+		n += written(w)
 	}
 	r.mu.Unlock()
 	r.m.entries.Set(float64(n))
@@ -348,11 +421,85 @@ func (r *Registrator) syncApps(ctx context.Context, dirty map[string]bool) error
 	return nil
 }
 
+// write applies want to every sink and then records what was kept out:
+// the tasks admitted nowhere (Refused), those without a Consul check
+// (CheckErr) and those a sink refused.
+func (r *Registrator) write(ctx context.Context, scope []string, all bool, want []Want) error {
+	var refused []Refusal
+	for _, w := range want {
+		for _, s := range r.sinks {
+			switch {
+			case w.Refused != "":
+				refused = append(refused, Refusal{Sink: s.Name(), App: w.App, Task: w.Task, Reason: w.refusedReason, Detail: w.Refused})
+			case w.CheckErr != "" && s.Name() == "consul":
+				refused = append(refused, Refusal{Sink: s.Name(), App: w.App, Task: w.Task, Reason: w.checkReason, Detail: w.CheckErr})
+			}
+		}
+	}
+	for _, s := range r.sinks {
+		got, err := r.apply(ctx, s, scope, all, want)
+		if err != nil {
+			r.m.sinkErrors.WithLabelValues(s.Name()).Inc()
+			return err
+		}
+		refused = append(refused, got...)
+	}
+	r.noteRefusals(scope, all, refused)
+	return nil
+}
+
+// written counts the wants a sink may hold.
+func written(want []Want) int {
+	n := 0
+	for _, w := range want {
+		if w.Refused == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// noteRefusals replaces the refusals of the apps in scope (every app when
+// all) with got; a refusal not seen before is logged and counted, once:
+// the same bad label is not logged again at every resync.
+func (r *Registrator) noteRefusals(scope []string, all bool, got []Refusal) {
+	in := map[string]bool{}
+	for _, a := range scope {
+		in[a] = true
+	}
+	r.mu.Lock()
+	old := r.refused
+	next := map[refusalKey]Refusal{}
+	for k, v := range old {
+		if !all && !in[k.app] {
+			next[k] = v
+		}
+	}
+	var fresh []Refusal
+	for _, f := range got {
+		k := refusalKey{f.Sink, f.App, f.Task, f.Reason}
+		if _, seen := old[k]; !seen {
+			fresh = append(fresh, f)
+		}
+		next[k] = f
+	}
+	r.refused = next
+	r.mu.Unlock()
+	for _, f := range fresh {
+		r.m.refusedTotal.WithLabelValues(f.Sink, f.Reason).Inc()
+		r.cfg.Log.Print(r.scrub(fmt.Sprintf("app %s: task %s not written to %s: %s (refused: %s; logged once)", f.App, f.Task, f.Sink, f.Detail, f.Reason)))
+	}
+	r.m.refused.Reset()
+	for k := range next {
+		r.m.refused.WithLabelValues(k.sink, k.reason).Inc()
+	}
+}
+
 // SinkTimeout bounds one write to a sink: etcd's client waits forever for
 // a member that is down.
 var SinkTimeout = 10 * time.Second
 
-func (r *Registrator) apply(ctx context.Context, s sink, scope []string, all bool, want []Want) error {
+func (r *Registrator) apply(ctx context.Context, s sink, scope []string, all bool, want []Want) ([]Refusal, error) {
 	ctx, cancel := context.WithTimeout(ctx, SinkTimeout)
 	defer cancel()
 	return s.Apply(ctx, scope, all, want)
@@ -364,9 +511,10 @@ func (r *Registrator) setAttached(v bool) {
 	r.mu.Unlock()
 }
 
-// fail logs an error and keeps it for /healthz.
+// fail logs an error and keeps it for /healthz (which anyone may read):
+// scrubbed of credentials and bounded, whatever Marathon put in its answer.
 func (r *Registrator) fail(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := r.scrub(fmt.Sprintf(format, args...))
 	r.cfg.Log.Print(msg)
 	r.mu.Lock()
 	r.status.LastError, r.status.LastErrorAt = msg, time.Now()
@@ -381,6 +529,8 @@ func (r *Registrator) Settled() bool {
 	return !r.all && len(r.dirty) == 0 && r.status.StreamAttached && !r.status.LastFullSync.IsZero()
 }
 
+// backoff doubles from from to max; each wait is drawn in its upper half
+// (jitter: registrators restarted together do not retry in step).
 type backoff struct{ from, max, cur time.Duration }
 
 func backoffFrom(from, max time.Duration) *backoff { return &backoff{from: from, max: max} }
@@ -391,7 +541,8 @@ func (b *backoff) next() time.Duration {
 	} else {
 		b.cur = min(2*b.cur, b.max)
 	}
-	return b.cur
+	half := b.cur / 2
+	return half + rand.N(b.cur-half+1)
 }
 
 func (b *backoff) reset() { b.cur = 0 }
@@ -401,4 +552,43 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// maxMessage bounds an error kept for /healthz and the log: Marathon's
+// error answers (a proxy's HTML page, an echo of the request) go in whole
+// otherwise.
+const maxMessage = 512
+
+// Authorization values wherever they appear: an "Authorization:" header
+// echoed back, a Basic/Bearer credential, DC/OS's token=, user:password@
+// in a URL.
+var credentialRE = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`(?i)(authorization"?\s*[:=]\s*"?)[^"\r\n,;}]*`), "${1}****"},
+	{regexp.MustCompile(`(?i)\b(basic|bearer|digest|negotiate)(\s+|%20|\+)[A-Za-z0-9+/=._~%-]{4,}`), "${1} ****"},
+	{regexp.MustCompile(`(?i)\b((?:token|password|passwd|pwd|secret)[=:]\s*)[^\s&"',;}]+`), "${1}****"},
+	{regexp.MustCompile(`(://)[^/@\s]+@`), "${1}****@"},
+}
+
+// scrub makes a message fit to log and to show unauthenticated: the
+// configured secrets and any credential-looking value replaced, control
+// characters made spaces (one line), at most maxMessage bytes.
+func (r *Registrator) scrub(s string) string {
+	for _, sec := range r.cfg.Secrets {
+		if len(sec) >= 3 {
+			s = strings.ReplaceAll(s, sec, "****")
+		}
+	}
+	for _, c := range credentialRE {
+		s = c.re.ReplaceAllString(s, c.with)
+	}
+	s = strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
+			return ' '
+		}
+		return c
+	}, strings.ToValidUTF8(s, "?"))
+	return shorten(s, maxMessage)
 }

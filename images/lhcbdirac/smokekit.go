@@ -97,39 +97,33 @@ func NewKit(apps []render.App) (Kit, error) {
 	}
 	dir := filepath.Join(base, hex.EncodeToString(h[:8]))
 	k := Kit{Dir: dir, GridSecurity: filepath.Join(dir, "grid-security"), DiracCfg: filepath.Join(dir, "dirac.cfg"), DB: db}
-	unlock, err := cachedir.Lock(dir + ".lock")
-	if err != nil {
-		return k, err
-	}
-	defer unlock()
 	pwFile := filepath.Join(dir, "db-password")
-	if st, err := os.Stat(filepath.Join(dir, ".complete")); err == nil && time.Since(st.ModTime()) < kitMaxAge {
-		pw, err := os.ReadFile(pwFile)
-		k.DB.Password = string(pw)
+	built, err := cachedir.Entry{Dir: dir, MaxAge: kitMaxAge}.Ensure(func(tmp string) error {
+		pki, err := dipstest.NewPKI(filepath.Join(tmp, "grid-security"), "LHCbDIRAC smoke-test CA")
+		if err != nil {
+			return err
+		}
+		if _, err := pki.Host("host", names...); err != nil {
+			return err
+		}
+		// Letters and digits only: DIRAC builds the ReqDB's SQLAlchemy URL
+		// without quoting the password.
+		pw := make([]byte, 16)
+		if _, err := rand.Read(pw); err != nil {
+			return err
+		}
+		k.DB.Password = hex.EncodeToString(pw)
+		if err := os.WriteFile(filepath.Join(tmp, "db-password"), []byte(k.DB.Password), 0o600); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(tmp, "dirac.cfg"), []byte(DiracCfg(apps, k.DB)), 0o644)
+	})
+	if err != nil || built {
 		return k, err
 	}
-	os.RemoveAll(dir)
-	pki, err := dipstest.NewPKI(k.GridSecurity, "LHCbDIRAC smoke-test CA")
-	if err != nil {
-		return k, err
-	}
-	if _, err := pki.Host("host", names...); err != nil {
-		return k, err
-	}
-	// Letters and digits only: DIRAC builds the ReqDB's SQLAlchemy URL
-	// without quoting the password.
-	pw := make([]byte, 16)
-	if _, err := rand.Read(pw); err != nil {
-		return k, err
-	}
-	k.DB.Password = hex.EncodeToString(pw)
-	if err := os.WriteFile(pwFile, []byte(k.DB.Password), 0o600); err != nil {
-		return k, err
-	}
-	if err := os.WriteFile(k.DiracCfg, []byte(DiracCfg(apps, k.DB)), 0o644); err != nil {
-		return k, err
-	}
-	return k, os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644)
+	pw, err := os.ReadFile(pwFile)
+	k.DB.Password = string(pw)
+	return k, err
 }
 
 // DiracCfg is the smoke-test configuration, in DIRAC v9's layout (no

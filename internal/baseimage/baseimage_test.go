@@ -48,7 +48,8 @@ func TestMirrorFromAptSources(t *testing.T) {
 	if got := mirrorFromList(list); got != "http://mirror.invalid/debian/" {
 		t.Fatalf("list mirror = %q", got)
 	}
-	t.Setenv(MirrorEnv, "file:///srv/debian")
+	SetMirror("file:///srv/debian")
+	t.Cleanup(func() { SetMirror("") })
 	if got, err := Mirror(); err != nil || got != "file:///srv/debian" {
 		t.Fatalf("override: %q %v", got, err)
 	}

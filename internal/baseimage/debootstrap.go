@@ -99,59 +99,50 @@ func Rootfs(ctx context.Context, p *progress.Reporter, spec Spec) (string, error
 		return "", err
 	}
 	dir := filepath.Join(base, spec.Key())
-	unlock, err := cachedir.Lock(dir + ".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-
 	step := p.Start("debootstrap %s/%s +%d packages", spec.Suite, spec.Variant, len(spec.Packages))
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+	built, err := cachedir.Entry{Dir: dir}.Ensure(func(tmp string) error {
+		if _, err := exec.LookPath("debootstrap"); err != nil {
+			return errors.New("debootstrap not found on PATH: install it (apt-get install debootstrap)")
+		}
+		if os.Geteuid() != 0 {
+			return errors.New("debootstrap must run as root (it creates device nodes and chroots)")
+		}
+		mirror, err := Mirror()
+		if err != nil {
+			return err
+		}
+		args := []string{"--variant=" + spec.Variant, "--components=main"}
+		if len(spec.Packages) > 0 {
+			args = append(args, "--include="+strings.Join(spec.Packages, ","))
+		}
+		args = append(args, spec.Suite, tmp, mirror)
+		logPath := dir + ".log"
+		logf, err := os.Create(logPath)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		cmd := exec.CommandContext(ctx, "debootstrap", args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("debootstrap %s failed (%v); last lines of %s:\n%s\nCheck that the Debian mirror %s is reachable (or set %s) and that the package names exist",
+				spec.Suite, err, logPath, tail(logPath, 15), mirror, MirrorEnv)
+		}
+		// debootstrap leaves apt caches and logs that only make images
+		// bigger and less reproducible.
+		for _, junk := range []string{"var/cache/apt/archives", "var/lib/apt/lists", "var/log"} {
+			cleanDir(filepath.Join(tmp, junk))
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", step.Fail(err)
+	case !built:
 		step.Cached()
-		return dir, nil
+	default:
+		step.Done()
 	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return "", step.Fail(errors.New("debootstrap not found on PATH: install it (apt-get install debootstrap)"))
-	}
-	if os.Geteuid() != 0 {
-		return "", step.Fail(errors.New("debootstrap must run as root (it creates device nodes and chroots)"))
-	}
-	mirror, err := Mirror()
-	if err != nil {
-		return "", step.Fail(err)
-	}
-	tmp := dir + ".tmp"
-	_ = os.RemoveAll(tmp)
-	args := []string{"--variant=" + spec.Variant, "--components=main"}
-	if len(spec.Packages) > 0 {
-		args = append(args, "--include="+strings.Join(spec.Packages, ","))
-	}
-	args = append(args, spec.Suite, tmp, mirror)
-	logPath := dir + ".log"
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return "", step.Fail(err)
-	}
-	defer logf.Close()
-	cmd := exec.CommandContext(ctx, "debootstrap", args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Run(); err != nil {
-		return "", step.Fail(fmt.Errorf("debootstrap %s failed (%v); last lines of %s:\n%s\nCheck that the Debian mirror %s is reachable (or set %s) and that the package names exist",
-			spec.Suite, err, logPath, tail(logPath, 15), mirror, MirrorEnv))
-	}
-	// debootstrap leaves apt caches and logs that only make images bigger and
-	// less reproducible.
-	for _, junk := range []string{"var/cache/apt/archives", "var/lib/apt/lists", "var/log"} {
-		cleanDir(filepath.Join(tmp, junk))
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		return "", step.Fail(err)
-	}
-	_ = os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", step.Fail(err)
-	}
-	step.Done()
 	return dir, nil
 }
 

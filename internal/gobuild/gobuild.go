@@ -47,34 +47,43 @@ func PrepareModules(ctx context.Context, p *progress.Reporter, repoRoot string) 
 	}
 	modcache := filepath.Join(base, key)
 	m := Modules{Dir: filepath.Join(modcache, "cache", "download"), Key: key}
-	unlock, err := cachedir.Lock(modcache + ".lock")
-	if err != nil {
-		return Modules{}, err
-	}
-	defer unlock()
 	step := p.Start("Go modules for builds in Dagger")
-	if _, err := os.Stat(modcache + ".complete"); err == nil {
+	built, err := cachedir.Entry{Dir: modcache}.Ensure(func(tmp string) error {
+		hostCache, err := goEnv(ctx, "GOMODCACHE")
+		if err != nil {
+			return err
+		}
+		proxy, _ := goEnv(ctx, "GOPROXY")
+		cmd := exec.CommandContext(ctx, "go", "mod", "download")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "GOMODCACHE="+tmp, "GOFLAGS=-mod=mod",
+			"GOPROXY=file://"+filepath.Join(hostCache, "cache", "download")+","+proxy)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go mod download for the builds in Dagger failed (is the Go module proxy reachable?):\n%s", out)
+		}
+		// The go command makes its module cache read-only; the entry is
+		// renamed into place, so its directories must stay writable.
+		return makeWritable(tmp)
+	})
+	switch {
+	case err != nil:
+		return Modules{}, step.Fail(err)
+	case !built:
 		step.Cached()
-		return m, nil
+	default:
+		step.Done()
 	}
-	hostCache, err := goEnv(ctx, "GOMODCACHE")
-	if err != nil {
-		return Modules{}, step.Fail(err)
-	}
-	proxy, _ := goEnv(ctx, "GOPROXY")
-	cmd := exec.CommandContext(ctx, "go", "mod", "download")
-	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "GOMODCACHE="+modcache, "GOFLAGS=-mod=mod",
-		"GOPROXY=file://"+filepath.Join(hostCache, "cache", "download")+","+proxy)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return Modules{}, step.Fail(fmt.Errorf("go mod download for the builds in Dagger failed (is the Go module proxy reachable?):\n%s", out))
-	}
-	// The extracted copies are not needed: the container reads the zips.
-	if err := os.WriteFile(modcache+".complete", nil, 0o644); err != nil {
-		return Modules{}, step.Fail(err)
-	}
-	step.Done()
 	return m, nil
+}
+
+// makeWritable gives the owner write permission on every directory.
+func makeWritable(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = os.Chmod(path, 0o755)
+		}
+		return err
+	})
 }
 
 func goEnv(ctx context.Context, name string) (string, error) {

@@ -59,31 +59,29 @@ func Ensure(ctx context.Context, p *progress.Reporter, indexURL string) (*Tools,
 	}
 	dir := filepath.Join(base, hex.EncodeToString(h[:])[:16])
 	t := &Tools{Dir: dir, IndexURL: indexURL}
-	unlock, err := cachedir.Lock(dir + ".lock")
-	if err != nil {
-		return nil, err
+	var step *progress.Running
+	_, err = cachedir.Entry{Dir: dir, InPlace: true}.Ensure(func(dir string) error {
+		// In place: a virtual environment records its own path.
+		step = p.Start("Python tools (uv) from internal/pytools/tools.lock")
+		if out, err := exec.CommandContext(ctx, Python(), "-m", "venv", dir).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s -m venv: %v: %s (on Debian: apt-get install python3-venv)", Python(), err, bytes.TrimSpace(out))
+		}
+		req := filepath.Join(base, "tools.lock")
+		if err := os.WriteFile(req, Lock, 0o644); err != nil {
+			return err
+		}
+		if _, err := t.run(ctx, "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", req); err != nil {
+			return fmt.Errorf("installing the Python tools: %w", err)
+		}
+		return nil
+	})
+	if step != nil {
+		if err != nil {
+			return nil, step.Fail(err)
+		}
+		step.Done()
 	}
-	defer unlock()
-	if _, err := os.Stat(dir + ".complete"); err == nil {
-		return t, nil
-	}
-	step := p.Start("Python tools (uv) from internal/pytools/tools.lock")
-	os.RemoveAll(dir)
-	if out, err := exec.CommandContext(ctx, Python(), "-m", "venv", dir).CombinedOutput(); err != nil {
-		return nil, step.Fail(fmt.Errorf("%s -m venv: %v: %s (on Debian: apt-get install python3-venv)", Python(), err, bytes.TrimSpace(out)))
-	}
-	req := filepath.Join(base, "tools.lock")
-	if err := os.WriteFile(req, Lock, 0o644); err != nil {
-		return nil, step.Fail(err)
-	}
-	if _, err := t.run(ctx, "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", req); err != nil {
-		return nil, step.Fail(fmt.Errorf("installing the Python tools: %w", err))
-	}
-	if err := os.WriteFile(dir+".complete", nil, 0o644); err != nil {
-		return nil, step.Fail(err)
-	}
-	step.Done()
-	return t, nil
+	return t, err
 }
 
 // env is the tools' environment: the index (with its credentials) through

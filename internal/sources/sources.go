@@ -181,47 +181,33 @@ func checkout(ctx context.Context, s Spec, loc Location, commit string) (string,
 		return "", err
 	}
 	dir := filepath.Join(base, s.Name+"-"+commit)
-	unlock, err := cachedir.Lock(dir + ".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if _, err := os.Stat(dir + ".complete"); err == nil {
-		return dir, nil
-	}
-	tmp := dir + ".tmp"
-	os.RemoveAll(tmp)
-	os.RemoveAll(dir)
-	if _, err := git(ctx, "", Location{}, "init", "--quiet", tmp); err != nil {
-		return "", err
-	}
-	// Fetch the branch (servers need not allow fetching a bare commit id),
-	// then insist on the commit resolved above: a branch moved in between is
-	// an error, never a silent mix.
-	what := "HEAD"
-	if s.Branch != "" {
-		what = "refs/heads/" + s.Branch
-	}
-	if _, err := git(ctx, tmp, loc, "fetch", "--quiet", "--depth", "1", "--", loc.Fetch, what); err != nil {
-		return "", fmt.Errorf("fetching %s %s from %s: %w", s.Name, what, loc.Shown, err)
-	}
-	got, err := git(ctx, tmp, Location{}, "rev-parse", "FETCH_HEAD")
-	if err != nil {
-		return "", err
-	}
-	if strings.TrimSpace(got) != commit {
-		return "", fmt.Errorf("%s=%q moved from %s to %s while building: retry", s.BranchVar, s.Branch, commit, strings.TrimSpace(got))
-	}
-	if _, err := git(ctx, tmp, Location{}, "checkout", "--quiet", "--detach", commit); err != nil {
-		return "", err
-	}
-	if err := os.RemoveAll(filepath.Join(tmp, ".git")); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", err
-	}
-	return dir, os.WriteFile(dir+".complete", nil, 0o644)
+	_, err = cachedir.Entry{Dir: dir}.Ensure(func(tmp string) error {
+		if _, err := git(ctx, "", Location{}, "init", "--quiet", tmp); err != nil {
+			return err
+		}
+		// Fetch the branch (servers need not allow fetching a bare commit
+		// id), then insist on the commit resolved above: a branch moved in
+		// between is an error, never a silent mix.
+		what := "HEAD"
+		if s.Branch != "" {
+			what = "refs/heads/" + s.Branch
+		}
+		if _, err := git(ctx, tmp, loc, "fetch", "--quiet", "--depth", "1", "--", loc.Fetch, what); err != nil {
+			return fmt.Errorf("fetching %s %s from %s: %w", s.Name, what, loc.Shown, err)
+		}
+		got, err := git(ctx, tmp, Location{}, "rev-parse", "FETCH_HEAD")
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(got) != commit {
+			return fmt.Errorf("%s=%q moved from %s to %s while building: retry", s.BranchVar, s.Branch, commit, strings.TrimSpace(got))
+		}
+		if _, err := git(ctx, tmp, Location{}, "checkout", "--quiet", "--detach", commit); err != nil {
+			return err
+		}
+		return os.RemoveAll(filepath.Join(tmp, ".git"))
+	})
+	return dir, err
 }
 
 // git runs git with loc's credentials in its environment; its messages are

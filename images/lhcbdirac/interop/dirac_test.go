@@ -86,61 +86,52 @@ func buildVenv(t testing.TB) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(base, strings.TrimPrefix(lock.Digest(), "sha256:")[:16])
-	unlock, err := cachedir.Lock(dir + ".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if _, err := os.Stat(dir + ".complete"); err == nil {
-		return dir, nil
-	}
-	f := testengine.Foundation(t)
-	ref := func(spec baseimage.Spec) (string, error) {
-		return baseimage.Build(ctx, p, spec, f.Registry+"/lhcbdirac-pipeline/base:"+spec.Suite+"-"+spec.Key())
-	}
-	runtimeBase, err := ref(lhcbdirac.Base)
-	if err != nil {
-		return "", err
-	}
-	builderBase, err := ref(lhcbdirac.BuilderBase)
-	if err != nil {
-		return "", err
-	}
-	toolsBase, err := ref(enginecheck.BaseSpec)
-	if err != nil {
-		return "", err
-	}
-	root, err := hostimages.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	mods, err := gobuild.PrepareModules(ctx, p, root)
-	if err != nil {
-		return "", err
-	}
-	b, err := gobuild.NewBuilder(ctx, f.Client, toolsBase, root, mods)
-	if err != nil {
-		return "", err
-	}
-	img := lhcbdirac.Recipe(f.Client, b, lhcbdirac.Inputs{Base: runtimeBase, BuilderBase: builderBase, Version: v, Lock: lock})
-	// One compressed file crosses to the host: a directory of 30,000
-	// files is far slower (and stalled) through the engine's session.
-	step := p.Start("export /opt/dirac (LHCbDIRAC %s, DIRAC %s) to %s", lock.LHCbDIRACVersion(), lock.DIRACVersion(), dir)
-	tgz := img.WithExec([]string{"tar", "-C", lhcbdirac.DiracRoot, "-czf", "/tmp/dirac.tgz", "."}).File("/tmp/dirac.tgz")
-	archive := dir + ".tgz"
-	if _, err := tgz.Export(ctx, archive); err != nil {
-		return "", step.Fail(err)
-	}
-	defer os.Remove(archive)
-	os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", step.Fail(err)
-	}
-	if out, err := exec.Command("tar", "-C", dir, "-xzf", archive).CombinedOutput(); err != nil {
-		return "", step.Fail(fmt.Errorf("tar: %v: %s", err, out))
-	}
-	step.Done()
-	return dir, os.WriteFile(dir+".complete", nil, 0o644)
+	_, err = cachedir.Entry{Dir: dir}.Ensure(func(tmp string) error {
+		f := testengine.Foundation(t)
+		ref := func(spec baseimage.Spec) (string, error) {
+			return baseimage.Build(ctx, p, spec, f.Registry+"/lhcbdirac-pipeline/base:"+spec.Suite+"-"+spec.Key())
+		}
+		runtimeBase, err := ref(lhcbdirac.Base)
+		if err != nil {
+			return err
+		}
+		builderBase, err := ref(lhcbdirac.BuilderBase)
+		if err != nil {
+			return err
+		}
+		toolsBase, err := ref(enginecheck.BaseSpec)
+		if err != nil {
+			return err
+		}
+		root, err := hostimages.RepoRoot()
+		if err != nil {
+			return err
+		}
+		mods, err := gobuild.PrepareModules(ctx, p, root)
+		if err != nil {
+			return err
+		}
+		b, err := gobuild.NewBuilder(ctx, f.Client, toolsBase, root, mods)
+		if err != nil {
+			return err
+		}
+		img := lhcbdirac.Recipe(f.Client, b, lhcbdirac.Inputs{Base: runtimeBase, BuilderBase: builderBase, Version: v, Lock: lock})
+		// One compressed file crosses to the host: a directory of 30,000
+		// files is far slower (and stalled) through the engine's session.
+		step := p.Start("export /opt/dirac (LHCbDIRAC %s, DIRAC %s) to %s", lock.LHCbDIRACVersion(), lock.DIRACVersion(), dir)
+		tgz := img.WithExec([]string{"tar", "-C", lhcbdirac.DiracRoot, "-czf", "/tmp/dirac.tgz", "."}).File("/tmp/dirac.tgz")
+		archive := dir + ".tgz"
+		if _, err := tgz.Export(ctx, archive); err != nil {
+			return step.Fail(err)
+		}
+		defer os.Remove(archive)
+		if out, err := exec.Command("tar", "-C", tmp, "-xzf", archive).CombinedOutput(); err != nil {
+			return step.Fail(fmt.Errorf("tar: %v: %s", err, out))
+		}
+		step.Done()
+		return nil
+	})
+	return dir, err
 }
 
 // DIRAC is a DIRAC installation on this host: the exported venv, and a

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/magecli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/target/magecli"
 	//mage:import ci
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/target/ci"
 	//mage:import

@@ -14,7 +14,7 @@ import (
 
 // imageInputs are the paths whose change affects every service's image or
 // its smoke test; any change there means every service is tested.
-var imageInputs = []string{"images/lhcbdirac/", "images/pinger/", "dips/", "internal/", "pipeline/", "marathon/render/", "marathon/runspec/", "go.mod", "go.sum"}
+var imageInputs = []string{"images/lhcbdirac/", "images/pinger/", "images/internal/", "images/images.go", "dips/", "internal/", "pipeline/", "marathon/render/", "marathon/runspec/", "go.mod", "go.sum"}
 
 // ChangedServices lists the services a merge request must run with
 // testService: all of them when an image input changed, else those whose

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 )
 
 // vector is one entry of shared/testdata/dips/dencode_vectors.json, produced

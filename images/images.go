@@ -17,9 +17,9 @@ import (
 	mesosslave "github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/enginecheck"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
@@ -186,7 +186,7 @@ type Check struct {
 
 func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 	start := time.Now()
-	imgs := lhcbdirac.SmokeImages{LHCbDIRAC: s.Built[LHCbDIRAC], Pinger: s.Built[Pinger], Client: s.Client.Container().From(s.Bases.Tools)}
+	imgs := lhcbdirac.SmokeImages{LHCbDIRAC: s.Built[LHCbDIRAC], Pinger: s.Built[Pinger], PingerPort: pinger.Port, Client: s.Client.Container().From(s.Bases.Tools)}
 	results, err := lhcbdirac.SmokeServices(ctx, s.Client, imgs, s.Apps, lhcbdirac.SmokeServicesOptions{
 		MariaDBBase: s.Bases.MariaDB, Database: !s.Fixture, Fresh: s.Fresh, P: s.P})
 	res := SmokeResult{Took: time.Since(start)}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lint"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
@@ -14,7 +15,7 @@ import (
 // The developers' targets: lint and test.
 
 // RunLint is `mage lint`: gofmt and go vet (the integration tests and the
-// magefile, behind their build tags, included).
+// magefile, behind their build tags, included), and the tree's shape.
 func RunLint(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "gofmt", "-l", ".").CombinedOutput()
 	if err != nil {
@@ -29,6 +30,19 @@ func RunLint(ctx context.Context) error {
 		if err := vet.Run(); err != nil {
 			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
 		}
+	}
+	// The tree's shape: imports one way, the environment read at one place.
+	pkgs, err := lint.Load(ctx, ".")
+	if err != nil {
+		return err
+	}
+	bad := lint.Layers(pkgs)
+	env, err := lint.EnvReaders(pkgs)
+	if err != nil {
+		return err
+	}
+	if bad = append(bad, env...); len(bad) > 0 {
+		return fmt.Errorf("the tree's shape (docs/development.md):\n  %s", strings.Join(bad, "\n  "))
 	}
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
 )

@@ -6,11 +6,11 @@ import (
 	"io"
 	"strings"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/enginecheck"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 

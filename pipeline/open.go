@@ -7,10 +7,10 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostsetup"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostsetup"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 

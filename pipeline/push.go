@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
 )
 
 // The push stage: every image by digest, then the tags once all are there.

@@ -25,12 +25,12 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gitserve"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/gitserve"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testengine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 )
 
 // The summary: printed and saved as dist/<version>/summary.txt, also on failure.

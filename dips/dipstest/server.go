@@ -1,3 +1,7 @@
+// Package dipstest provides what DIPS tests need and that no real DIRAC
+// server can give here: a DIPS test server that answers ping like DIRAC's
+// RequestHandler, with switchable failure modes, over the test CA of
+// dips/pki.
 package dipstest
 
 import (

@@ -1,6 +1,6 @@
 package lhcbdirac
 
-import "github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+import "github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
 
 // The offline bases, made with debootstrap when none is configured
 // (LHCBDIRAC_BASE_LHCBDIRAC gives the runtime base pinned by digest).

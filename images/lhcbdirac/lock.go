@@ -13,10 +13,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pep440"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep440"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pep440"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep440"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
 )
 
 // MariaDBBase is the smoke database's base: Debian's MariaDB (10.11 in

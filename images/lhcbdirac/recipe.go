@@ -13,11 +13,11 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 

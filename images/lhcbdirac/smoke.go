@@ -19,7 +19,6 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
@@ -29,7 +28,9 @@ import (
 type SmokeImages struct {
 	LHCbDIRAC *dagger.Container
 	Pinger    *dagger.Container
-	Client    *dagger.Container // has busybox wget: reaches the pinger as Consul would
+	// PingerPort is where the pinger image listens.
+	PingerPort int
+	Client     *dagger.Container // has busybox wget: reaches the pinger as Consul would
 	// Database is the smoke database (MariaDB), bound as MariaDBAlias;
 	// nil when the services need none (the FIXTURE's).
 	Database *dagger.Service
@@ -214,7 +215,7 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 		WithServiceBinding(alias, svc).
 		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
 	q := url.Values{"host": {alias}, "port": {strconv.Itoa(port)}, "service": {app.Service.Name}}
-	get := fmt.Sprintf("http://pinger:%d/ping?%s", pinger.Port, q.Encode())
+	get := fmt.Sprintf("http://pinger:%d/ping?%s", imgs.PingerPort, q.Encode())
 	client := imgs.Client.WithServiceBinding("pinger", pingerSvc)
 	if o.Fresh {
 		client = client.WithEnvVariable("SMOKE_RUN", strconv.FormatInt(time.Now().UnixNano(), 10))

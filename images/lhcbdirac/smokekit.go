@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/pki"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 
@@ -99,11 +99,11 @@ func NewKit(apps []render.App) (Kit, error) {
 	k := Kit{Dir: dir, GridSecurity: filepath.Join(dir, "grid-security"), DiracCfg: filepath.Join(dir, "dirac.cfg"), DB: db}
 	pwFile := filepath.Join(dir, "db-password")
 	built, err := cachedir.Entry{Dir: dir, MaxAge: kitMaxAge}.Ensure(func(tmp string) error {
-		pki, err := dipstest.NewPKI(filepath.Join(tmp, "grid-security"), "LHCbDIRAC smoke-test CA")
+		ca, err := pki.NewPKI(filepath.Join(tmp, "grid-security"), "LHCbDIRAC smoke-test CA")
 		if err != nil {
 			return err
 		}
-		if _, err := pki.Host("host", names...); err != nil {
+		if _, err := ca.Host("host", names...); err != nil {
 			return err
 		}
 		// Letters and digits only: DIRAC builds the ReqDB's SQLAlchemy URL

@@ -8,8 +8,8 @@ package mesosslave
 import (
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 

@@ -5,7 +5,7 @@ package pinger
 import (
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
 )
 
 // Port is where the pinger listens (the seed's port).

@@ -13,12 +13,12 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/enginecheck"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testengine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/enginecheck"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testengine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 )
 
 // TestIntegrationPingerImage builds the pinger image in the real engine,

@@ -7,8 +7,8 @@ package registrator
 import (
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
 )
 
 // Port is where the registrator serves /info, /metrics and /healthz when

@@ -8,8 +8,8 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
 )

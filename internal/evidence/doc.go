@@ -20,8 +20,8 @@
 //
 //	priv, pub, err := evidence.GenerateKeyPair()   // PKCS#8 and PKIX PEM
 //	files, err := evidence.WriteKeyPair(dir)       // what `mage keys` calls
-//	s, err := evidence.LoadSigner(what, pemBytes)   // or LoadSignerFromEnv (LHCBDIRAC_SIGNING_KEY)
-//	v, err := evidence.LoadVerifier(what, pemBytes) // or LoadVerifierFromEnv (LHCBDIRAC_VERIFY_KEY)
+//	s, err := evidence.LoadSigner(what, pemBytes)   // or SignerFromSetting (LHCBDIRAC_SIGNING_KEY's value)
+//	v, err := evidence.LoadVerifier(what, pemBytes) // or VerifierFromSetting (LHCBDIRAC_VERIFY_KEY's value)
 //
 // The public PEM is what `cosign verify --key` takes. No error or output
 // quotes a key: errors say what the bytes are not and name where they

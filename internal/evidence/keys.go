@@ -137,9 +137,9 @@ func LoadSigner(what string, key []byte) (*Signer, error) {
 	return s, nil
 }
 
-// LoadSignerFromEnv loads SigningKeyEnv, which may also name a file.
-func LoadSignerFromEnv() (*Signer, error) {
-	v := os.Getenv(SigningKeyEnv)
+// SignerFromSetting loads the value of SigningKeyEnv (a PEM, or the path
+// of a file holding one), as the configuration boundary read it.
+func SignerFromSetting(v string) (*Signer, error) {
 	if v == "" {
 		return nil, fmt.Errorf("%s is not set: give it the release's private key (PEM), or make a pair for local use with `go run mage.go keys`", SigningKeyEnv)
 	}
@@ -211,9 +211,9 @@ func LoadVerifier(what string, key []byte) (*Verifier, error) {
 	return &Verifier{v: v, pub: pub, keyID: id}, nil
 }
 
-// LoadVerifierFromEnv loads VerifyKeyEnv: a PEM, or the path of one.
-func LoadVerifierFromEnv() (*Verifier, error) {
-	v := os.Getenv(VerifyKeyEnv)
+// VerifierFromSetting loads the value of VerifyKeyEnv: a PEM, or the path
+// of one.
+func VerifierFromSetting(v string) (*Verifier, error) {
 	if v == "" {
 		return nil, fmt.Errorf("%s is not set: give it the release's public key (PEM or a path to %s)", VerifyKeyEnv, PublicKeyFile)
 	}

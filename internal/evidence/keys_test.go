@@ -97,13 +97,11 @@ func TestWriteKeyPairNeverReplacesAKey(t *testing.T) {
 	if string(before) != string(after) {
 		t.Fatal("the key was replaced")
 	}
-	t.Setenv(evidence.SigningKeyEnv, f.Private) // a path works too
-	s, err := evidence.LoadSignerFromEnv()
+	s, err := evidence.SignerFromSetting(f.Private) // a path works too
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(evidence.VerifyKeyEnv, f.Public)
-	v, err := evidence.LoadVerifierFromEnv()
+	v, err := evidence.VerifierFromSetting(f.Public)
 	if err != nil || v.KeyID() != s.KeyID() {
 		t.Fatalf("%v %s %s", err, v.KeyID(), s.KeyID())
 	}

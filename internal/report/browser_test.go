@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/chromiumtest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/chromiumtest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/report"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/report/reporttest"
 )

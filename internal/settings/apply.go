@@ -1,10 +1,10 @@
 package settings
 
 import (
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/baseimage"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/engine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
 )
 
 // Apply hands the host settings to the machinery that exists once per

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 )
 
 // Getenv reads a variable: os.Getenv at the boundary, a map in tests.

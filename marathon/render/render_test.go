@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 

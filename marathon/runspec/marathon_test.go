@@ -9,7 +9,7 @@ import (
 
 	"github.com/kballard/go-shellquote"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 )
 
 // Scala's Double.toString is Java's (TaskBuilder.taskContextEnv).

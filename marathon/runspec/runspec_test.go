@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 )
 
 func load(t *testing.T, path string) []byte {

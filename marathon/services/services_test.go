@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 )
 
 func TestSeedJSONIsAcceptedAsIs(t *testing.T) {

@@ -25,8 +25,8 @@ import (
 	"syscall"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/shellenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 )
 
 // Root is where the image installs DIRAC.

@@ -29,7 +29,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
 )
 
 const usage = `usage: dirac-discover COMMAND [ARGS]

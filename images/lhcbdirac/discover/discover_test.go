@@ -10,8 +10,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/etcdtest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/etcdtest"
 )
 
 // dirac-discover against a real etcd (Debian's) holding entries as the

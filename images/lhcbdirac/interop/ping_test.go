@@ -19,7 +19,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger/server"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
 )
 
 func goClient(t testing.TB, d *DIRAC) *dips.Client {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave/slaveinit"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/shellenv"
 )
 
 func logf(tag, format string, a ...any) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 )
 
 // The servers here are stand-ins on purpose: they answer what no real

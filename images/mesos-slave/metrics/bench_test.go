@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cadvisortest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cadvisortest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/dockercli"
 )
 
 // fifty starts 50 labelled (idle) containers, as on a busy agent.

@@ -12,11 +12,11 @@ import (
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cadvisortest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/cgrouptest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/dockercli"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/influxtest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cadvisortest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cgrouptest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/influxtest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 )
 
 // These tests run the collector against real parts: the machine's Docker

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/shellenv"
 )
 
 func hooks() Hooks {

@@ -5,7 +5,7 @@ import (
 	"net"
 	"os"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/shellenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/shellenv"
 )
 
 // RealHooks reach the real system.

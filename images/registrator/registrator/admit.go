@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
 )
 
 // What may enter the sinks is decided here, once, as Marathon's answer is

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
 )
 
 // BenchmarkTaskStartToEntry: from a task's TASK_RUNNING in Marathon (its

@@ -17,10 +17,10 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger/server"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/consultest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/etcdtest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testproc"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/consultest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/etcdtest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
 )

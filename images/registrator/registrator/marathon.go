@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
 )
 
 // labelled is a file-catalog-like app (dynamic port, the pinger's check)

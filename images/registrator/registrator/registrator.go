@@ -27,7 +27,7 @@ import (
 
 	sse "github.com/tmaxmax/go-sse"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/registrator/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 )
 

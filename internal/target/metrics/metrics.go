@@ -5,7 +5,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/metricsreport"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave/metrics/report"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 

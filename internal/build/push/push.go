@@ -1,0 +1,310 @@
+// Package push publishes the release's images: first by digest only (no tag
+// moves, so a failure leaves every tag where it was), verified by reading
+// each manifest back; then, once every image has passed its smoke tests,
+// the version tag (and devel for a -pre version, as the seed's CI did) is
+// moved to those digests and verified again.
+//
+// Images leave Dagger as OCI layouts and are pushed with
+// go-containerregistry, so the digest pushed is the digest Dagger computed.
+// Registry credentials come from the Docker config file (docker login, or
+// $DOCKER_CONFIG in CI), the way every registry client finds them: they are
+// never passed to containers, written into layers or printed.
+package push
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
+)
+
+// Pushed is an image in the registry, by digest.
+type Pushed struct {
+	Name   string // lhcbdirac, pinger, mesos-slave
+	Repo   string // registry/repository
+	Digest string // sha256:…
+	Size   int64  // config plus compressed layers, in bytes
+}
+
+// Ref is repo@digest.
+func (p Pushed) Ref() string { return p.Repo + "@" + p.Digest }
+
+func opts(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+}
+
+// ByDigest exports ctr from Dagger and pushes it to repo by digest, then
+// reads the manifest back and checks the digest.
+func ByDigest(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir string) (Pushed, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("repository %q: %w", repo, err)
+	}
+	tarPath, removeTar, err := exportTar(ctx, ctr, workDir)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
+	}
+	defer removeTar()
+	// Dagger stamps the build time into the config and into the directories
+	// a step touches, so the exported digest changes whenever the cache is
+	// cold. The canonical form — every time zeroed, host fields dropped, by
+	// go-containerregistry — is what is pushed: the same inputs give the
+	// same digest. Rewriting layers costs seconds, so the mapping from an
+	// exported digest to its canonical one is remembered; the exported
+	// digest is read from the tar's index without unpacking it.
+	from, err := exportedDigest(tarPath)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
+	}
+	if p, ok := remembered(ctx, r, from); ok {
+		return Pushed{Name: imageName, Repo: r.String(), Digest: p.Digest, Size: p.Size}, nil
+	}
+	exported, cleanup, err := openLayout(tarPath, workDir)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
+	}
+	defer cleanup()
+	if d, err := exported.Digest(); err != nil || d != from {
+		return Pushed{}, fmt.Errorf("exporting %s from Dagger: the layout's image is %v, its index names %s (%v)", imageName, d, from, err)
+	}
+	img, err := mutate.Canonical(exported)
+	if err != nil {
+		return Pushed{}, err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return Pushed{}, err
+	}
+	ref := r.Digest(d.String())
+	if err := remote.Write(ref, img, opts(ctx)...); err != nil {
+		return Pushed{}, fmt.Errorf("pushing %s to %s: %w (credentials come from the Docker config: docker login %s)", imageName, ref, err, r.RegistryStr())
+	}
+	desc, err := remote.Head(ref, opts(ctx)...)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("reading %s back: %w", ref, err)
+	}
+	if desc.Digest != d {
+		return Pushed{}, fmt.Errorf("%s: the registry serves %s", ref, desc.Digest)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return Pushed{}, err
+	}
+	size := m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	remember(from, d.String(), size)
+	return Pushed{Name: imageName, Repo: r.String(), Digest: d.String(), Size: size}, nil
+}
+
+func memoPath(from v1.Hash) string {
+	dir, err := cachedir.Sub("canonical")
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, from.Hex)
+}
+
+// remembered returns the canonical digest of an exported image when it is
+// known and the repository already holds it.
+func remembered(ctx context.Context, r name.Repository, from v1.Hash) (Pushed, bool) {
+	b, err := os.ReadFile(memoPath(from))
+	if err != nil {
+		return Pushed{}, false
+	}
+	var p Pushed
+	if _, err := fmt.Sscanf(string(b), "%s %d", &p.Digest, &p.Size); err != nil {
+		return Pushed{}, false
+	}
+	desc, err := remote.Head(r.Digest(p.Digest), opts(ctx)...)
+	if err != nil || desc.Digest.String() != p.Digest {
+		return Pushed{}, false
+	}
+	return p, true
+}
+
+func remember(from v1.Hash, digest string, size int64) {
+	if p := memoPath(from); p != "" {
+		os.WriteFile(p, []byte(fmt.Sprintf("%s %d\n", digest, size)), 0o644)
+	}
+}
+
+// Tags are the tags a version moves: the version itself, and devel for a
+// pre-release.
+func Tags(v version.Version) []string {
+	if v.Pre {
+		return []string{v.Raw, "devel"}
+	}
+	return []string{v.Raw}
+}
+
+// MoveTags points the version's tags of every image at its pushed digest
+// and verifies each. Call it only when every image has passed.
+func MoveTags(ctx context.Context, images []Pushed, v version.Version) error {
+	var errs []error
+	for _, p := range images {
+		r, err := name.NewRepository(p.Repo)
+		if err != nil {
+			return err
+		}
+		desc, err := remote.Get(r.Digest(p.Digest), opts(ctx)...)
+		if err != nil {
+			return fmt.Errorf("%s is no longer in the registry: %w", p.Ref(), err)
+		}
+		for _, tag := range Tags(v) {
+			t := r.Tag(tag)
+			if err := remote.Tag(t, desc, opts(ctx)...); err != nil {
+				errs = append(errs, fmt.Errorf("tagging %s as %s: %w", p.Ref(), t, err))
+				continue
+			}
+			got, err := remote.Head(t, opts(ctx)...)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("reading %s back: %w", t, err))
+			} else if got.Digest.String() != p.Digest {
+				errs = append(errs, fmt.Errorf("%s points at %s, not %s", t, got.Digest, p.Digest))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// export writes the container as an OCI layout under workDir and opens it;
+// cleanup removes the layout once the image has been pushed.
+// exportTar writes the container as an OCI layout tar in workDir.
+func exportTar(ctx context.Context, ctr *dagger.Container, workDir string) (string, func(), error) {
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return "", nil, err
+	}
+	f, err := os.CreateTemp(workDir, "oci-*.tar")
+	if err != nil {
+		return "", nil, err
+	}
+	f.Close()
+	remove := func() { os.Remove(f.Name()) }
+	if _, err := ctr.AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes}).Export(ctx, f.Name()); err != nil {
+		remove()
+		return "", nil, err
+	}
+	return f.Name(), remove, nil
+}
+
+// exportedDigest is the digest of the one manifest an OCI layout tar's
+// index.json names, read without unpacking the blobs (tar skips them).
+func exportedDigest(tarPath string) (v1.Hash, error) {
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return v1.Hash{}, errors.New("the export holds no index.json")
+		}
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if filepath.Clean("/"+h.Name) != "/index.json" {
+			continue
+		}
+		im, err := v1.ParseIndexManifest(io.LimitReader(tr, 1<<20))
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("the export's index.json: %w", err)
+		}
+		if len(im.Manifests) != 1 {
+			return v1.Hash{}, fmt.Errorf("the export holds %d manifests, want 1", len(im.Manifests))
+		}
+		return im.Manifests[0].Digest, nil
+	}
+}
+
+// openLayout unpacks an OCI layout tar into a directory of workDir and
+// returns its one image.
+func openLayout(tarPath, workDir string) (img v1.Image, cleanup func(), err error) {
+	tmp, err := os.MkdirTemp(workDir, "oci-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	if err = untar(tarPath, tmp); err != nil {
+		return nil, nil, err
+	}
+	idx, err := layout.ImageIndexFromPath(tmp)
+	if err != nil {
+		return nil, nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(im.Manifests) != 1 {
+		return nil, nil, fmt.Errorf("the export holds %d manifests, want 1", len(im.Manifests))
+	}
+	img, err = idx.Image(im.Manifests[0].Digest)
+	return img, cleanup, err
+}
+
+// untar extracts the regular files and directories of an OCI layout tar,
+// refusing any path that would leave dir.
+func untar(tarPath, dir string) error {
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.Clean("/"+h.Name))
+		if !strings.HasPrefix(target, filepath.Clean(dir)+string(os.PathSeparator)) {
+			return fmt.Errorf("export holds a path outside the layout: %q", h.Name)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, tr)
+			out.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}

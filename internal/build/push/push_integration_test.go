@@ -1,0 +1,161 @@
+package push_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"dagger.io/dagger"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testengine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
+)
+
+func image(c *dagger.Client, content string) *dagger.Container {
+	return c.Container().WithNewFile("/payload", content).WithEntrypoint([]string{"/payload"})
+}
+
+func tagDigest(t *testing.T, ref string) (string, bool) {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(r, remote.WithContext(t.Context()))
+	if err != nil {
+		return "", false
+	}
+	return d.Digest.String(), true
+}
+
+// TestIntegrationPushByDigestThenMoveTags: pushing moves no tag; the digest
+// pushed is Dagger's own in canonical form; MoveTags points the version (and devel for -pre)
+// at the pushed digests.
+func TestIntegrationPushByDigestThenMoveTags(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	run := fmt.Sprint(os.Getpid())
+	v, _ := version.Parse("v9.1.0-pre" + run)
+	var pushed []push.Pushed
+	for _, n := range []string{"a", "b"} {
+		ctr := image(f.Client, n+run)
+		repo := f.Registry + "/lhcbdirac-pipeline/push-test-" + n
+		p, err := push.ByDigest(ctx, ctr, n, repo, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Dagger's own publish of the same container, in canonical form
+		// (times zeroed), is the image pushed.
+		published, err := ctr.Publish(ctx, repo+":dagger-"+run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, _ := name.ParseReference(published)
+		pimg, err := remote.Image(pr, remote.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		canon, err := mutate.Canonical(pimg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cd, _ := canon.Digest(); cd.String() != p.Digest {
+			t.Fatalf("pushed %s, Dagger publishes %s, canonical %s", p.Digest, published, cd)
+		}
+		if _, ok := tagDigest(t, repo+":"+v.Raw); ok {
+			t.Fatal("pushing by digest moved the version tag")
+		}
+		pushed = append(pushed, p)
+	}
+	if err := push.MoveTags(ctx, pushed, v); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pushed {
+		for _, tag := range []string{v.Raw, "devel"} {
+			if d, ok := tagDigest(t, p.Repo+":"+tag); !ok || d != p.Digest {
+				t.Fatalf("%s:%s -> %s, want %s", p.Repo, tag, d, p.Digest)
+			}
+		}
+	}
+	final, _ := version.Parse("v9.1.0")
+	if tags := push.Tags(final); len(tags) != 1 || tags[0] != "v9.1.0" {
+		t.Fatalf("a final version moves only its own tag: %v", tags)
+	}
+}
+
+// TestIntegrationRegistryCredentialsOnlyFromDockerConfig runs a registry that
+// requires a password: the push works with the Docker config, fails clearly
+// without it, and the planted password appears neither in the image nor in
+// any output.
+func TestIntegrationRegistryCredentialsOnlyFromDockerConfig(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	const secret = "planted-s3cret-9f2c"
+	authDir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.MinCost)
+	os.WriteFile(filepath.Join(authDir, "htpasswd"), []byte("releaser:"+string(hash)+"\n"), 0o644)
+	image, err := hostimages.RegistryImage(ctx, testenv.Reporter(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", testproc.Ports(t, 1)[0])
+	in := registry.Instance{Name: "lhcbdirac-registry-auth-test", Addr: addr, Volume: "lhcbdirac-registry-auth-test",
+		Extra: []string{"-v", authDir + ":/auth:ro", "-e", "REGISTRY_AUTH=htpasswd", "-e", "REGISTRY_AUTH_HTPASSWD_REALM=test", "-e", "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd"}}
+	_ = registry.Down(ctx, in, true)
+	t.Cleanup(func() { registry.Down(t.Context(), in, true) })
+	if err := registry.Start(ctx, testenv.Reporter(t), in, image); err != nil {
+		t.Fatal(err)
+	}
+
+	ctr := image2(f.Client)
+	repo := addr + "/lhcbdirac/auth-test"
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no credentials
+	_, err = push.ByDigest(ctx, ctr, "auth-test", repo, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "docker login") {
+		t.Fatalf("push without credentials: %v", err)
+	}
+
+	cfgDir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("releaser:" + secret))
+	os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths": {"`+addr+`": {"auth": "`+auth+`"}}}`), 0o600)
+	t.Setenv("DOCKER_CONFIG", cfgDir)
+	p, err := push.ByDigest(ctx, ctr, "auth-test", repo, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := version.Parse("v9.1")
+	if err := push.MoveTags(ctx, []push.Pushed{p}, v); err != nil {
+		t.Fatal(err)
+	}
+	// The image's bytes never hold the credential.
+	tarPath := filepath.Join(t.TempDir(), "img.tar")
+	if _, err := ctr.AsTarball().Export(ctx, tarPath); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(tarPath)
+	for _, s := range []string{secret, auth} {
+		if bytes.Contains(b, []byte(s)) {
+			t.Fatal("the credential is in the image")
+		}
+		if strings.Contains(fmt.Sprint(p, err), s) {
+			t.Fatal("the credential is in the output")
+		}
+	}
+}
+
+func image2(c *dagger.Client) *dagger.Container {
+	return c.Container().WithNewFile("/etc/motd", "auth test").WithEntrypoint([]string{"/bin/true"})
+}

@@ -1,0 +1,176 @@
+// Package toolmod builds programs the pipeline does not import but runs —
+// the Dagger engine and CLI, the Consul agent, cAdvisor — from tools
+// modules of their own under tools/, each pinning one upstream release
+// with a committed go.sum. The binaries land in the cache, keyed by the
+// module's files, the Go version and the flags, so an unchanged module is
+// built once.
+package toolmod
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+)
+
+// Module is a tools module.
+type Module struct {
+	Dir     string // the module's directory
+	Cache   string // the cache's sub-directory for its builds ("dagger")
+	Version string // the upstream release, in progress lines and the directory name
+	LDFlags string
+	// Toolchain, when set, is the Go toolchain to build with (GOTOOLCHAIN;
+	// the module proxy serves it): for a program whose code an older Go
+	// accepted and the current one refuses.
+	Toolchain string
+}
+
+// Binary is one program built from a module.
+type Binary struct {
+	Name    string // file name in the cache
+	Package string // Go package path
+}
+
+// Key hashes the module's files, the Go version and the build flags.
+func (m Module) Key() (string, error) {
+	h := sha256.New()
+	fmt.Fprintln(h, m.Version, runtime.Version(), m.LDFlags)
+	if m.Toolchain != "" {
+		fmt.Fprintln(h, "toolchain", m.Toolchain)
+	}
+	var files []string
+	err := filepath.WalkDir(m.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		rel, _ := filepath.Rel(m.Dir, f)
+		fmt.Fprintf(h, "%s %d\n", rel, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// Build compiles the binaries into the cache, unless a build from
+// identical inputs is there, and returns the directory holding them. The
+// go.sum is complete and committed, so the build asks no checksum database.
+func (m Module) Build(ctx context.Context, p *progress.Reporter, bins ...Binary) (string, error) {
+	key, err := m.Key()
+	if err != nil {
+		return "", err
+	}
+	base, err := cachedir.Sub(m.Cache)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(base, m.Version+"-"+key)
+	unlock, err := cachedir.Lock(dir + ".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := exec.LookPath("go"); err != nil {
+		return "", errors.New("the go command is not on PATH: install Go (the pipeline builds its tools from source)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for _, b := range bins {
+		step := p.Start("build %s %s", b.Name, m.Version)
+		out := filepath.Join(dir, b.Name)
+		if _, err := os.Stat(out); err == nil {
+			step.Cached()
+			continue
+		}
+		if err := m.build(ctx, b, out); err != nil {
+			return "", step.Fail(err)
+		}
+		step.Done()
+	}
+	return dir, nil
+}
+
+func (m Module) build(ctx context.Context, b Binary, out string) error {
+	tmp := out + ".tmp"
+	args := []string{"build", "-mod=readonly", "-trimpath"}
+	if m.LDFlags != "" {
+		args = append(args, "-ldflags", m.LDFlags)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "-o", tmp, b.Package)...)
+	cmd.Dir = m.Dir
+	// Static binaries: some run inside Debian images whose libc need not
+	// match the host's.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+	if m.Toolchain != "" {
+		cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+m.Toolchain)
+	}
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := lastLines(string(outb), 12)
+		if FetchFailure(msg) {
+			return fmt.Errorf("building %s: a Go module could not be fetched. Make the Go module proxy reachable (GOPROXY), or pre-fill the module cache (GOMODCACHE) on a machine that can:\n%s", b.Name, msg)
+		}
+		return fmt.Errorf("building %s from %s failed:\n%s", b.Name, m.Dir, msg)
+	}
+	return os.Rename(tmp, out)
+}
+
+// FetchFailure tells a go command's output that failed for want of a module.
+func FetchFailure(msg string) bool {
+	for _, s := range []string{"dial tcp", "no such host", "403 Forbidden", "404 Not Found", "410 Gone",
+		"module lookup disabled", "verifying module", "missing go.sum entry", "connection refused", "i/o timeout"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// RepoRoot finds the repository root (the directory holding tools/) from
+// the working directory upwards, so targets and tests in sub-packages
+// find it alike.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "tools", "dagger", "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find tools/dagger/go.mod above the working directory: run from inside the lhcbdirac-pipeline clone")
+		}
+		dir = parent
+	}
+}

@@ -1,3 +1,5 @@
+//go:build integration
+
 package pinger_test
 
 import (

@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package interop runs DIRAC's own code — the DIRAC and LHCbDIRAC the
 // lhcbdirac image installs from its lock — against the project's DIPS
 // code, in both directions: DIRAC's RPC client calls the project's test

@@ -1,10 +1,11 @@
+//go:build integration
+
 package registrator
 
 import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -281,103 +282,5 @@ func TestChecksOnlyThroughThePinger(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}
-	}
-}
-
-// The same rule without real parts, over more URLs: the one check that
-// decides.
-func TestAllowedCheck(t *testing.T) {
-	rules, err := parseCheckPolicy(CheckPolicy{Pinger: "http://lbdiracgw:1234", Allow: []string{"https://monitor.cern.ch/probe", "http://{host}:{port}/status"}}, EnvPinger, EnvCheckAllow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for u, want := range map[string]bool{
-		"http://lbdiracgw:1234/ping?host=h&port=1&service=A/B":       true,
-		"http://LBDIRACGW:1234/ping?host=h":                          true,
-		"http://lbdiracgw:1234/ping/?host=h":                         true,
-		"https://monitor.cern.ch/probe/dirac?x=1":                    true,
-		"https://monitor.cern.ch/probe":                              true,
-		"http://agent1:31000/status":                                 true,
-		"http://agent1:31000/status/x":                               true,
-		"http://lbdiracgw:1234/":                                     false,
-		"http://lbdiracgw:1234/metrics":                              false,
-		"http://lbdiracgw:1234/ping/x":                               false,
-		"http://lbdiracgw:1234/pingx":                                false,
-		"http://lbdiracgw:1234/ping/../v1/agent/self":                false,
-		"http://lbdiracgw:1234/ping/%2e%2e/v1":                       false,
-		"http://lbdiracgw:1234/%70ing":                               false,
-		"http://lbdiracgw:1234//ping":                                false,
-		"http://lbdiracgw:1234/./ping":                               false,
-		"http://lbdiracgw:1234/ping#frag":                            false,
-		"http://u:p@lbdiracgw:1234/ping":                             false,
-		"http://lbdiracgw:1234@169.254.169.254/ping":                 false,
-		"http://lbdiracgw:4321/ping":                                 false,
-		"http://lbdiracgw/ping":                                      false,
-		"https://lbdiracgw:1234/ping":                                false,
-		"http://lbdiracgw.attacker.example:1234/ping":                false,
-		"https://monitor.cern.ch/probe/../../latest/meta-data":       false,
-		"https://monitor.cern.ch/prober":                             false,
-		"http://monitor.cern.ch/probe":                               false,
-		"http://agent1:31001/status":                                 false, // another port than the task's
-		"http://agent2:31000/status":                                 false, // another host
-		"http://agent1:31000/":                                       false,
-		"http://169.254.169.254/latest/meta-data/":                   false,
-		"file:///etc/passwd":                                         false,
-		"gopher://lbdiracgw:1234/ping":                               false,
-		"http:lbdiracgw:1234/ping":                                   false,
-		"http://lbdiracgw:1234/ping\\..\\x":                          false,
-		"http://[::1]:1234/ping":                                     false,
-		"http://lbdiracgw:1234/ping%00":                              false,
-		"http://lbdiracgw:1234/ping;/../../v1/agent/self":            false,
-		"http://lbdiracgw:1234/ping?host=h#@169.254.169.254/latest/": false,
-	} {
-		if got := allowedCheck(u, rules, "agent1", 31000); got != want {
-			t.Errorf("%s: allowed %v, want %v", u, got, want)
-		}
-	}
-	for _, p := range []CheckPolicy{{Pinger: "lbdiracgw:1234"}, {Pinger: "http://u:p@gw:1"}, {Pinger: "http://gw:1/?x=1"}, {Allow: []string{"http://gw/%2e%2e/"}}, {Allow: []string{"ftp://gw/"}}} {
-		if _, err := parseCheckPolicy(p, EnvPinger, EnvCheckAllow); err == nil {
-			t.Errorf("%+v accepted", p)
-		}
-	}
-	if !slices.ContainsFunc(rules, func(c checkPrefix) bool { return c.exact }) {
-		t.Error("the pinger's prefix is not exact")
-	}
-}
-
-// Task ids, hosts and app ids become keys, Consul ids and check URLs:
-// refused when they are not Marathon's, never written.
-func TestWantsRefuseBadIDs(t *testing.T) {
-	rules := &checkRules{minInterval: time.Second}
-	a := app{ID: "/lhcb/web", Tasks: []task{
-		{ID: "lhcb_web.instance-1._app.1", Host: "agent1", State: "TASK_RUNNING"},
-		{ID: "x/lhcb_web.instance-2._app.1", Host: "agent1", State: "TASK_RUNNING"},
-		{ID: "", Host: "agent1", State: "TASK_RUNNING"},
-		{ID: "..", Host: "agent1", State: "TASK_RUNNING"},
-		{ID: "lhcb_web.instance-3._app.1", Host: "agent1/../x", State: "TASK_RUNNING"},
-		{ID: "lhcb_web.instance-4._app.1", Host: "a&service=x", State: "TASK_RUNNING"},
-		{ID: "lhcb_web.instance-5._app.1", Host: "10.0.0.1", State: "TASK_RUNNING"},
-	}}
-	var got []string
-	for _, w := range a.wants(rules) {
-		got = append(got, fmt.Sprintf("%s:%s", w.Task, w.refusedReason))
-	}
-	want := []string{"lhcb_web.instance-1._app.1:", "x/lhcb_web.instance-2._app.1:bad_id", ":bad_id", "..:bad_id",
-		"lhcb_web.instance-3._app.1:bad_host", "lhcb_web.instance-4._app.1:bad_host", "lhcb_web.instance-5._app.1:"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("got %v\nwant %v", got, want)
-	}
-	for _, id := range []string{"/lhcb/../x", "/lhcb//x", "/LHCb/web", "/lhcb/web/", "lhcb", "/-x", "/x-"} {
-		for _, w := range (app{ID: id, Tasks: []task{{ID: "t.1", Host: "h", State: "TASK_RUNNING"}}}).wants(rules) {
-			if w.refusedReason != ReasonBadID {
-				t.Errorf("app id %q admitted", id)
-			}
-		}
-	}
-	if _, _, _, err := classify("status_update_event", `{"appId":"/lhcb/../x"}`); err != nil {
-		t.Error(err)
-	}
-	if id, all, _, _ := classify("status_update_event", `{"appId":"/lhcb/x y"}`); id != "" || !all {
-		t.Errorf("a bad app id in an event: %q %v, want a full read", id, all)
 	}
 }

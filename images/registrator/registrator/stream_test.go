@@ -1,3 +1,5 @@
+//go:build integration
+
 package registrator
 
 import (
@@ -89,21 +91,6 @@ func TestStreamThatClosesAtOnceBacksOff(t *testing.T) {
 	}
 	if reads > streams+1 {
 		t.Errorf("%d full reads for %d streams", reads, streams)
-	}
-}
-
-func TestBackoffJitterAndCap(t *testing.T) {
-	b := backoffFrom(500*time.Millisecond, 30*time.Second)
-	for i, cur := 0, 500*time.Millisecond; i < 12; i++ {
-		d := b.next()
-		if d < cur/2 || d > cur {
-			t.Errorf("wait %d: %s, want between %s and %s", i, d, cur/2, cur)
-		}
-		cur = min(2*cur, 30*time.Second)
-	}
-	b.reset()
-	if d := b.next(); d > 500*time.Millisecond {
-		t.Errorf("after reset: %s", d)
 	}
 }
 
@@ -207,62 +194,5 @@ func TestAppsAnswerOverTheLimitSaysSo(t *testing.T) {
 			t.Errorf("log:\n%s", w.logs.String())
 		}
 		stop(false)
-	}
-}
-
-func TestConfigFromEnv(t *testing.T) {
-	base := map[string]string{"MARATHON_URL": "http://marathon:8080", "ETCD_ENDPOINTS": "http://etcd:2379"}
-	for _, c := range []struct {
-		env  map[string]string
-		want string
-	}{
-		{map[string]string{EnvPinger: "lbdiracgw:1234"}, `REGISTRATOR_PINGER_URL="lbdiracgw:1234": want an http(s)://host[:port][/path] URL`},
-		{map[string]string{EnvPinger: "http://u:pw@gw:1234"}, "no credentials in a check URL"},
-		{map[string]string{EnvCheckAllow: "http://ok/ ftp://no/"}, `REGISTRATOR_CHECK_ALLOW: "ftp://no/"`},
-		{map[string]string{EnvCheckMinInterval: "1ms"}, `REGISTRATOR_CHECK_MIN_INTERVAL="1ms": want a duration of at least 1s`},
-		{map[string]string{EnvMaxAnswer: "0"}, `REGISTRATOR_MARATHON_MAX_MIB="0"`},
-		{map[string]string{"ETCD_ENDPOINTS": "http://root:hunter2@etcd:2379"}, "ETCD_ENDPOINTS: an endpoint holds credentials"},
-		{map[string]string{"CONSUL_HTTP_ADDR": "http://a:hunter2@consul:8500"}, "CONSUL_HTTP_ADDR holds credentials"},
-	} {
-		env := map[string]string{}
-		for k, v := range base {
-			env[k] = v
-		}
-		for k, v := range c.env {
-			env[k] = v
-		}
-		_, _, err := ConfigFromEnv(func(k string) string { return env[k] })
-		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("%v: %v, want %q", c.env, err, c.want)
-		}
-	}
-	env := map[string]string{"MARATHON_URL": "http://m:8080", "CONSUL_HTTP_ADDR": "127.0.0.1:8500", EnvPinger: "http://gw:1234",
-		EnvCheckAllow: "http://{host}:{port}/status https://mon/", EnvCheckMinInterval: "20s", EnvMaxAnswer: "100"}
-	cfg, _, err := ConfigFromEnv(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Checks.Pinger != "http://gw:1234" || len(cfg.Checks.Allow) != 2 || cfg.Checks.MinInterval != 20*time.Second || cfg.Marathon.MaxAnswer != 100<<20 {
-		t.Errorf("%+v", cfg)
-	}
-}
-
-func TestScrub(t *testing.T) {
-	r := &Registrator{cfg: Config{Secrets: []string{"", "pw", "t0ken-value"}}}
-	for in, want := range map[string]string{
-		"Authorization: Basic dXNlcjpwdw==\nnext":     "Authorization: **** next",
-		`{"authorization":"token=abc.def"}`:           `{"authorization":"****"}`,
-		"sent Basic dXNlcjpwdw== and Bearer eyJhbGci": "sent Basic **** and Bearer ****",
-		"http://user:pw@marathon:8080/v2/apps":        "http://****@marathon:8080/v2/apps",
-		"the t0ken-value leaked":                      "the **** leaked",
-		"?token=abc&password=xyz":                     "?token=****&password=****",
-		"bell\x07 and \x1b[31m":                       "bell  and  [31m",
-	} {
-		if got := r.scrub(in); got != want {
-			t.Errorf("scrub(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if got := r.scrub(strings.Repeat("a", 10000) + " too long"); len(got) > maxMessage+40 || !strings.HasSuffix(got, "too long") {
-		t.Errorf("%d bytes: %q", len(got), got[len(got)-40:])
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 

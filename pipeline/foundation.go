@@ -9,8 +9,8 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/enginecheck"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 

@@ -16,12 +16,12 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 

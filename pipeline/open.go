@@ -9,8 +9,8 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostsetup"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 

@@ -14,9 +14,9 @@ import (
 	"strings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep440"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep440"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )

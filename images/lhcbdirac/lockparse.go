@@ -9,9 +9,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep440"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep508"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
 )
 
 // The lock's format, which ParseLock alone reads. Lines are LF-terminated

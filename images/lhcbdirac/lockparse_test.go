@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep440"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep508"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
 )
 
 func hash(c string) string { return strings.Repeat(c, 64) }

@@ -16,8 +16,8 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/gobuild"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 

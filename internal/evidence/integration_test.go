@@ -25,11 +25,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cosigntest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cosigntest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 )
 

@@ -16,9 +16,9 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/chromiumtest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/report"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/report/reporttest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/chromiumtest"
 )
 
 // The report as a release manager sees it: Debian's chromium, headless,

@@ -21,8 +21,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 )
 
 // Getenv reads a variable: os.Getenv at the boundary, a map in tests.

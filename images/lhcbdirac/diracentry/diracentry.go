@@ -24,9 +24,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/shellenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 )
 
 // Root is where the image installs DIRAC.

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave/slaveinit"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/shellenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave/slaveinit"
 )
 
 func logf(tag, format string, a ...any) {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cadvisortest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/dockercli"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cadvisortest"
 )
 
 // fifty starts 50 labelled (idle) containers, as on a busy agent.

@@ -14,9 +14,9 @@ import (
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/dockercli"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cadvisortest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cgrouptest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/dockercli"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/influxtest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 )

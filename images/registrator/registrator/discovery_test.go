@@ -18,8 +18,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger/server"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/pinger/server"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/consultest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/etcdtest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"

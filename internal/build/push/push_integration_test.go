@@ -17,8 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"

@@ -24,8 +24,8 @@ import (
 	"strings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep508"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep508"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 )
 

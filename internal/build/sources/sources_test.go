@@ -10,8 +10,8 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/gitserve"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/gitserve"
 )
 
 func spec(repo, branch string) sources.Spec {

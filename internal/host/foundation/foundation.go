@@ -10,8 +10,8 @@ import (
 	"dagger.io/dagger"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // Foundation is an engine connection and the registry address.

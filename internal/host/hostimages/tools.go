@@ -9,8 +9,8 @@ import (
 	"context"
 	"path/filepath"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // DaggerVersion is the engine, CLI and SDK version; all three must match.

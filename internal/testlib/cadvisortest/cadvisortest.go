@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
 )
 
 // Version is the cAdvisor release tools/cadvisor pins: the last whose

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
 )
 
 // Version is the Consul release tools/consul pins.

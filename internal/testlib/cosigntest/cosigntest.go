@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // Version is the cosign release tools/cosign pins.

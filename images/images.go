@@ -182,6 +182,13 @@ type Check struct {
 	Passed bool
 	Output string
 	Took   time.Duration
+	At     time.Time // when it ended
+	// Kind is the check's kind in the smoke attestation, for an image's
+	// own checks (a service's are named by Name).
+	Kind string
+	// Spec is what the check ran from, for an image's own checks (a
+	// service's ran from its app): hashed into the attestation.
+	Spec string
 }
 
 func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
@@ -194,10 +201,10 @@ func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 	for _, r := range results {
 		sr := ServiceResult{Service: r.Service, App: r.App, Log: r.Log, Took: r.Elapsed, Err: r.Err}
 		if r.Health != "" || r.Err != nil {
-			sr.Checks = append(sr.Checks, Check{Name: CheckHealth, Passed: r.HealthPassed, Output: r.Health, Took: r.HealthTook})
+			sr.Checks = append(sr.Checks, Check{Name: CheckHealth, Passed: r.HealthPassed, Output: r.Health, Took: r.HealthTook, At: r.Start.Add(r.HealthTook)})
 		}
 		if r.HealthPassed {
-			sr.Checks = append(sr.Checks, Check{Name: CheckPing, Passed: r.Err == nil, Output: r.Ping, Took: r.PingTook})
+			sr.Checks = append(sr.Checks, Check{Name: CheckPing, Passed: r.Err == nil, Output: r.Ping, Took: r.PingTook, At: r.Start.Add(r.HealthTook + r.PingTook)})
 		}
 		if r.Err != nil {
 			failed++
@@ -234,11 +241,16 @@ func mesosSlaveSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 	step := s.P.Start("smoke mesos-slave (%d ENVIRONMENT presets, watchdog)", len(mesosslave.SmokeEnvironments))
 	r, err := mesosslave.Smoke(ctx, s.Client, s.Built[MesosSlave], s.Client.Container().From(s.Bases.Tools))
 	res := SmokeResult{Took: time.Since(start)}
-	for env, status := range r.Status {
-		res.Checks = append(res.Checks, Check{Name: "ENVIRONMENT=" + env, Passed: true, Output: status})
+	now := time.Now()
+	for _, e := range mesosslave.SmokeEnvironments {
+		if status, ok := r.Status[e.Name]; ok {
+			res.Checks = append(res.Checks, Check{Name: "ENVIRONMENT=" + e.Name, Passed: true, Output: status, At: now,
+				Kind: "supervisor-programs-running", Spec: fmt.Sprintf("ENVIRONMENT=%s running=%v absent=%v", e.Name, e.Running, e.Absent)})
+		}
 	}
 	if r.Watchdog != "" {
-		res.Checks = append(res.Checks, Check{Name: "watchdog", Passed: err == nil, Output: r.Watchdog})
+		res.Checks = append(res.Checks, Check{Name: "watchdog", Passed: err == nil, Output: r.Watchdog, At: now,
+			Kind: "watchdog-stops-the-container", Spec: "the STAND-IN agent told to crash"})
 	}
 	if err != nil {
 		res.Summary = "FAILED"
@@ -266,7 +278,8 @@ func registratorSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 	start := time.Now()
 	step := s.P.Start("smoke registrator (STAND-IN Marathon, etcd)")
 	out, err := registrator.Smoke(ctx, s.Client, s.Built[Registrator], *app, s.Go, s.Bases.Tools, s.Bases.Etcd)
-	res := SmokeResult{Took: time.Since(start), Checks: []Check{{Name: "healthy, an etcd entry for every task", Passed: err == nil, Output: out}}}
+	res := SmokeResult{Took: time.Since(start), Checks: []Check{{Name: "healthy, an etcd entry for every task", Passed: err == nil, Output: out,
+		Took: time.Since(start), At: time.Now(), Kind: "etcd-entry-per-task", Spec: string(app.JSON)}}}
 	if err != nil {
 		res.Summary = "FAILED"
 		return res, step.Fail(err)

@@ -24,6 +24,7 @@ type Built struct {
 type BuiltImage struct {
 	Image     images.Image
 	Container *dagger.Container
+	Start     time.Time
 	Took      time.Duration
 	Err       error
 }
@@ -66,6 +67,7 @@ func build(ctx context.Context, s *Session, in *Inputs, imgs []images.Image) (*B
 			out := &b.Images[i]
 			step := s.P.Start("build %s", im.Name)
 			start := time.Now()
+			out.Start = start
 			ctr, err := im.Recipe(recipe).Sync(ctx)
 			out.Took = time.Since(start)
 			if err != nil {

@@ -81,7 +81,7 @@ func TestMarathonSettingsReachTheReleaseAndMarathonTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := renderApps(c); err == nil || !strings.Contains(err.Error(), v.want) {
+		if _, err := renderApps(c, nil); err == nil || !strings.Contains(err.Error(), v.want) {
 			t.Errorf("release with %s: %v", v.name, err)
 		}
 		if _, err := marathonApps(st, "services.yaml", "certification", "v9.1"); err == nil || !strings.Contains(err.Error(), v.want) {
@@ -91,7 +91,7 @@ func TestMarathonSettingsReachTheReleaseAndMarathonTargets(t *testing.T) {
 	// Unset, both render the same apps.
 	st := env()
 	c, _ := ConfigFor("v9.1", st, "127.0.0.1:5000")
-	rel, err := renderApps(c)
+	rel, err := renderApps(c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,10 @@ type Deployer struct {
 
 // Deployed is what the deploy stage did.
 type Deployed struct {
-	Rendered *Rendered
+	Tagged   *Tagged
+	Apps     []render.App
 	Skipped  string          // why nothing was deployed ("" when it was)
+	Verified []Verified      // the evidence checked before anything was sent
 	DryRun   []DryRunApp     // what a dry run would deploy
 	Plan     []deploy.Change // the plan against what Marathon runs
 	Results  []deploy.Result
@@ -41,15 +43,15 @@ type DryRunApp struct {
 	Instances int
 }
 
-func deployStage(ctx context.Context, s *Session, r *Rendered, to *Deployer) (*Deployed, error) {
-	c := r.Pushed.Smoked.Built.Inputs.Config
-	d := &Deployed{Rendered: r}
+func deployStage(ctx context.Context, s *Session, t *Tagged, apps []render.App, to *Deployer) (d *Deployed, err error) {
+	c := t.Attested.Pushed.Exported.Built.Inputs.Config
+	d = &Deployed{Tagged: t, Apps: apps}
 	switch {
 	case c.Version.Pre:
 		d.Skipped = c.Version.Raw + " is a pre-release: pushed and tagged devel, not deployed"
 		return d, nil
 	case to == nil:
-		for _, a := range r.Apps {
+		for _, a := range apps {
 			app, err := dryRunApp(a)
 			if err != nil {
 				return nil, err
@@ -63,13 +65,20 @@ func deployStage(ctx context.Context, s *Session, r *Rendered, to *Deployer) (*D
 		d.Skipped = "dry run: set MARATHON_URL to deploy"
 		return d, nil
 	}
-	plan, err := deploy.Plan(ctx, to.Client, r.Apps)
+	// Before any request to Marathon: every image the apps name carries
+	// valid evidence for its digest.
+	step := s.P.Start("verify the evidence of every image the apps name")
+	if d.Verified, err = VerifyApps(ctx, s.Settings.Evidence, apps, c.Environment); err != nil {
+		return d, step.Fail(err)
+	}
+	step.Done()
+	plan, err := deploy.Plan(ctx, to.Client, apps)
 	if err != nil {
 		return nil, err
 	}
 	d.Plan = plan
 	deploy.FormatPlan(s.Out, plan)
-	d.Results, err = deploy.Apply(ctx, to.Client, r.Apps, to.Options)
+	d.Results, err = deploy.Apply(ctx, to.Client, apps, to.Options)
 	return d, err
 }
 

@@ -37,6 +37,16 @@ type Inputs struct {
 	Go      *gobuild.Builder // builds the images' Go programs in the engine
 	Build   BuildKnobs       // the benchmark's knobs
 	lhcb    lhcbdirac.Inputs // the lhcbdirac recipe's inputs, made once
+
+	// Commit is the pipeline's own commit (the builder its provenance
+	// names); Dirty, that the checkout had changes beside it.
+	Commit string
+	Dirty  bool
+	// RunID tells this run from any other.
+	RunID string
+	// Digest is the digest of everything the images are made from
+	// (inputsdigest.go): the same digest, the same images.
+	Digest string
 }
 
 // BuildKnobs make a build run again (the benchmark, the reproducibility
@@ -60,7 +70,7 @@ func (in *Inputs) Recipe(s *Session) images.Build {
 
 func inputs(ctx context.Context, s *Session, c Config, knobs BuildKnobs) (*Inputs, error) {
 	in := &Inputs{Config: c, Build: knobs}
-	apps, err := renderApps(c)
+	apps, err := renderApps(c, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -128,14 +138,21 @@ func inputs(ctx context.Context, s *Session, c Config, knobs BuildKnobs) (*Input
 		return nil, err
 	}
 	in.Go.Rerun = knobs.Rerun
-	in.lhcb, err = lhcbdiracInputs(s, in, installer)
+	if in.lhcb, err = lhcbdiracInputs(s, in, installer); err != nil {
+		return nil, err
+	}
+	if in.Commit, in.Dirty, err = pipelineCommit(ctx, root); err != nil {
+		return nil, err
+	}
+	in.RunID = runID()
+	in.Digest, err = inputsDigest(ctx, root, in)
 	return in, err
 }
 
 // renderApps renders the services file's apps for the release, checked
 // against Marathon's own schema when LHCBDIRAC_MARATHON_SCHEMA names it —
 // the same rendering marathon:render, plan and deploy do.
-func renderApps(c Config) ([]render.App, error) {
+func renderApps(c Config, pins map[string]string) ([]render.App, error) {
 	var extra []*render.Schema
 	if c.MarathonSchema != "" {
 		sch, err := render.LoadSchemaFile(c.MarathonSchema)
@@ -148,6 +165,7 @@ func renderApps(c Config) ([]render.App, error) {
 	if err != nil {
 		return nil, err
 	}
+	rd.Pins = pins
 	return rd.Render(c.Services, c.Environment, c.Version.Raw)
 }
 

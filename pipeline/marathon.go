@@ -46,7 +46,7 @@ func marathonApps(st settings.Settings, servicesFile, env, ver string) ([]render
 	}
 	c := Config{Release: st.Release, Version: v, Services: f}
 	c.Environment = env
-	return renderApps(c)
+	return renderApps(c, nil)
 }
 
 // RunMarathonRender is `mage marathon:render`.

@@ -2,20 +2,20 @@ package pipeline
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
+	"errors"
+	"sync"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
 )
 
-// The push stage: every image by digest, then the tags once all are there.
+// The push stage: every image that passed, by digest, concurrently; no
+// tag moves until its evidence is attached (tag.go).
 
-// Pushed are the images in the registry.
+// Pushed are the images in the registry, by digest.
 type Pushed struct {
-	Smoked *Smoked
-	Images map[string]push.Pushed
-	Tags   []string // the tags moved to them
+	Smoked   *Smoked
+	Exported *Exported
+	Images   map[string]push.Pushed
 }
 
 // Ref is the named image's repo@digest ("" when it was not pushed).
@@ -26,31 +26,42 @@ func (p *Pushed) Ref(name string) string {
 	return p.Images[name].Ref()
 }
 
-func pushImages(ctx context.Context, s *Session, sm *Smoked) (*Pushed, error) {
-	c := sm.Built.Inputs.Config
-	work, err := cachedir.Sub("push")
-	if err != nil {
-		return nil, err
-	}
-	out := &Pushed{Smoked: sm, Images: map[string]push.Pushed{}}
-	var all []push.Pushed
-	for _, im := range sm.Built.Images {
-		n := im.Image.Name
-		step := s.P.Start("push %s by digest", n)
-		p, err := push.ByDigest(ctx, im.Container, n, c.ImageRepo(n), filepath.Join(work, n))
-		if err != nil {
-			return out, step.Fail(err)
+// List is every pushed image, in the release's order.
+func (p *Pushed) List() []push.Pushed {
+	var out []push.Pushed
+	for _, b := range p.Exported.Built.Images {
+		if im, ok := p.Images[b.Image.Name]; ok {
+			out = append(out, im)
 		}
-		step.Done()
-		out.Images[n] = p
-		all = append(all, p)
 	}
-	tags := push.Tags(c.Version)
-	step := s.P.Start("tag %s", strings.Join(tags, ", "))
-	if err := push.MoveTags(ctx, all, c.Version); err != nil {
-		return out, step.Fail(err)
+	return out
+}
+
+func pushImages(ctx context.Context, s *Session, sm *Smoked, e *Exported) (*Pushed, error) {
+	out := &Pushed{Smoked: sm, Exported: e, Images: map[string]push.Pushed{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []error
+	for n, l := range e.Images {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			step := s.P.Start("push %s by digest", n)
+			p, err := l.Push(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, step.Fail(err))
+				return
+			}
+			if l.InRegistry {
+				step.Cached()
+			} else {
+				step.Done()
+			}
+			out.Images[n] = p
+		}()
 	}
-	step.Done()
-	out.Tags = tags
-	return out, nil
+	wg.Wait()
+	return out, errors.Join(errs...)
 }

@@ -19,17 +19,21 @@ type Release struct {
 	Stages   []StageResult
 	Inputs   *Inputs
 	Built    *Built
+	Exported *Exported
+	Rendered *Rendered
 	Smoked   *Smoked
 	Pushed   *Pushed
-	Rendered *Rendered
+	Attested *Attested
+	Tagged   *Tagged
 	Deployed *Deployed
 }
 
-// Run is the release, top to bottom: inputs → build → smoke → push →
-// render → deploy. The summary is printed and saved also on failure: it
-// says how far each image got.
+// Run is the release, top to bottom: inputs → build → export → render →
+// smoke → push → attest → tag → deploy. The summary is printed and saved
+// also on failure: it says how far each image got.
 func (r *Release) Run(ctx context.Context) error {
 	err := r.release(ctx)
+	r.Exported.Close()
 	return r.finish(err)
 }
 
@@ -40,16 +44,25 @@ func (r *Release) release(ctx context.Context) (err error) {
 	if r.Built, err = stage(r, "build", func() (*Built, error) { return build(ctx, r.S, r.Inputs, images.All) }); err != nil {
 		return err
 	}
-	if r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, false) }); err != nil {
+	if r.Exported, err = stage(r, "export", func() (*Exported, error) { return export(ctx, r.S, r.Built) }); err != nil {
 		return err
 	}
-	if r.Pushed, err = stage(r, "push", func() (*Pushed, error) { return pushImages(ctx, r.S, r.Smoked) }); err != nil {
+	if r.Rendered, err = stage(r, "render", func() (*Rendered, error) { return renderStage(ctx, r.S, r.Exported) }); err != nil {
 		return err
 	}
-	if r.Rendered, err = stage(r, "render", func() (*Rendered, error) { return renderStage(ctx, r.S, r.Pushed) }); err != nil {
+	if r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, r.Rendered.Apps, false) }); err != nil {
 		return err
 	}
-	r.Deployed, err = stage(r, "deploy", func() (*Deployed, error) { return deployStage(ctx, r.S, r.Rendered, r.Deploy) })
+	if r.Pushed, err = stage(r, "push", func() (*Pushed, error) { return pushImages(ctx, r.S, r.Smoked, r.Exported) }); err != nil {
+		return err
+	}
+	if r.Attested, err = stage(r, "attest", func() (*Attested, error) { return attest(ctx, r.S, r.Pushed) }); err != nil {
+		return err
+	}
+	if r.Tagged, err = stage(r, "tag", func() (*Tagged, error) { return tagImages(ctx, r.S, r.Attested) }); err != nil {
+		return err
+	}
+	r.Deployed, err = stage(r, "deploy", func() (*Deployed, error) { return deployStage(ctx, r.S, r.Tagged, r.Rendered.Apps, r.Deploy) })
 	return err
 }
 
@@ -77,7 +90,7 @@ func (r *Release) testService(ctx context.Context) (err error) {
 	if r.Built, err = stage(r, "build", func() (*Built, error) { return build(ctx, r.S, r.Inputs, images.ForService()) }); err != nil {
 		return err
 	}
-	r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, true) })
+	r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, r.Inputs.Apps, true) })
 	return err
 }
 

@@ -64,7 +64,7 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 	ctx := t.Context()
 	plantCredentials(t, f.Registry)
 	dist := t.TempDir()
-	repo := f.Registry + "/itest-release"
+	repo := f.Registry + "/itest-release-" + fmt.Sprint(time.Now().UnixNano())
 	cfg, err := configFor("v0.9-pre1", f.Registry, map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist})
 	if err != nil {
 		t.Fatal(err)
@@ -107,15 +107,32 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 	if err != nil || lbl != r.Inputs.Sources[0].Commit {
 		t.Errorf("dirac commit label %q (%v), want %s", lbl, err, r.Inputs.Sources[0].Commit)
 	}
-	// Rendered apps name the pushed repository; the registrator's app is
-	// among them, and its image passed its smoke test.
+	// Rendered apps name the pushed images by digest; the registrator's
+	// app is among them, and its image passed its smoke test.
 	app, err := os.ReadFile(filepath.Join(dist, "v0.9-pre1", "marathon", "DataManagement_FileCatalog.json"))
-	if err != nil || !strings.Contains(string(app), `"image": "`+repo+`/lhcbdirac:v0.9-pre1"`) {
+	if err != nil || !strings.Contains(string(app), `"image": "`+repo+`/lhcbdirac:v0.9-pre1@`+r.Pushed.Images[images.LHCbDIRAC].Digest+`"`) {
 		t.Errorf("rendered app: %v\n%s", err, app)
 	}
 	reg, err := os.ReadFile(filepath.Join(dist, "v0.9-pre1", "marathon", "lhcbdirac_registrator.json"))
-	if err != nil || !strings.Contains(string(reg), `"image": "`+repo+`/registrator:v0.9-pre1"`) {
+	if err != nil || !strings.Contains(string(reg), `"image": "`+repo+`/registrator:v0.9-pre1@`+r.Pushed.Images[images.Registrator].Digest+`"`) {
 		t.Errorf("registrator app: %v\n%s", err, reg)
+	}
+	// Every image carries its evidence; the apps' images verify, and the
+	// smoke attestation names the very apps the smoke test ran.
+	verified, err := pipeline.VerifyApps(ctx, settings.Evidence{}, r.Rendered.Apps, "certification")
+	if err != nil || len(verified) != 2 {
+		t.Fatalf("verifying the release's apps: %v (%d images)", err, len(verified))
+	}
+	for _, v := range verified {
+		for _, svc := range v.Result.Smoke.Services {
+			if len(svc.Checks) == 0 || svc.Result != "passed" {
+				t.Errorf("%s: smoke %+v", v.Ref, svc)
+			}
+		}
+	}
+	// A FIXTURE build never goes to production.
+	if _, err := pipeline.VerifyApps(ctx, settings.Evidence{}, r.Rendered.Apps, "production"); err == nil || !strings.Contains(err.Error(), "FIXTURE build") {
+		t.Errorf("a FIXTURE build verified for production: %v", err)
 	}
 	if s := r.Smoked.Images[images.Registrator].Summary; s != "passed (3 tasks into etcd)" {
 		t.Errorf("registrator smoke: %s", s)

@@ -7,25 +7,42 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 
-// The render stage: the Marathon app definitions into dist/<version>/marathon.
+// The render stage: the Marathon app definitions, each naming its image by
+// the digest the export found (repository:tag@sha256:…), into
+// dist/<version>/marathon. The smoke tests run these very apps, and the
+// deploy deploys them: what runs is what was tested.
 
-// Rendered are the app definitions written for the release.
+// Rendered are the app definitions of the release.
 type Rendered struct {
-	Pushed *Pushed
-	Apps   []render.App
-	Dir    string
-	Files  []string
+	Exported *Exported
+	Apps     []render.App
+	Dir      string
+	Files    []string
 }
 
-func renderStage(ctx context.Context, s *Session, p *Pushed) (*Rendered, error) {
-	in := p.Smoked.Built.Inputs
-	out := &Rendered{Pushed: p, Apps: in.Apps, Dir: filepath.Join(in.Config.Dist, "marathon")}
+func renderStage(ctx context.Context, s *Session, e *Exported) (*Rendered, error) {
+	in := e.Built.Inputs
+	c := in.Config
+	pins := map[string]string{}
+	for _, l := range e.Images {
+		pins[l.Repo] = e.Tags[0] + "@" + l.Digest
+	}
+	apps, err := renderApps(c, pins)
+	if err != nil {
+		return nil, err
+	}
+	out := &Rendered{Exported: e, Dir: filepath.Join(c.Dist, "marathon")}
+	for _, a := range apps {
+		if c.Only == "" || a.Service.Name == c.Only {
+			out.Apps = append(out.Apps, a)
+		}
+	}
 	if err := render.ReplaceDir(out.Apps, out.Dir); err != nil {
 		return nil, err
 	}
 	for _, a := range out.Apps {
 		out.Files = append(out.Files, filepath.Join(out.Dir, a.FileName()))
 	}
-	s.P.Infof("%d app definitions in %s", len(out.Apps), out.Dir)
+	s.P.Infof("%d app definitions, each naming its image by digest, in %s", len(out.Apps), out.Dir)
 	return out, nil
 }

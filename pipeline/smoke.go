@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 
 // The smoke stage: every image's own smoke test, concurrently — each
@@ -40,9 +41,9 @@ func (s *Smoked) Passed() bool {
 	return true
 }
 
-func smoke(ctx context.Context, s *Session, b *Built, oneService bool) (*Smoked, error) {
+func smoke(ctx context.Context, s *Session, b *Built, apps []render.App, oneService bool) (*Smoked, error) {
 	in := b.Inputs
-	run := images.Smoke{Client: s.Client, Built: b.Containers(), Apps: in.Apps, Bases: in.Bases, Go: in.Go, P: s.P,
+	run := images.Smoke{Client: s.Client, Built: b.Containers(), Apps: apps, Bases: in.Bases, Go: in.Go, P: s.P,
 		Fixture: in.Config.Fixture(), Fresh: in.Config.FreshSmoke, OneService: oneService}
 	out := &Smoked{Built: b, Images: map[string]images.SmokeResult{}}
 	var mu sync.Mutex

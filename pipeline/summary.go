@@ -77,7 +77,7 @@ func (r *Release) DeployLine() string {
 		case Failed:
 			return "FAILED: " + s.Err.Error()
 		case Passed:
-			return fmt.Sprintf("deployed %d apps to Marathon", len(r.Rendered.Apps))
+			return fmt.Sprintf("deployed %d apps to Marathon, their evidence verified first", len(r.Rendered.Apps))
 		}
 	}
 	return ""
@@ -111,8 +111,11 @@ func (r *Release) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "LHCbDIRAC %s, DIRAC %s: %d distributions from the lock %s (%s)\n",
 			lock.LHCbDIRACVersion(), lock.DIRACVersion(), len(lock.Runtime), lock.Digest(), filepath.Join(c.Dist, LockFileName))
 	}
-	if r.Pushed != nil && len(r.Pushed.Tags) > 0 {
-		fmt.Fprintf(w, "Tags: %s\n", strings.Join(r.Pushed.Tags, ", "))
+	if r.Tagged != nil {
+		fmt.Fprintf(w, "Tags: %s\n", strings.Join(r.Tagged.Tags, ", "))
+	}
+	if r.Attested != nil {
+		fmt.Fprintf(w, "Evidence: SBOM, provenance and smoke attestation signed (key %s) and attached to every image\n", r.Attested.KeyID)
 	}
 	if d := r.DeployLine(); d != "" {
 		fmt.Fprintf(w, "Deploy: %s\n", d)

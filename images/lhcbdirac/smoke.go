@@ -40,6 +40,7 @@ type SmokeImages struct {
 type SmokeResult struct {
 	Service      string
 	App          render.App // the app it ran from
+	Start        time.Time
 	Health       string     // the health check's output
 	HealthPassed bool
 	HealthTook   time.Duration
@@ -153,7 +154,7 @@ exit 1
 // Smoke smoke-tests one app.
 func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.App, kit Kit, o SmokeOptions) (SmokeResult, error) {
 	start := time.Now()
-	r := SmokeResult{Service: app.Service.Name, App: app}
+	r := SmokeResult{Service: app.Service.Name, App: app, Start: start}
 	spec, err := RunSpec(app)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", app.Service.Name, err)

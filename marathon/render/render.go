@@ -84,6 +84,13 @@ func Services(apps []App) []App {
 
 // Renderer holds a parsed template and a schema.
 type Renderer struct {
+	// Pins pin images: repository → the tag and digest it was pushed as
+	// ("v12.0.21@sha256:…", or a hotfix build's own tag). A pinned image
+	// is named repository:tag@digest — what runs is what was tested,
+	// whatever the tag names later: Docker and Mesos' docker
+	// containerizer pull by the digest.
+	Pins map[string]string
+
 	tmplName string
 	tmpl     *template.Template
 	schemas  []*Schema
@@ -164,7 +171,7 @@ func (r *Renderer) registrator(f *services.File, ver string) (App, error) {
 		ID, Image, Version string
 		PingerURL          string // the check_http labels' pinger: the one the registrator lets Consul call
 		Discovery          services.Discovery
-	}{RegistratorID, f.DiscoveryImage() + ":" + ver, ver, f.PingerURL, *f.Discovery}
+	}{RegistratorID, r.image(f.DiscoveryImage(), ver), ver, f.PingerURL, *f.Discovery}
 	var out bytes.Buffer
 	if err := t.Execute(&out, d); err != nil {
 		return App{}, fmt.Errorf("template marathon/render/registrator.json.tmpl: %w", err)
@@ -173,7 +180,7 @@ func (r *Renderer) registrator(f *services.File, ver string) (App, error) {
 }
 
 func (r *Renderer) one(s services.Resolved, ver string) (App, error) {
-	d := Data{Resolved: s, ID: AppID(s.Name), Version: ver, Image: s.Image + ":" + ver}
+	d := Data{Resolved: s, ID: AppID(s.Name), Version: ver, Image: r.image(s.Image, ver)}
 	// The seed's Consul check, through the pinger; {host} and {port} are
 	// filled in by mesos-consul, not here.
 	labels := map[string]string{
@@ -228,6 +235,14 @@ func finish(app App, rendered []byte, tmplName string, schemas []*Schema) (App, 
 	}
 	app.Doc, app.JSON = doc, canon.Bytes()
 	return app, nil
+}
+
+// image is repository:version, or repository:tag@digest when pinned.
+func (r *Renderer) image(repo, ver string) string {
+	if p := r.Pins[repo]; p != "" {
+		return repo + ":" + p
+	}
+	return repo + ":" + ver
 }
 
 func deref(p *int) int {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
@@ -51,66 +53,136 @@ func opts(ctx context.Context) []remote.Option {
 // ByDigest exports ctr from Dagger and pushes it to repo by digest, then
 // reads the manifest back and checks the digest.
 func ByDigest(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir string) (Pushed, error) {
+	l, err := Export(ctx, ctr, imageName, repo, workDir)
+	if err != nil {
+		return Pushed{}, err
+	}
+	defer l.Close()
+	return l.Push(ctx)
+}
+
+// Local is an image exported from Dagger in its canonical form: its digest
+// is known, nothing is pushed yet (a release learns what it will push, and
+// renders its apps by digest, before its smoke tests; it pushes only what
+// passed).
+type Local struct {
+	Name, Repo string
+	Digest     string // sha256:…, canonical
+	Size       int64  // config plus compressed layers
+	// InRegistry is true when the registry already holds the digest (an
+	// earlier run pushed the same content): Push then only checks it.
+	InRegistry bool
+
+	img     v1.Image // nil when InRegistry and not unpacked
+	from    v1.Hash  // the digest Dagger exported
+	cleanup func()
+}
+
+// Ref is repo@digest.
+func (l *Local) Ref() string { return l.Repo + "@" + l.Digest }
+
+// Close removes what the export left on disk.
+func (l *Local) Close() {
+	if l != nil && l.cleanup != nil {
+		l.cleanup()
+		l.cleanup = nil
+	}
+}
+
+// Image is the image itself: the exported one, or the registry's copy of
+// the same digest when nothing was unpacked.
+func (l *Local) Image(ctx context.Context) (v1.Image, error) {
+	if l.img != nil {
+		return l.img, nil
+	}
+	r, err := name.NewRepository(l.Repo)
+	if err != nil {
+		return nil, err
+	}
+	return remote.Image(r.Digest(l.Digest), opts(ctx)...)
+}
+
+// Export exports ctr from Dagger and makes its canonical form. Dagger
+// stamps the build time into the config and into the directories a step
+// touches, so the exported digest changes whenever its cache is cold. The
+// canonical form — every time zeroed, host fields dropped, by
+// go-containerregistry — is what is pushed: the same inputs give the same
+// digest. Rewriting layers costs seconds, so the mapping from an exported
+// digest to its canonical one is remembered; the exported digest is read
+// from the tar's index without unpacking it.
+func Export(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir string) (*Local, error) {
 	r, err := name.NewRepository(repo)
 	if err != nil {
-		return Pushed{}, fmt.Errorf("repository %q: %w", repo, err)
+		return nil, fmt.Errorf("repository %q: %w", repo, err)
 	}
 	tarPath, removeTar, err := exportTar(ctx, ctr, workDir)
 	if err != nil {
-		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
+		return nil, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
 	}
-	defer removeTar()
-	// Dagger stamps the build time into the config and into the directories
-	// a step touches, so the exported digest changes whenever the cache is
-	// cold. The canonical form — every time zeroed, host fields dropped, by
-	// go-containerregistry — is what is pushed: the same inputs give the
-	// same digest. Rewriting layers costs seconds, so the mapping from an
-	// exported digest to its canonical one is remembered; the exported
-	// digest is read from the tar's index without unpacking it.
-	from, err := exportedDigest(tarPath)
-	if err != nil {
-		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
+	l := &Local{Name: imageName, Repo: r.String(), cleanup: removeTar}
+	fail := func(err error) (*Local, error) {
+		l.Close()
+		return nil, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
 	}
-	if p, ok := remembered(ctx, r, from); ok {
-		return Pushed{Name: imageName, Repo: r.String(), Digest: p.Digest, Size: p.Size}, nil
+	if l.from, err = exportedDigest(tarPath); err != nil {
+		return fail(err)
+	}
+	if p, ok := remembered(ctx, r, l.from); ok {
+		l.Digest, l.Size, l.InRegistry = p.Digest, p.Size, true
+		return l, nil
 	}
 	exported, cleanup, err := openLayout(tarPath, workDir)
 	if err != nil {
-		return Pushed{}, fmt.Errorf("exporting %s from Dagger: %w", imageName, err)
+		return fail(err)
 	}
-	defer cleanup()
-	if d, err := exported.Digest(); err != nil || d != from {
-		return Pushed{}, fmt.Errorf("exporting %s from Dagger: the layout's image is %v, its index names %s (%v)", imageName, d, from, err)
+	l.cleanup = func() { cleanup(); removeTar() }
+	if d, err := exported.Digest(); err != nil || d != l.from {
+		return fail(fmt.Errorf("the layout's image is %v, its index names %s (%v)", d, l.from, err))
 	}
 	img, err := mutate.Canonical(exported)
 	if err != nil {
-		return Pushed{}, err
+		return fail(err)
 	}
 	d, err := img.Digest()
 	if err != nil {
+		return fail(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return fail(err)
+	}
+	l.img, l.Digest, l.Size = img, d.String(), m.Config.Size
+	for _, layer := range m.Layers {
+		l.Size += layer.Size
+	}
+	if desc, err := remote.Head(r.Digest(l.Digest), opts(ctx)...); err == nil && desc.Digest == d {
+		l.InRegistry = true
+	}
+	return l, nil
+}
+
+// Push writes the image to its repository by digest (unless the registry
+// holds it already), reads the manifest back and checks the digest.
+func (l *Local) Push(ctx context.Context) (Pushed, error) {
+	r, err := name.NewRepository(l.Repo)
+	if err != nil {
 		return Pushed{}, err
 	}
-	ref := r.Digest(d.String())
-	if err := remote.Write(ref, img, opts(ctx)...); err != nil {
-		return Pushed{}, fmt.Errorf("pushing %s to %s: %w (credentials come from the Docker config: docker login %s)", imageName, ref, err, r.RegistryStr())
+	ref := r.Digest(l.Digest)
+	if !l.InRegistry {
+		if err := remote.Write(ref, l.img, opts(ctx)...); err != nil {
+			return Pushed{}, fmt.Errorf("pushing %s to %s: %w (credentials come from the Docker config: docker login %s)", l.Name, ref, err, r.RegistryStr())
+		}
 	}
 	desc, err := remote.Head(ref, opts(ctx)...)
 	if err != nil {
 		return Pushed{}, fmt.Errorf("reading %s back: %w", ref, err)
 	}
-	if desc.Digest != d {
+	if desc.Digest.String() != l.Digest {
 		return Pushed{}, fmt.Errorf("%s: the registry serves %s", ref, desc.Digest)
 	}
-	m, err := img.Manifest()
-	if err != nil {
-		return Pushed{}, err
-	}
-	size := m.Config.Size
-	for _, l := range m.Layers {
-		size += l.Size
-	}
-	remember(from, d.String(), size)
-	return Pushed{Name: imageName, Repo: r.String(), Digest: d.String(), Size: size}, nil
+	remember(l.from, l.Digest, l.Size)
+	return Pushed{Name: l.Name, Repo: l.Repo, Digest: l.Digest, Size: l.Size}, nil
 }
 
 func memoPath(from v1.Hash) string {
@@ -145,18 +217,65 @@ func remember(from v1.Hash, digest string, size int64) {
 	}
 }
 
-// Tags are the tags a version moves: the version itself, and devel for a
-// pre-release.
-func Tags(v version.Version) []string {
-	if v.Pre {
+// Tags are the tags a release moves: the version itself, and devel for a
+// pre-release; a hotfix build (hotfix: its commits, short) gets a tag of
+// its own, <version>-hotfix.<commits>, and leaves the version's alone.
+func Tags(v version.Version, hotfix string) []string {
+	switch {
+	case hotfix != "":
+		return []string{v.Raw + "-hotfix." + hotfix}
+	case v.Pre:
 		return []string{v.Raw, "devel"}
 	}
 	return []string{v.Raw}
 }
 
-// MoveTags points the version's tags of every image at its pushed digest
-// and verifies each. Call it only when every image has passed.
-func MoveTags(ctx context.Context, images []Pushed, v version.Version) error {
+// Moving are the tags that follow the newest release (devel); every
+// other tag names one content for ever.
+var Moving = map[string]bool{"devel": true}
+
+// TagMovedError is a release that would move a tag to other content.
+type TagMovedError struct {
+	Tag          string // repo:tag
+	Has, Release string // the digest it names, the digest this release built
+}
+
+func (e *TagMovedError) Error() string {
+	return fmt.Sprintf("%s already names %s, and this release built %s: a version's tag never moves to other content (release a new version, or build a hotfix: it gets a tag of its own)", e.Tag, e.Has, e.Release)
+}
+
+// CheckTags refuses a tag (other than a moving one) that already names
+// another digest than the image's; a tag that names this digest, or none,
+// is fine.
+func CheckTags(ctx context.Context, images []Pushed, tags []string) error {
+	var errs []error
+	for _, p := range images {
+		r, err := name.NewRepository(p.Repo)
+		if err != nil {
+			return err
+		}
+		for _, tag := range tags {
+			if Moving[tag] {
+				continue
+			}
+			desc, err := remote.Head(r.Tag(tag), opts(ctx)...)
+			var te *transport.Error
+			switch {
+			case errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
+				continue
+			case err != nil:
+				errs = append(errs, fmt.Errorf("reading %s: %w", r.Tag(tag), err))
+			case desc.Digest.String() != p.Digest:
+				errs = append(errs, &TagMovedError{Tag: r.Tag(tag).String(), Has: desc.Digest.String(), Release: p.Digest})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MoveTags points the tags of every image at its pushed digest and
+// verifies each. Call it only when every image has passed.
+func MoveTags(ctx context.Context, images []Pushed, tags []string) error {
 	var errs []error
 	for _, p := range images {
 		r, err := name.NewRepository(p.Repo)
@@ -167,7 +286,7 @@ func MoveTags(ctx context.Context, images []Pushed, v version.Version) error {
 		if err != nil {
 			return fmt.Errorf("%s is no longer in the registry: %w", p.Ref(), err)
 		}
-		for _, tag := range Tags(v) {
+		for _, tag := range tags {
 			t := r.Tag(tag)
 			if err := remote.Tag(t, desc, opts(ctx)...); err != nil {
 				errs = append(errs, fmt.Errorf("tagging %s as %s: %w", p.Ref(), t, err))

@@ -5,6 +5,7 @@ package push_test
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,8 +83,24 @@ func TestIntegrationPushByDigestThenMoveTags(t *testing.T) {
 		}
 		pushed = append(pushed, p)
 	}
-	if err := push.MoveTags(ctx, pushed, v); err != nil {
+	if err := push.CheckTags(ctx, pushed, push.Tags(v, "")); err != nil {
+		t.Fatalf("no tag exists yet: %v", err)
+	}
+	if err := push.MoveTags(ctx, pushed, push.Tags(v, "")); err != nil {
 		t.Fatal(err)
+	}
+	// The same content again: the tags stay where they are, nothing to refuse.
+	if err := push.CheckTags(ctx, pushed, push.Tags(v, "")); err != nil {
+		t.Fatalf("the same digests again: %v", err)
+	}
+	// Other content for the same version: refused naming both digests;
+	// devel, which follows the newest pre-release, may move.
+	other := pushed[0]
+	other.Digest = pushed[1].Digest
+	err := push.CheckTags(ctx, []push.Pushed{other}, push.Tags(v, ""))
+	var moved *push.TagMovedError
+	if !errors.As(err, &moved) || !strings.Contains(err.Error(), pushed[0].Digest) || !strings.Contains(err.Error(), pushed[1].Digest) || strings.Contains(err.Error(), ":devel") {
+		t.Fatalf("a moved version tag: %v", err)
 	}
 	for _, p := range pushed {
 		for _, tag := range []string{v.Raw, "devel"} {
@@ -93,8 +110,11 @@ func TestIntegrationPushByDigestThenMoveTags(t *testing.T) {
 		}
 	}
 	final, _ := version.Parse("v9.1.0")
-	if tags := push.Tags(final); len(tags) != 1 || tags[0] != "v9.1.0" {
+	if tags := push.Tags(final, ""); len(tags) != 1 || tags[0] != "v9.1.0" {
 		t.Fatalf("a final version moves only its own tag: %v", tags)
+	}
+	if tags := push.Tags(final, "0123456789ab"); len(tags) != 1 || tags[0] != "v9.1.0-hotfix.0123456789ab" {
+		t.Fatalf("a hotfix build has a tag of its own: %v", tags)
 	}
 }
 
@@ -139,7 +159,7 @@ func TestIntegrationRegistryCredentialsOnlyFromDockerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, _ := version.Parse("v9.1")
-	if err := push.MoveTags(ctx, []push.Pushed{p}, v); err != nil {
+	if err := push.MoveTags(ctx, []push.Pushed{p}, push.Tags(v, "")); err != nil {
 		t.Fatal(err)
 	}
 	// The image's bytes never hold the credential.

@@ -56,6 +56,11 @@ type Input struct {
 	Byproducts   []Dependency
 
 	StartedOn, FinishedOn time.Time
+
+	// InputsDigest is the digest of everything the release was made from
+	// (its lock, bases, sources, recipes, rendered apps): a later release
+	// with the same inputs finds its images already built and tested.
+	InputsDigest string
 }
 
 // Hotfix is one repository and commit built instead of the release's.
@@ -104,6 +109,9 @@ func Predicate(in Input) ([]byte, error) {
 	}
 	if in.Fixture {
 		ext["fixture"] = true
+	}
+	if in.InputsDigest != "" {
+		ext["inputsDigest"] = in.InputsDigest
 	}
 	if len(in.Hotfixes) > 0 {
 		var hs []any
@@ -209,6 +217,9 @@ func (p *Parsed) Commit() string {
 
 // Fixture says whether the build was a fixture build.
 func (p *Parsed) Fixture() bool { f, _ := p.External["fixture"].(bool); return f }
+
+// InputsDigest is the digest of the release's inputs ("" when not recorded).
+func (p *Parsed) InputsDigest() string { d, _ := p.External["inputsDigest"].(string); return d }
 
 // Version is the release version built.
 func (p *Parsed) Version() string { v, _ := p.External["version"].(string); return v }

@@ -23,3 +23,6 @@ func TestService(ctx context.Context, service string) error {
 func Scale(ctx context.Context, service string, n int) error {
 	return pipeline.RunScale(ctx, settings.Load(), service, n, os.Stderr)
 }
+
+// Keys makes a release key pair for local use (releases here sign with it unless LHCBDIRAC_SIGNING_KEY is set; deploys verify with it unless LHCBDIRAC_VERIFY_KEY is set) and says where it is.
+func Keys() error { return pipeline.RunKeys(os.Stdout) }

@@ -41,7 +41,7 @@ type SmokeResult struct {
 	Service      string
 	App          render.App // the app it ran from
 	Start        time.Time
-	Health       string     // the health check's output
+	Health       string // the health check's output
 	HealthPassed bool
 	HealthTook   time.Duration
 	Ping         string // the pinger's answer

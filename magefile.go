@@ -27,6 +27,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/registry"
 	versionpkg "github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
@@ -212,13 +213,19 @@ func renderApps(servicesFile, env, version string) ([]render.App, error) {
 }
 
 // marathonFromEnv connects to $MARATHON_URL with the options the
-// environment sets (MARATHON_FORCE, MARATHON_TIMEOUT, MARATHON_SETTLE).
-func marathonFromEnv() (*deploy.Client, deploy.Options, error) {
-	o, err := deploy.OptionsFromEnv(os.Getenv, os.Stderr)
+// environment sets (MARATHON_FORCE, MARATHON_TIMEOUT, MARATHON_SETTLE,
+// MARATHON_MAX_INSTANCES).
+//
+// TEMPORARY SHIM until the settings package reads these variables: marathon/
+// reads no environment, so the magefile does it here.
+func marathonFromEnv() (*client.Client, deploy.Options, error) {
+	o, err := deploy.ParseOptions(os.Getenv(deploy.ForceEnv), os.Getenv(deploy.TimeoutEnv), os.Getenv(deploy.SettleEnv), os.Getenv(deploy.MaxInstancesEnv))
 	if err != nil {
 		return nil, o, err
 	}
-	c, err := deploy.FromEnv()
+	o.Log = os.Stderr
+	c, err := client.New(client.Config{URLs: os.Getenv(client.URLEnv), User: os.Getenv(client.UserEnv),
+		Password: os.Getenv(client.PasswordEnv), Token: os.Getenv(client.TokenEnv)})
 	return c, o, err
 }
 
@@ -237,7 +244,7 @@ func (Marathon) Render(servicesFile, env, version, dir string) error {
 
 // DockerRun prints the docker run command a Mesos agent would execute for a task of APP.json (deimos's, for an app in its format; DEIMOS_EXPOSED_PORTS gives the image's EXPOSEd ports).
 func (Marathon) DockerRun(appFile string) error {
-	o, err := runspec.OptionsFromEnv(os.Getenv)
+	o, err := runspec.ParseOptions(os.Getenv(runspec.ExposedPortsEnv)) // TEMPORARY SHIM: until the settings package reads it
 	if err != nil {
 		return err
 	}

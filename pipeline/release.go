@@ -13,6 +13,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/push"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/sources"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
@@ -44,7 +45,7 @@ type Release struct {
 	F       *foundation.Foundation
 	P       *progress.Reporter
 	Out     io.Writer // the deploy plan, testService's logs
-	Deploy  *deploy.Client
+	Deploy  *client.Client
 	DeployO deploy.Options
 
 	Lock    *lhcbdirac.Lock // what the lhcbdirac image installs (nil on the FIXTURE route)

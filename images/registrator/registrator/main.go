@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 )
 
 // The environment the registrator reads.
@@ -67,11 +67,11 @@ func Main(ctx context.Context, getenv func(string) string, stderr io.Writer) int
 // ConfigFromEnv reads the configuration; errors name the variable.
 func ConfigFromEnv(getenv func(string) string) (Config, string, error) {
 	var cfg Config
-	u := getenv(deploy.URLEnv)
+	u := getenv(client.URLEnv)
 	if u == "" {
-		return cfg, "", fmt.Errorf("%s is not set", deploy.URLEnv)
+		return cfg, "", fmt.Errorf("%s is not set", client.URLEnv)
 	}
-	c, err := deploy.NewClient(u, getenv)
+	c, err := client.New(client.Config{URLs: u, User: getenv(client.UserEnv), Password: getenv(client.PasswordEnv), Token: getenv(client.TokenEnv)})
 	if err != nil {
 		return cfg, "", err
 	}

@@ -171,10 +171,10 @@ func TestSeveralMarathonsAndFailover(t *testing.T) {
 		t.Errorf("the first Marathon was never tried:\n%s", log.String())
 	}
 	for spec, want := range map[string]string{
-		"":                                         "MARATHON_URL is not set",
-		" ":                                        "MARATHON_URL is not set",
-		"http://a:8080,,http://b:8080":             "entry 2 is empty",
-		"http://a:8080,ftp://b":                    `"ftp://b"`,
+		"":                             "MARATHON_URL is not set",
+		" ":                            "MARATHON_URL is not set",
+		"http://a:8080,,http://b:8080": "entry 2 is empty",
+		"http://a:8080,ftp://b":        `"ftp://b"`,
 		"http://a:8080,http://u:PLANTED-PW@b:8080": "not in the URL",
 		"http://deployer:PLANTED-PW@marathon:8080": "put credentials in MARATHON_USER/MARATHON_PASSWORD or MARATHON_TOKEN",
 		"http://a:8080/?x=1":                       "want http(s)://host",

@@ -1,14 +1,18 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 
@@ -213,6 +217,10 @@ func TestFieldsOutsideTheTemplateAreSeen(t *testing.T) {
 			t.Errorf("the diff does not show %s:\n%s", want, plan[0].Diff)
 		}
 	}
+	// Field by field: each goes (New "", absent), nothing else changes.
+	if want := []FieldChange{{"acceptedResourceRoles", `["slave_public"]`, ""}, {"taskKillGracePeriodSeconds", "30", ""}, {"user", `"root"`, ""}}; !slices.Equal(plan[0].Fields, want) {
+		t.Errorf("fields %+v, want %+v", plan[0].Fields, want)
+	}
 	if _, err := Apply(ctx, c, apps, o); err != nil {
 		t.Fatal(err)
 	}
@@ -307,4 +315,58 @@ func TestScale(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// The registrator's app asks for a service port of Marathon's choosing
+// (portDefinitions port 0), which Marathon stores and answers as the port
+// it chose (reference §1.8). Deployed again unchanged, it must be
+// unchanged — not restarted by every release.
+func TestAPortOfMarathonsChoosingIsNoChange(t *testing.T) {
+	srv, c, o, log := setup(t)
+	ctx := context.Background()
+	apps := renderApps(t, "v9.1", func(f *services.File) {
+		f.Discovery = &services.Discovery{Marathon: "http://marathon.example:8080", Etcd: []string{"http://etcd.example:2379"}, Consul: "http://localhost:8500"}
+	})
+	reg := apps[len(apps)-1]
+	if reg.ID != render.RegistratorID {
+		t.Fatalf("no registrator app: %v", reg.ID)
+	}
+	if _, err := Apply(ctx, c, apps, o); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if pds := srv.Definition(reg.ID).PortDefinitions; pds == nil || len(*pds) != 1 || (*pds)[0].Port == 0 {
+		t.Fatalf("the stand-in did not choose a service port: %+v", pds)
+	}
+	plan, err := Plan(ctx, c, apps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range plan {
+		if ch.Action != Unchanged {
+			t.Errorf("%s: %s\n%s", ch.ID, ch.Action, ch.Diff)
+		}
+	}
+	// A port the template fixes is compared as it is.
+	fixed := render.App{ID: reg.ID, Kind: reg.Kind, Doc: clone(t, reg.Doc)}
+	fixed.Doc["portDefinitions"] = []any{map[string]any{"port": json.Number("10555"), "protocol": "tcp", "name": "http"}}
+	plan, err = Plan(ctx, c, []render.App{fixed})
+	if err != nil || plan[0].Action != Update || !slices.ContainsFunc(plan[0].Fields, func(f FieldChange) bool {
+		return f.Path == "portDefinitions[0].port" && f.New == "10555"
+	}) {
+		t.Fatalf("a fixed port: %+v %v", plan, err)
+	}
+}
+
+func clone(t *testing.T, doc map[string]any) map[string]any {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -134,6 +134,10 @@ func TestCreateThenUnchangedThenUpdate(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, out.String())
 		}
 	}
+	// The same change field by field, for a report or a promote command.
+	if got := plan[1].Fields; len(got) != 1 || got[0] != (FieldChange{Path: "mem", Old: "256", New: "512"}) || plan[0].Fields != nil {
+		t.Errorf("fields: %+v, unchanged: %+v", got, plan[0].Fields)
+	}
 	before := srv.Definition("/requestmanagement/reqmanager").Version
 	if _, err := Apply(ctx, c, bigger, o); err != nil {
 		t.Fatal(err)

@@ -70,6 +70,7 @@ func compare(a render.App, cur *app.Definition) Change {
 		return Change{ID: a.ID, Action: Create}
 	}
 	shown := project(cur.Doc, a.Doc).(map[string]any)
+	keepChosenPorts(shown, a.Doc)
 	// A field the rendered app does not set is reset to Marathon's default
 	// by the full PUT; one that differs from that default is a change.
 	for k, v := range cur.Doc {
@@ -186,6 +187,55 @@ func project(cur, want any) any {
 			out[i] = project(c[i], w[i])
 		}
 		return out
+	}
+	return cur
+}
+
+// chosenPorts are where a rendered port 0 asks Marathon to choose one,
+// which it stores and answers (reference §1.8: "port: 0 → Marathon picks",
+// "servicePort (0 = allocate from --local_port_min/max)"): the list, and
+// the field of each entry.
+var chosenPorts = []struct {
+	path  []string
+	field string
+}{
+	{[]string{"portDefinitions"}, "port"},
+	{[]string{"container", "portMappings"}, "servicePort"},
+	{[]string{"container", "docker", "portMappings"}, "servicePort"},
+}
+
+// keepChosenPorts makes a port Marathon chose where the rendered app asks
+// for one (port 0) read as the rendered 0: no change — or every deploy of
+// an unchanged app with such a port would be an update, and restart it.
+func keepChosenPorts(running, rendered map[string]any) {
+	for _, cp := range chosenPorts {
+		r, _ := at(running, cp.path).([]any)
+		w, _ := at(rendered, cp.path).([]any)
+		if len(r) != len(w) { // a change anyway (and r is not project's copy)
+			continue
+		}
+		for i := range r {
+			re, _ := r[i].(map[string]any)
+			we, _ := w[i].(map[string]any)
+			if re == nil || we == nil {
+				continue
+			}
+			if _, ok := normalize(re[cp.field]).(float64); ok && normalize(we[cp.field]) == 0.0 {
+				re[cp.field] = we[cp.field]
+			}
+		}
+	}
+}
+
+// at is the value at path in nested objects (nil when absent).
+func at(doc map[string]any, path []string) any {
+	var cur any = doc
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
 	}
 	return cur
 }

@@ -17,6 +17,7 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,6 +131,33 @@ type HealthCheck struct {
 	MaxConsecutiveFailures *int     `json:"maxConsecutiveFailures"`
 	DelaySeconds           *int     `json:"delaySeconds"`
 	IgnoreHTTP1xx          *bool    `json:"ignoreHttp1xx"`
+}
+
+// WithDefaults is the check with Marathon's defaults where it leaves a
+// field out (reference §1.6: protocol HTTP, gracePeriodSeconds 300,
+// intervalSeconds 60, timeoutSeconds 20, maxConsecutiveFailures 3,
+// delaySeconds 15; path "/" for HTTP(S) checks; portIndex 0 for a check
+// of a port that names neither port nor portIndex). A 0 given stays.
+func (h HealthCheck) WithDefaults() HealthCheck {
+	def := func(p **int, v int) {
+		if *p == nil {
+			*p = &v
+		}
+	}
+	h.Protocol = cmp.Or(h.Protocol, "HTTP")
+	def(&h.GracePeriodSeconds, 300)
+	def(&h.IntervalSeconds, 60)
+	def(&h.TimeoutSeconds, 20)
+	def(&h.MaxConsecutiveFailures, 3)
+	def(&h.DelaySeconds, 15)
+	switch h.Protocol {
+	case "HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS":
+		h.Path = cmp.Or(h.Path, "/")
+	}
+	if h.Protocol != "COMMAND" && h.Port == nil {
+		def(&h.PortIndex, 0)
+	}
+	return h
 }
 
 // Command is a COMMAND health check's command.

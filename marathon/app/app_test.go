@@ -151,3 +151,20 @@ func TestContainerWithImage(t *testing.T) {
 		t.Errorf("no container: %v", err)
 	}
 }
+
+// A health check's defaults are Marathon's (reference §1.6); what it sets,
+// a 0 included, stays.
+func TestHealthCheckDefaults(t *testing.T) {
+	zero := 0
+	h := HealthCheck{Protocol: "MESOS_HTTP", MaxConsecutiveFailures: &zero}.WithDefaults()
+	if h.Path != "/" || *h.GracePeriodSeconds != 300 || *h.IntervalSeconds != 60 || *h.TimeoutSeconds != 20 || *h.MaxConsecutiveFailures != 0 || *h.DelaySeconds != 15 || *h.PortIndex != 0 {
+		t.Errorf("%+v", h)
+	}
+	c := HealthCheck{Command: &Command{Value: "true"}, Protocol: "COMMAND"}.WithDefaults()
+	if c.Path != "" || c.PortIndex != nil || *c.MaxConsecutiveFailures != 3 {
+		t.Errorf("%+v", c)
+	}
+	if d := (HealthCheck{}).WithDefaults(); d.Protocol != "HTTP" || d.Path != "/" {
+		t.Errorf("%+v", d)
+	}
+}

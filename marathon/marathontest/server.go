@@ -171,7 +171,7 @@ func (s *Server) Seed(def map[string]any) {
 	def["id"] = id
 	a := &appState{}
 	s.apps[id] = a
-	v := s.addVersionLocked(id, a, s.normalizeLocked(def, nil), true)
+	v := s.addVersionLocked(id, a, storeSets(s.normalizeLocked(def, nil)), true)
 	for range instances(def) {
 		t := s.newTaskLocked(id, v.ts, v.def, Outcome{Healthy: true})
 		t.running, t.healthy = true, t.checks

@@ -2,9 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
@@ -13,7 +13,7 @@ import (
 
 // Deployer is a Marathon to deploy to, and how.
 type Deployer struct {
-	Client  *deploy.Client
+	Client  *client.Client
 	Options deploy.Options
 }
 
@@ -82,25 +82,10 @@ func deployStage(ctx context.Context, s *Session, t *Tagged, apps []render.App, 
 	return d, err
 }
 
-// dryRunApp reads what a dry run shows from the rendered definition
-// itself: the image and instance count the app really has (the
-// registrator's app has no DIRAC service behind it).
+// dryRunApp is what a dry run shows of an app, read from its definition
+// itself: the image and instance count it really has (the registrator's
+// app has no DIRAC service behind it).
 func dryRunApp(a render.App) (DryRunApp, error) {
-	var def struct {
-		ID        string `json:"id"`
-		Instances *int   `json:"instances"`
-		Container struct {
-			Docker struct {
-				Image string `json:"image"`
-			} `json:"docker"`
-		} `json:"container"`
-	}
-	if err := json.Unmarshal(a.JSON, &def); err != nil {
-		return DryRunApp{}, fmt.Errorf("app %s: %w", a.ID, err)
-	}
-	n := 1 // Marathon's default
-	if def.Instances != nil {
-		n = *def.Instances
-	}
-	return DryRunApp{ID: def.ID, Image: def.Container.Docker.Image, Instances: n}, nil
+	d := a.Definition()
+	return DryRunApp{ID: d.ID, Image: d.Image(), Instances: d.Instances}, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
@@ -22,8 +23,7 @@ func NewDeployer(m settings.Marathon, log io.Writer) (*Deployer, error) {
 	if m.URL == "" {
 		return nil, fmt.Errorf("MARATHON_URL is not set")
 	}
-	vals := map[string]string{deploy.UserEnv: m.User, deploy.PasswordEnv: m.Password, deploy.TokenEnv: m.Token}
-	c, err := deploy.NewClient(m.URL, func(k string) string { return vals[k] })
+	c, err := client.New(client.Config{URLs: m.URL, User: m.User, Password: m.Password, Token: m.Token})
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func RunScale(ctx context.Context, st settings.Settings, service string, count i
 
 // RunDockerRun is `mage marathon:dockerRun APP.json`.
 func RunDockerRun(st settings.Settings, appFile string, out, notes io.Writer) error {
-	o, err := runspec.OptionsFromEnv(st.Env)
+	o, err := runspec.ParseOptions(st.Marathon.DeimosExposedPorts)
 	if err != nil {
 		return err
 	}

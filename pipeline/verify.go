@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence/sbom"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/app"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 )
 
@@ -31,33 +31,14 @@ type Verified struct {
 	Result *evidence.Result
 }
 
-// ImageOf is the image an app definition names.
-func ImageOf(appJSON []byte) (string, error) {
-	var def struct {
-		Container struct {
-			Docker struct {
-				Image string `json:"image"`
-			} `json:"docker"`
-		} `json:"container"`
-	}
-	if err := json.Unmarshal(appJSON, &def); err != nil {
-		return "", err
-	}
-	return def.Container.Docker.Image, nil
-}
-
 // pinned is the repository@digest of an image reference pinned by
 // digest (repository:tag@sha256:… or repository@sha256:…).
 func pinned(ref string) (name.Digest, error) {
-	at := strings.LastIndex(ref, "@")
-	if at < 0 {
+	r := app.ParseImage(ref)
+	if r.Digest == "" {
 		return name.Digest{}, fmt.Errorf("%s is named by tag only: an app must name its image by digest (repository:tag@sha256:…), so what runs is what was tested", ref)
 	}
-	repo := ref[:at]
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		repo = repo[:i] // the tag, which the digest overrides
-	}
-	return name.NewDigest(repo + ref[at:])
+	return name.NewDigest(r.Repo + "@" + r.Digest)
 }
 
 // VerifyApps checks the evidence of every image the apps name; environment
@@ -67,12 +48,7 @@ func VerifyApps(ctx context.Context, ev settings.Evidence, apps []render.App, en
 	var order []string
 	var errs []error
 	for _, a := range apps {
-		img, err := ImageOf(a.JSON)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("app %s: %w", a.ID, err))
-			continue
-		}
-		d, err := pinned(img)
+		d, err := pinned(a.Definition().Image())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("app %s: %w", a.ID, err))
 			continue

@@ -170,13 +170,17 @@ type Marathon struct {
 	Force                 bool          // MARATHON_FORCE=1
 	Timeout, Settle       time.Duration // MARATHON_TIMEOUT, MARATHON_SETTLE (0 = the deploy's defaults)
 	MaxInstances          int           // MARATHON_MAX_INSTANCES (0 = the default bound)
+	// DeimosExposedPorts is DEIMOS_EXPOSED_PORTS: marathon:dockerRun on a
+	// deimos-era app, the image's EXPOSEd ports.
+	DeimosExposedPorts string
 }
 
 // Secrets are the values that must never be shown.
 func (m Marathon) Secrets() []string { return nonEmpty(m.Password, m.Token) }
 
 func readMarathon(getenv Getenv) (Marathon, error) {
-	m := Marathon{URL: getenv("MARATHON_URL"), User: getenv("MARATHON_USER"), Password: getenv("MARATHON_PASSWORD"), Token: getenv("MARATHON_TOKEN")}
+	m := Marathon{URL: getenv("MARATHON_URL"), User: getenv("MARATHON_USER"), Password: getenv("MARATHON_PASSWORD"), Token: getenv("MARATHON_TOKEN"),
+		DeimosExposedPorts: getenv("DEIMOS_EXPOSED_PORTS")}
 	switch f := getenv("MARATHON_FORCE"); f {
 	case "", "0":
 	case "1":

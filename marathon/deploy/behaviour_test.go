@@ -1,14 +1,18 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
-	"fmt"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 
@@ -22,10 +26,7 @@ func TestTokenAuthAgainstAPlainMarathon(t *testing.T) {
 	srv := marathontest.New()
 	defer srv.Close()
 	srv.Token = "tok-PLANTED-91"
-	c, err := NewClient(srv.URL, func(k string) string { return map[string]string{TokenEnv: "tok-PLANTED-91"}[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, srv.URL, client.Config{Token: "tok-PLANTED-91"})
 	log := &syncBuf{}
 	o := Options{Timeout: 3 * time.Second, Settle: 100 * time.Millisecond, Poll: 15 * time.Millisecond, Log: log}
 	if _, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil), o); err != nil {
@@ -93,17 +94,17 @@ func TestLockChangesHands(t *testing.T) {
 	}
 	// Someone else deploys a version that never gets healthy…
 	srv.Behaviour = func(def map[string]any) marathontest.Outcome {
-		img := def["container"].(map[string]any)["docker"].(map[string]any)["image"].(string)
-		if strings.HasSuffix(img, ":v9.9") {
+		if strings.HasSuffix(imageOf(def), ":v9.9") {
 			return marathontest.Outcome{Healthy: false}
 		}
 		return marathontest.Outcome{Healthy: true, Delay: 400 * time.Millisecond} // the revert takes its time
 	}
 	other := renderApps(t, "v9.9", nil)[:1]
-	first, _, err := c.PutApp(ctx, other[0].ID, other[0].Doc, false, false)
+	d, err := c.PutApp(ctx, other[0].ID, other[0].Doc, client.PutOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	first := d.DeploymentID
 	// …and cancels it while we wait: Marathon reverts under a new id.
 	go func() {
 		time.Sleep(200 * time.Millisecond)
@@ -118,7 +119,7 @@ func TestLockChangesHands(t *testing.T) {
 	if strings.Count(log.String(), "locked by deployment") < 2 || !strings.Contains(log.String(), first) {
 		t.Fatalf("the deploy should have waited for %s, then for the revert:\n%s", first, log.String())
 	}
-	if img := srv.App(app[0].ID)["container"].(map[string]any)["docker"].(map[string]any)["image"]; !strings.HasSuffix(img.(string), ":v9.2") || res[0].RolledBack {
+	if img := srv.Definition(app[0].ID).Image(); !strings.HasSuffix(img, ":v9.2") || res[0].RolledBack {
 		t.Fatalf("the app runs %v", img)
 	}
 }
@@ -134,10 +135,9 @@ func TestUnhealthyAfterTheDeploymentFinished(t *testing.T) {
 	if _, err := Apply(ctx, c, apps, o); err != nil {
 		t.Fatal(err)
 	}
-	good := srv.App(apps[0].ID)["version"].(string)
+	good := srv.Definition(apps[0].ID).Version
 	srv.Behaviour = func(def map[string]any) marathontest.Outcome {
-		img := def["container"].(map[string]any)["docker"].(map[string]any)["image"].(string)
-		if strings.HasSuffix(img, ":v9.2") {
+		if strings.HasSuffix(imageOf(def), ":v9.2") {
 			return marathontest.Outcome{Healthy: true, Delay: 20 * time.Millisecond, FailAfter: 30 * time.Millisecond}
 		}
 		return marathontest.Outcome{Healthy: true, Delay: 20 * time.Millisecond}
@@ -152,11 +152,11 @@ func TestUnhealthyAfterTheDeploymentFinished(t *testing.T) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
 	}
-	now := srv.App(apps[0].ID)
-	if img := now["container"].(map[string]any)["docker"].(map[string]any)["image"]; !strings.HasSuffix(img.(string), ":v9.1") || !res[0].RolledBack {
+	now := srv.Definition(apps[0].ID)
+	if img := now.Image(); !strings.HasSuffix(img, ":v9.1") || !res[0].RolledBack {
 		t.Fatalf("after the rollback the app runs %v", img)
 	}
-	if now["version"] == good {
+	if now.Version == good {
 		t.Error("the old definition should run as a new version")
 	}
 }
@@ -201,7 +201,7 @@ func TestFieldsOutsideTheTemplateAreSeen(t *testing.T) {
 	hand["user"] = "root"
 	hand["acceptedResourceRoles"] = []any{"slave_public"}
 	hand["taskKillGracePeriodSeconds"] = 30
-	if _, _, err := c.PutApp(ctx, apps[0].ID, hand, false, false); err != nil {
+	if _, err := c.PutApp(ctx, apps[0].ID, hand, client.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -217,11 +217,15 @@ func TestFieldsOutsideTheTemplateAreSeen(t *testing.T) {
 			t.Errorf("the diff does not show %s:\n%s", want, plan[0].Diff)
 		}
 	}
+	// Field by field: each goes (New "", absent), nothing else changes.
+	if want := []FieldChange{{"acceptedResourceRoles", `["slave_public"]`, ""}, {"taskKillGracePeriodSeconds", "30", ""}, {"user", `"root"`, ""}}; !slices.Equal(plan[0].Fields, want) {
+		t.Errorf("fields %+v, want %+v", plan[0].Fields, want)
+	}
 	if _, err := Apply(ctx, c, apps, o); err != nil {
 		t.Fatal(err)
 	}
-	if after := srv.App(apps[0].ID); after["user"] != nil || after["taskKillGracePeriodSeconds"] != nil {
-		t.Fatalf("the deploy left user=%v, taskKillGracePeriodSeconds=%v", after["user"], after["taskKillGracePeriodSeconds"])
+	if after := srv.Definition(apps[0].ID); after.User != nil || after.Doc["taskKillGracePeriodSeconds"] != nil {
+		t.Fatalf("the deploy left user=%v, taskKillGracePeriodSeconds=%v", after.User, after.Doc["taskKillGracePeriodSeconds"])
 	}
 	plan, _ = Plan(ctx, c, apps)
 	if plan[0].Action != Unchanged {
@@ -235,21 +239,23 @@ func TestMarathonRefusesWhatItValidates(t *testing.T) {
 	_, c, _, _ := setup(t)
 	bad := map[string]any{"id": "/sys/x", "instances": 1, "cpus": 0.1, "mem": 10, "constraints": []any{[]any{"hostname", "UNIQUE", "x"}},
 		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "r/x:1"}}}
-	_, _, err := c.PutApp(context.Background(), "/sys/x", bad, false, false)
+	_, err := c.PutApp(context.Background(), "/sys/x", bad, client.PutOptions{})
 	if err == nil || !strings.Contains(err.Error(), "422") || !strings.Contains(err.Error(), "UNIQUE does not accept a value") {
 		t.Fatalf("got %v", err)
 	}
 }
 
-func TestOptionsFromEnv(t *testing.T) {
-	env := func(kv ...string) func(string) string {
+// ParseOptions reads the settings' texts; its errors name the variable
+// and the value, as the settings read them from the environment.
+func TestParseOptions(t *testing.T) {
+	env := func(kv ...string) (force, timeout, settle, maxInstances string) {
 		m := map[string]string{}
 		for i := 0; i < len(kv); i += 2 {
 			m[kv[i]] = kv[i+1]
 		}
-		return func(k string) string { return m[k] }
+		return m[ForceEnv], m[TimeoutEnv], m[SettleEnv], m[MaxInstancesEnv]
 	}
-	o, err := OptionsFromEnv(env("MARATHON_FORCE", "1", "MARATHON_TIMEOUT", "5m", "MARATHON_SETTLE", "45s"), nil)
+	o, err := ParseOptions(env("MARATHON_FORCE", "1", "MARATHON_TIMEOUT", "5m", "MARATHON_SETTLE", "45s"))
 	if err != nil || !o.Force || o.Timeout != 5*time.Minute || o.Settle != 45*time.Second {
 		t.Fatalf("%+v, %v", o, err)
 	}
@@ -262,7 +268,7 @@ func TestOptionsFromEnv(t *testing.T) {
 		{[]string{"MARATHON_SETTLE", "-1s"}, `MARATHON_SETTLE="-1s"`},
 		{[]string{"MARATHON_TIMEOUT", "1m", "MARATHON_SETTLE", "2m"}, "MARATHON_SETTLE=2m0s is longer than MARATHON_TIMEOUT=1m0s"},
 	} {
-		if _, err := OptionsFromEnv(env(bad.env...), nil); err == nil || !strings.Contains(err.Error(), bad.want) {
+		if _, err := ParseOptions(env(bad.env...)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%v: %v, want %q", bad.env, err, bad.want)
 		}
 	}
@@ -278,12 +284,12 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := apps[0].ID
-	before := len(srv.App(id)["deployments"].([]any))
+	before := len(srv.Definition(id).Deployments)
 	res, err := Scale(ctx, c, id, 3, o)
 	if err != nil || res.Action != Update || before != 0 {
 		t.Fatalf("scale to 3: %+v %v\n%s", res, err, log.String())
 	}
-	if n := srv.App(id)["tasksRunning"]; fmt.Sprint(n) != "3" {
+	if n := srv.Definition(id).TasksRunning; n != 3 {
 		t.Fatalf("%v tasks running after scaling to 3", n)
 	}
 	if res, err := Scale(ctx, c, id, 3, o); err != nil || res.Action != Unchanged {
@@ -303,10 +309,64 @@ func TestScale(t *testing.T) {
 		t.Fatalf("unhealthy scale: %+v %v", res, err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for fmt.Sprint(srv.App(id)["instances"]) != "3" || fmt.Sprint(srv.App(id)["tasksRunning"]) != "3" {
+	for a := srv.Definition(id); a.Instances != 3 || a.TasksRunning != 3; a = srv.Definition(id) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after the rollback: %v instances, %v running", srv.App(id)["instances"], srv.App(id)["tasksRunning"])
+			t.Fatalf("after the rollback: %v instances, %v running", a.Instances, a.TasksRunning)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// The registrator's app asks for a service port of Marathon's choosing
+// (portDefinitions port 0), which Marathon stores and answers as the port
+// it chose (reference §1.8). Deployed again unchanged, it must be
+// unchanged — not restarted by every release.
+func TestAPortOfMarathonsChoosingIsNoChange(t *testing.T) {
+	srv, c, o, log := setup(t)
+	ctx := context.Background()
+	apps := renderApps(t, "v9.1", func(f *services.File) {
+		f.Discovery = &services.Discovery{Marathon: "http://marathon.example:8080", Etcd: []string{"http://etcd.example:2379"}, Consul: "http://localhost:8500"}
+	})
+	reg := apps[len(apps)-1]
+	if reg.ID != render.RegistratorID {
+		t.Fatalf("no registrator app: %v", reg.ID)
+	}
+	if _, err := Apply(ctx, c, apps, o); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if pds := srv.Definition(reg.ID).PortDefinitions; pds == nil || len(*pds) != 1 || (*pds)[0].Port == 0 {
+		t.Fatalf("the stand-in did not choose a service port: %+v", pds)
+	}
+	plan, err := Plan(ctx, c, apps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range plan {
+		if ch.Action != Unchanged {
+			t.Errorf("%s: %s\n%s", ch.ID, ch.Action, ch.Diff)
+		}
+	}
+	// A port the template fixes is compared as it is.
+	fixed := render.App{ID: reg.ID, Kind: reg.Kind, Doc: clone(t, reg.Doc)}
+	fixed.Doc["portDefinitions"] = []any{map[string]any{"port": json.Number("10555"), "protocol": "tcp", "name": "http"}}
+	plan, err = Plan(ctx, c, []render.App{fixed})
+	if err != nil || plan[0].Action != Update || !slices.ContainsFunc(plan[0].Fields, func(f FieldChange) bool {
+		return f.Path == "portDefinitions[0].port" && f.New == "10555"
+	}) {
+		t.Fatalf("a fixed port: %+v %v", plan, err)
+	}
+}
+
+func clone(t *testing.T, doc map[string]any) map[string]any {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -3,8 +3,9 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 )
 
 // Scale sets app id's instance count to n (PUT {"instances": n}, a
@@ -15,35 +16,37 @@ import (
 // the deadline is rolled back to the previous instance count's version.
 // n must lie within 0…Options.MaxInstances; it is checked before anything
 // is asked of Marathon.
-func Scale(ctx context.Context, c *Client, id string, n int, o Options) (Result, error) {
+func Scale(ctx context.Context, c *client.Client, id string, n int, o Options) (Result, error) {
 	o.defaults()
 	r := Result{ID: id}
 	if n < 0 || n > o.MaxInstances {
 		return r, fmt.Errorf("app %s: %d instances: want 0 to %d (%s raises the bound)", id, n, o.MaxInstances, MaxInstancesEnv)
 	}
 	deadline := time.Now().Add(o.Timeout)
-	cur, err := retry(ctx, deadline, o.Log, id+": reading the app", func(ctx context.Context) (map[string]any, error) { return c.GetApp(ctx, id) })
+	cur, err := readApp(ctx, c, deadline, o, "reading the app", id)
 	if err != nil {
 		return r, fmt.Errorf("app %s: %w", id, err)
 	}
 	if cur == nil {
 		return r, fmt.Errorf("app %s does not run on Marathon: deploy it first", id)
 	}
-	prev, _ := cur["version"].(string)
-	if have, _ := strconv.Atoi(fmt.Sprint(cur["instances"])); have == n {
+	prev := cur.Version
+	if cur.Instances == n {
 		fmt.Fprintf(o.Log, "%s: already %d instances\n", id, n)
 		r.Action, r.Version = Unchanged, prev
 		return r, nil
 	}
 	r.Action = Update
-	r.DeploymentID, r.Version, r.RolledBack, err = changeOrUndo(ctx, c, id, prev, o, deadline, func(ctx context.Context) (string, string, error) {
-		return c.scaleApp(ctx, id, n, o.Force)
+	var d client.Deploying
+	d, r.RolledBack, err = changeOrUndo(ctx, c, id, prev, o, deadline, func(ctx context.Context) (client.Deploying, error) {
+		return c.ScaleApp(ctx, id, n, o.Force)
 	})
+	r.DeploymentID, r.Version = d.DeploymentID, d.Version
 	if err != nil {
 		return r, fmt.Errorf("app %s: scaling to %d: %w", id, n, err)
 	}
 	fmt.Fprintf(o.Log, "%s: scaling to %d, deployment %s (version %s)\n", id, n, r.DeploymentID, r.Version)
-	if r.RolledBack, err = await(ctx, c, id, r.DeploymentID, r.Version, prev, o, deadline); err != nil {
+	if r.RolledBack, err = await(ctx, c, id, d, prev, o, deadline); err != nil {
 		return r, fmt.Errorf("app %s: %w", id, err)
 	}
 	fmt.Fprintf(o.Log, "%s: %d instances of version %s running and healthy\n", id, n, r.Version)

@@ -2,13 +2,13 @@ package deploy
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
 )
 
@@ -18,7 +18,7 @@ import (
 // loopback that refuses, resets, closes, loses answers or hangs when the
 // test says.
 
-func setupProxied(t testing.TB) (*marathontest.Server, *marathontest.Proxy, *Client, Options, *syncBuf) {
+func setupProxied(t testing.TB) (*marathontest.Server, *marathontest.Proxy, *client.Client, Options, *syncBuf) {
 	t.Helper()
 	srv := marathontest.New()
 	t.Cleanup(srv.Close)
@@ -27,10 +27,7 @@ func setupProxied(t testing.TB) (*marathontest.Server, *marathontest.Proxy, *Cli
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	c, err := NewClient(p.URL, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, p.URL, client.Config{})
 	log := &syncBuf{}
 	return srv, p, c, Options{Timeout: 20 * time.Second, Settle: 100 * time.Millisecond, Poll: 15 * time.Millisecond, Log: log}, log
 }
@@ -111,8 +108,8 @@ func TestTransportFailuresDuringAScaleAreRetried(t *testing.T) {
 	if err != nil || res.RolledBack {
 		t.Fatalf("%+v %v\n%s", res, err, log.String())
 	}
-	if p.Met(marathontest.Reset) != 2 || p.Met(marathontest.Close) == 0 || fmt.Sprint(srv.App(apps[0].ID)["instances"]) != "3" {
-		t.Fatalf("%d resets, %d closed, %v instances\n%s", p.Met(marathontest.Reset), p.Met(marathontest.Close), srv.App(apps[0].ID)["instances"], log.String())
+	if p.Met(marathontest.Reset) != 2 || p.Met(marathontest.Close) == 0 || srv.Definition(apps[0].ID).Instances != 3 {
+		t.Fatalf("%d resets, %d closed, %v instances\n%s", p.Met(marathontest.Reset), p.Met(marathontest.Close), srv.Definition(apps[0].ID).Instances, log.String())
 	}
 }
 
@@ -137,9 +134,9 @@ func TestALostAnswerToThePUTIsRetried(t *testing.T) {
 	if p.Met(marathontest.LoseAnswer) != 1 {
 		t.Fatalf("no answer was lost")
 	}
-	app := srv.App(apps[0].ID)
-	if img := app["container"].(map[string]any)["docker"].(map[string]any)["image"]; !strings.HasSuffix(img.(string), ":v9.1") || fmt.Sprint(app["tasksHealthy"]) != fmt.Sprint(app["instances"]) {
-		t.Fatalf("the app runs %v, %v/%v healthy", img, app["tasksHealthy"], app["instances"])
+	a := srv.Definition(apps[0].ID)
+	if img := a.Image(); !strings.HasSuffix(img, ":v9.1") || a.TasksHealthy != a.Instances {
+		t.Fatalf("the app runs %v, %v/%v healthy", img, a.TasksHealthy, a.Instances)
 	}
 }
 
@@ -155,8 +152,7 @@ func TestRetriesRunOutMidDeployTheRollbackIsStillMade(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Behaviour = func(def map[string]any) marathontest.Outcome {
-		img := def["container"].(map[string]any)["docker"].(map[string]any)["image"].(string)
-		if strings.HasSuffix(img, ":v9.2") {
+		if strings.HasSuffix(imageOf(def), ":v9.2") {
 			return marathontest.Outcome{Healthy: true, Delay: time.Hour} // never in time
 		}
 		return marathontest.Outcome{Healthy: true, Delay: 20 * time.Millisecond}
@@ -176,8 +172,8 @@ func TestRetriesRunOutMidDeployTheRollbackIsStillMade(t *testing.T) {
 	if err == nil || !res[0].RolledBack || !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("%+v %v\n%s", res[0], err, log.String())
 	}
-	img := srv.App(apps[0].ID)["container"].(map[string]any)["docker"].(map[string]any)["image"]
-	if !strings.HasSuffix(img.(string), ":v9.1") {
+	img := srv.Definition(apps[0].ID).Image()
+	if !strings.HasSuffix(img, ":v9.1") {
 		t.Fatalf("after the rollback the app runs %v", img)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/Masterminds/sprig/v3"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/app"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 
@@ -60,6 +61,24 @@ type App struct {
 	ID      string
 	Doc     map[string]any // decoded with json.Number
 	JSON    []byte         // canonical: indented, keys sorted
+
+	def *app.Definition // Doc, typed
+}
+
+// Definition is the app, typed: its image, instance count, labels… as
+// Marathon will read them (the registrator's too, which has no Service).
+func (a App) Definition() app.Definition {
+	if a.def != nil {
+		return *a.def
+	}
+	// An App not made by Render (a test's): read its document.
+	d, err := app.FromDoc(a.Doc)
+	if err != nil {
+		if d, err = app.Parse(a.JSON); err != nil {
+			return app.Definition{ID: a.ID, Doc: a.Doc}
+		}
+	}
+	return *d
 }
 
 // FileName is the seed's output name: <System>_<Service>.json
@@ -138,19 +157,19 @@ func (r *Renderer) Render(f *services.File, env, ver string) ([]App, error) {
 	var apps []App
 	var errs []error
 	for _, s := range resolved {
-		app, err := r.one(s, v.Raw)
+		a, err := r.one(s, v.Raw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: service %s: %w", f.Path, s.Name, err))
 			continue
 		}
-		apps = append(apps, app)
+		apps = append(apps, a)
 	}
 	if f.Discovery != nil {
-		app, err := r.registrator(f, v.Raw)
+		a, err := r.registrator(f, v.Raw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: discovery: %w", f.Path, err))
 		} else {
-			apps = append(apps, app)
+			apps = append(apps, a)
 		}
 	}
 	if len(errs) > 0 {
@@ -216,14 +235,14 @@ func (r *Renderer) one(s services.Resolved, ver string) (App, error) {
 
 // finish parses a rendered app, validates it and gives it its canonical
 // form.
-func finish(app App, rendered []byte, tmplName string, schemas []*Schema) (App, error) {
+func finish(a App, rendered []byte, tmplName string, schemas []*Schema) (App, error) {
 	doc, err := decodeStrict(rendered)
 	if err != nil {
 		return App{}, fmt.Errorf("template %s rendered invalid JSON: %w", tmplName, err)
 	}
 	for _, sc := range schemas {
 		if err := sc.Validate(doc); err != nil {
-			return App{}, fmt.Errorf("app %s %w", app.ID, err)
+			return App{}, fmt.Errorf("app %s %w", a.ID, err)
 		}
 	}
 	var canon bytes.Buffer
@@ -233,8 +252,12 @@ func finish(app App, rendered []byte, tmplName string, schemas []*Schema) (App, 
 	if err := enc.Encode(doc); err != nil {
 		return App{}, err
 	}
-	app.Doc, app.JSON = doc, canon.Bytes()
-	return app, nil
+	def, err := app.FromDoc(doc)
+	if err != nil {
+		return App{}, fmt.Errorf("template %s: %w", tmplName, err)
+	}
+	a.Doc, a.JSON, a.def = doc, canon.Bytes(), def
+	return a, nil
 }
 
 // image is repository:version, or repository:tag@digest when pinned.

@@ -425,6 +425,14 @@ discovery:
 			t.Errorf("registrator app lacks %s:\n%s", want, reg.JSON)
 		}
 	}
+	// Read typed, as the dry run shows it: its image and its one instance,
+	// though it is no DIRAC service (the dry run printed ":v9.1 ×0").
+	if d := reg.Definition(); d.Image() != "reg.example/lhcb/registrator:v9.1" || d.ImageTag() != "v9.1" || d.Instances != 1 || d.ID != RegistratorID {
+		t.Errorf("the registrator reads as %s ×%d (%s)", d.Image(), d.Instances, d.ID)
+	}
+	if d := apps[0].Definition(); d.Image() != "reg.example/lhcb/lhcbdirac:v9.1" || d.Instances != apps[0].Service.Instances || d.Labels["dirac_component"] != "DataManagement/FileCatalog" {
+		t.Errorf("the service reads as %s ×%d, labels %v", d.Image(), d.Instances, d.Labels)
+	}
 	// Without discovery, no registrator; a bad discovery section names its field.
 	f.Discovery = nil
 	if apps, err = r.Render(f, "production", "v9.1"); err != nil || len(apps) != 1 {

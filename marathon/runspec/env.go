@@ -1,16 +1,20 @@
 package runspec
 
 import (
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/app"
 )
 
 // taskContextEnv is TaskBuilder.taskContextEnv: the task's id, the app's
 // id, version, image and resources, and its labels.
-func taskContextEnv(env map[string]string, s Spec, a app, o Options) {
+func taskContextEnv(env map[string]string, s Spec, a app.Definition, o Options) {
 	env["MESOS_TASK_ID"] = s.TaskID
 	env["MARATHON_APP_ID"] = s.AppID
 	env["MARATHON_APP_VERSION"] = o.Version
@@ -40,7 +44,7 @@ var labelRun = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
 // in its map's order; here they are sorted, so a spec is reproducible.
 func labelsEnv(env map[string]string, labels map[string]string) {
 	var names []string
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		v := labels[k]
 		if javaLen(k) >= maxLabelName || javaLen(v) >= maxEnvValue {
 			continue // Marathon leaves oversized labels out

@@ -26,10 +26,11 @@ func FromFile(path string, o Options) (Spec, error) {
 	return s, nil
 }
 
-// OptionsFromEnv reads DEIMOS_EXPOSED_PORTS (comma-separated ports).
-func OptionsFromEnv(getenv func(string) string) (Options, error) {
+// ParseOptions reads the settings' text of DEIMOS_EXPOSED_PORTS
+// (comma-separated ports, "" for none); errors name the variable.
+func ParseOptions(exposedPorts string) (Options, error) {
 	var o Options
-	if v := getenv(ExposedPortsEnv); v != "" {
+	if v := exposedPorts; v != "" {
 		for _, f := range strings.Split(v, ",") {
 			p, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || p < 1 || p > 65535 {

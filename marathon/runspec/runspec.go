@@ -23,14 +23,15 @@
 package runspec
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/app"
 )
 
 // Runner is what turns the spec into a container on the agent.
@@ -150,7 +151,7 @@ type Spec struct {
 // Mesos's std::map and deimos's Marathon listed them.
 func (s Spec) EnvList() []string {
 	out := make([]string, 0, len(s.Env))
-	for _, k := range sortedKeys(s.Env) {
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 		out = append(out, k+"="+s.Env[k])
 	}
 	return out
@@ -168,72 +169,16 @@ func safePath(appID string) string {
 	return strings.ReplaceAll(strings.Trim(appID, "/"), "/", "_")
 }
 
-// app is the part of an app definition that decides how a task runs; both
-// the 1.5+ fields and the legacy docker ones are read.
-type app struct {
-	ID           string                  `json:"id"`
-	Cmd          *string                 `json:"cmd"`
-	Args         []string                `json:"args"`
-	CPUs         float64                 `json:"cpus"`
-	Mem          float64                 `json:"mem"`
-	Disk         float64                 `json:"disk"`
-	GPUs         int                     `json:"gpus"`
-	Env          map[string]any          `json:"env"`
-	Labels       map[string]string       `json:"labels"`
-	Networks     []struct{ Mode string } `json:"networks"`
-	RequirePorts bool                    `json:"requirePorts"`
-	PortDefs     *[]portDef              `json:"portDefinitions"`
-	Container    *struct {
-		Type   string
-		Docker *struct {
-			Image        string
-			Network      string
-			Parameters   []Param
-			PortMappings []mapping `json:"portMappings"`
-		}
-		PortMappings []mapping `json:"portMappings"`
-		Volumes      []struct {
-			ContainerPath string
-			HostPath      string
-			Mode          string
-		}
-	}
-	HealthChecks []struct {
-		Protocol               string
-		Command                *struct{ Value string }
-		PortIndex              int
-		Path                   string
-		GracePeriodSeconds     *int
-		IntervalSeconds        *int
-		TimeoutSeconds         *int
-		MaxConsecutiveFailures *int
-	} `json:"healthChecks"`
-}
-
-type portDef struct {
-	Port     int
-	Name     string
-	Protocol string
-}
-
-type mapping struct {
-	ContainerPort int
-	HostPort      int
-	Protocol      string
-	Name          string
-}
-
 // FromApp maps an app definition (JSON) to the spec of one task.
 func FromApp(appJSON []byte, o Options) (Spec, error) {
 	if isDeimosApp(appJSON) {
 		return fromDeimosApp(appJSON, o)
 	}
-	var a app
-	dec := json.NewDecoder(bytes.NewReader(appJSON))
-	if err := dec.Decode(&a); err != nil {
-		return Spec{}, fmt.Errorf("app definition: %w", err)
+	a, err := app.Parse(appJSON)
+	if err != nil {
+		return Spec{}, err
 	}
-	if a.Container == nil || a.Container.Docker == nil || a.Container.Docker.Image == "" {
+	if a.Image() == "" {
 		return Spec{}, fmt.Errorf("app %s: no container.docker.image: only Docker apps can be run", a.ID)
 	}
 	if a.Cmd != nil && len(a.Args) > 0 {
@@ -244,9 +189,9 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 	s := Spec{
 		Runner: Mesos, AppID: appID, TaskID: TaskID(appID, o.InstanceID),
 		ContainerName: "mesos-" + o.ContainerID,
-		Image:         a.Container.Docker.Image,
+		Image:         a.Image(),
 		Env:           map[string]string{}, Labels: map[string]string{},
-		Network: network(a),
+		Network: network(*a),
 	}
 	// The agent sizes the container for the task and its executor.
 	s.CPUShares = max(int64(1024*(a.CPUs+executorCPUs)), minCPUShares)
@@ -267,7 +212,7 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 	var requested []portRequest
 	if s.Network == "host" {
 		mappings = nil
-		defs := hostPortDefinitions(a.PortDefs)
+		defs := hostPortDefinitions(a.PortDefinitions)
 		servicePorts := assignServicePorts(defs, o.ServicePortMin)
 		// In host mode the host ports are dynamic unless requirePorts
 		// makes them the service ports.
@@ -276,7 +221,7 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 			if a.RequirePorts {
 				hp = servicePorts[i]
 			}
-			mappings = append(mappings, mapping{ContainerPort: 0, HostPort: hp, Protocol: pd.Protocol, Name: pd.Name})
+			mappings = append(mappings, app.PortMapping{ContainerPort: 0, HostPort: hp, Protocol: pd.Protocol, Name: pd.Name})
 			requested = append(requested, portRequest{name: pd.Name, port: servicePorts[i]})
 		}
 	} else {
@@ -302,7 +247,7 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 
 	// Marathon's task environment, then the ports and HOST (prefixable),
 	// then the app's own env, which wins (TaskBuilder.commandInfo).
-	taskContextEnv(s.Env, s, a, o)
+	taskContextEnv(s.Env, s, *a, o)
 	hostPorts := make([]int, len(s.Ports))
 	for i, p := range s.Ports {
 		hostPorts[i] = p.HostPort
@@ -312,11 +257,10 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 	}
 	s.Env[o.EnvPrefix+"HOST"] = o.Host
 	for k, v := range a.Env {
-		str, ok := v.(string)
-		if !ok {
+		if v.Secret != "" {
 			return Spec{}, fmt.Errorf("app %s: env %s refers to a secret; secrets need Marathon's secret store and cannot be run here", appID, k)
 		}
-		s.Env[k] = str
+		s.Env[k] = v.Value
 	}
 	// Mesos sets these last, over the task's (Docker::RunOptions::create).
 	s.Env["MESOS_SANDBOX"] = SandboxPath
@@ -330,7 +274,10 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 		s.Mounts = append(s.Mounts, Mount{HostPath: v.HostPath, ContainerPath: v.ContainerPath, ReadOnly: strings.EqualFold(v.Mode, "RO")})
 	}
 	// Marathon labels every Docker task with its id (TaskBuilder.computeContainerInfo).
-	s.Params = append(append([]Param(nil), a.Container.Docker.Parameters...), Param{"label", "MESOS_TASK_ID=" + s.TaskID})
+	for _, p := range a.Container.Docker.Parameters {
+		s.Params = append(s.Params, Param{p.Key, p.Value})
+	}
+	s.Params = append(s.Params, Param{"label", "MESOS_TASK_ID=" + s.TaskID})
 	for _, prm := range s.Params {
 		if prm.Key == "label" {
 			k, v, _ := strings.Cut(prm.Value, "=")
@@ -349,11 +296,13 @@ func FromApp(appJSON []byte, o Options) (Spec, error) {
 	}
 
 	for i, h := range a.HealthChecks {
-		hc := HealthCheck{Protocol: h.Protocol, PortIndex: h.PortIndex, Path: h.Path,
-			GracePeriodSeconds: or(h.GracePeriodSeconds, 300), IntervalSeconds: or(h.IntervalSeconds, 60),
-			TimeoutSeconds: or(h.TimeoutSeconds, 20), MaxConsecutiveFailures: or(h.MaxConsecutiveFailures, 3)}
-		if hc.Protocol == "" {
-			hc.Protocol = "HTTP"
+		// Marathon's defaults for what the check leaves out; a 0 given is
+		// kept (maxConsecutiveFailures 0 means "never kill").
+		h = h.WithDefaults()
+		hc := HealthCheck{Protocol: h.Protocol, Path: h.Path, GracePeriodSeconds: *h.GracePeriodSeconds, IntervalSeconds: *h.IntervalSeconds,
+			TimeoutSeconds: *h.TimeoutSeconds, MaxConsecutiveFailures: *h.MaxConsecutiveFailures}
+		if h.PortIndex != nil {
+			hc.PortIndex = *h.PortIndex
 		}
 		if hc.Protocol == "COMMAND" {
 			if h.Command == nil || h.Command.Value == "" {
@@ -407,9 +356,9 @@ func (o *Options) defaults() {
 // hostPortDefinitions are the app's port definitions; an app that sets
 // none gets Marathon's default, one dynamic port named "default"
 // (AppNormalization.applyDefaultPortDefinitions).
-func hostPortDefinitions(defs *[]portDef) []portDef {
+func hostPortDefinitions(defs *[]app.PortDefinition) []app.PortDefinition {
 	if defs == nil {
-		return []portDef{{Name: "default"}}
+		return []app.PortDefinition{{Name: "default"}}
 	}
 	return *defs
 }
@@ -417,7 +366,7 @@ func hostPortDefinitions(defs *[]portDef) []portDef {
 // assignServicePorts gives each port definition with port 0 the next
 // unused port from Marathon's --local_port_min
 // (AssignDynamicServiceLogic).
-func assignServicePorts(defs []portDef, from int) []int {
+func assignServicePorts(defs []app.PortDefinition, from int) []int {
 	used := map[int]bool{}
 	for _, d := range defs {
 		used[d.Port] = true
@@ -437,7 +386,7 @@ func assignServicePorts(defs []portDef, from int) []int {
 	return out
 }
 
-func network(a app) string {
+func network(a app.Definition) string {
 	if len(a.Networks) > 0 {
 		if a.Networks[0].Mode == "host" {
 			return "host"
@@ -481,22 +430,6 @@ func (a *allocator) take(want int) (int, error) {
 		}
 	}
 	return 0, errors.New("no free host port left in the agent's range")
-}
-
-func or(p *int, def int) int {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func uuid() string {

@@ -10,9 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -209,9 +210,9 @@ func parseSeedJSON(path string, b []byte) (*File, error) {
 			SeedEnvironment: {DiracCfg: SeedDiracCfg, GridSecurity: SeedGridSecurity, System: "prod"},
 		},
 	}
-	systems := sortedKeys(raw)
+	systems := slices.Sorted(maps.Keys(raw))
 	for _, sys := range systems {
-		for _, name := range sortedKeys(raw[sys]) {
+		for _, name := range slices.Sorted(maps.Keys(raw[sys])) {
 			field := sys + "." + name
 			dec := json.NewDecoder(bytes.NewReader(raw[sys][name]))
 			dec.DisallowUnknownFields()
@@ -253,15 +254,6 @@ func seedPort(raw json.RawMessage) (int, error) {
 		return 0, fmt.Errorf("%s is not a port number", raw)
 	}
 	return n, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func (f *File) where(s Service, i int) string {
@@ -319,7 +311,7 @@ func (f *File) validate() error {
 		checkSettings(&errs, w, s.Settings)
 		for env, st := range s.Environments {
 			if _, ok := f.Environments[env]; !ok {
-				add("%s: environments.%s: no such environment (have %s)", w, env, strings.Join(sortedKeys(f.Environments), ", "))
+				add("%s: environments.%s: no such environment (have %s)", w, env, strings.Join(slices.Sorted(maps.Keys(f.Environments)), ", "))
 			}
 			checkSettings(&errs, w+".environments."+env, st)
 		}
@@ -371,7 +363,7 @@ func checkSettings(errs *[]error, where string, s Settings) {
 var envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // EnvironmentNames lists the environments, sorted.
-func (f *File) EnvironmentNames() []string { return sortedKeys(f.Environments) }
+func (f *File) EnvironmentNames() []string { return slices.Sorted(maps.Keys(f.Environments)) }
 
 // Find returns a service by name.
 func (f *File) Find(name string) (Service, bool) {

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 )
 
 // BenchmarkTaskStartToEntry: from a task's TASK_RUNNING in Marathon (its
@@ -23,7 +24,7 @@ func BenchmarkTaskStartToEntry(b *testing.B) {
 		def := web(1)
 		def["id"] = fmt.Sprintf("/bench/app%d", i)
 		watch := w.kv.Watch(w.ctx, entry.AppKey(entry.DefaultPrefix, def["id"].(string)), clientv3.WithPrefix())
-		if _, _, err := w.mc.PutApp(w.ctx, def["id"].(string), def, false, false); err != nil {
+		if _, err := w.mc.PutApp(w.ctx, def["id"].(string), def, client.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		ev := <-watch
@@ -67,7 +68,7 @@ func BenchmarkEventThroughput(b *testing.B) {
 			def := web(per)
 			def["id"] = fmt.Sprintf("/bench%d/app%d", i, a)
 			want[def["id"].(string)] = per
-			if _, _, err := w.mc.PutApp(w.ctx, def["id"].(string), def, false, false); err != nil {
+			if _, err := w.mc.PutApp(w.ctx, def["id"].(string), def, client.PutOptions{}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -23,7 +23,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/consultest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/etcdtest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
 )
 
@@ -37,7 +37,7 @@ type world struct {
 	t       testing.TB
 	ctx     context.Context
 	srv     *marathontest.Server
-	mc      *deploy.Client
+	mc      *client.Client
 	etcd    *etcdtest.Etcd
 	agent   *consultest.Agent
 	kv      *clientv3.Client
@@ -88,7 +88,7 @@ func newWorld(t testing.TB) *world {
 	w.srv = marathontest.New()
 	w.srv.Hosts = []string{"127.0.0.1"}
 	t.Cleanup(w.srv.Close)
-	if w.mc, err = deploy.NewClient(w.srv.URL, func(string) string { return "" }); err != nil {
+	if w.mc, err = client.New(client.Config{URLs: w.srv.URL}); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -178,7 +178,7 @@ func web(n int) map[string]any {
 
 func (w *world) put(def map[string]any) {
 	w.t.Helper()
-	if _, _, err := w.mc.PutApp(w.ctx, def["id"].(string), def, false, false); err != nil {
+	if _, err := w.mc.PutApp(w.ctx, def["id"].(string), def, client.PutOptions{}); err != nil {
 		w.t.Fatal(err)
 	}
 	w.settle()

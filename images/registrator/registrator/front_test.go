@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 )
 
 // front stands between the registrator and the STAND-IN Marathon
@@ -28,7 +28,7 @@ import (
 // The stand-in itself is left as it is.
 type front struct {
 	srv    *httptest.Server
-	client *deploy.Client // the registrator's Marathon, through the front
+	client *client.Client // the registrator's Marathon, through the front
 
 	mu       sync.Mutex
 	events   http.HandlerFunc         // GET /v2/events; nil: passed on
@@ -92,7 +92,7 @@ func (w *world) front(getenv func(string) string) *front {
 		getenv = func(string) string { return "" }
 	}
 	var err error
-	if f.client, err = deploy.NewClient(f.srv.URL, getenv); err != nil {
+	if f.client, err = client.New(client.Config{URLs: f.srv.URL, User: getenv(client.UserEnv), Password: getenv(client.PasswordEnv), Token: getenv(client.TokenEnv)}); err != nil {
 		w.t.Fatal(err)
 	}
 	return f

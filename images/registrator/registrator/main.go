@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 )
 
 // The environment the registrator reads.
@@ -74,26 +74,27 @@ func Main(ctx context.Context, getenv func(string) string, stderr io.Writer) int
 // ConfigFromEnv reads the configuration; errors name the variable.
 func ConfigFromEnv(getenv func(string) string) (Config, string, error) {
 	var cfg Config
-	u := getenv(deploy.URLEnv)
+	u := getenv(client.URLEnv)
 	if u == "" {
-		return cfg, "", fmt.Errorf("%s is not set", deploy.URLEnv)
+		return cfg, "", fmt.Errorf("%s is not set", client.URLEnv)
 	}
-	c, err := deploy.NewClient(u, getenv)
-	if err != nil {
-		return cfg, "", err
-	}
-	cfg.Marathon = c
+	mc := client.Config{URLs: u, User: getenv(client.UserEnv), Password: getenv(client.PasswordEnv), Token: getenv(client.TokenEnv)}
 	if v := getenv(EnvMaxAnswer); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 4096 {
 			return cfg, "", fmt.Errorf("%s=%q: want a size in MiB from 1 to 4096", EnvMaxAnswer, v)
 		}
-		c.MaxAnswer = int64(n) << 20
+		mc.MaxAnswer = int64(n) << 20
 	}
+	c, err := client.New(mc)
+	if err != nil {
+		return cfg, "", err
+	}
+	cfg.Marathon = c
 	// Credentials stay out of logs and /healthz, however an answer
 	// echoes them: as given, and as a Basic header carries them.
-	user, pass := getenv(deploy.UserEnv), getenv(deploy.PasswordEnv)
-	cfg.Secrets = []string{pass, getenv(deploy.TokenEnv), getenv(EnvConsulTok)}
+	user, pass := getenv(client.UserEnv), getenv(client.PasswordEnv)
+	cfg.Secrets = []string{pass, getenv(client.TokenEnv), getenv(EnvConsulTok)}
 	if user != "" {
 		cfg.Secrets = append(cfg.Secrets, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)), user+":"+pass)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 )
 
 // The labels that ask for a Consul check, as LHCbDIRAC's apps set them
@@ -216,7 +216,7 @@ func (p *checkRules) check(a app, e entry.Entry) (c httpCheck, reason string, er
 }
 
 // listApps reads every app with its tasks: the full truth.
-func listApps(ctx context.Context, c *deploy.Client) ([]app, error) {
+func listApps(ctx context.Context, c *client.Client) ([]app, error) {
 	var out struct {
 		Apps []app `json:"apps"`
 	}
@@ -225,12 +225,12 @@ func listApps(ctx context.Context, c *deploy.Client) ([]app, error) {
 }
 
 // getApp reads one app with its tasks; nil when Marathon has none.
-func getApp(ctx context.Context, c *deploy.Client, id string) (*app, error) {
+func getApp(ctx context.Context, c *client.Client, id string) (*app, error) {
 	var out struct {
 		App app `json:"app"`
 	}
 	err := c.Get(ctx, "/v2/apps"+id+"?embed=app.tasks", &out)
-	var ae *deploy.APIError
+	var ae *client.APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return nil, nil
 	}

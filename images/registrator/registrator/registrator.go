@@ -28,12 +28,12 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/internal/entry"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 )
 
 // Config is what the registrator connects to.
 type Config struct {
-	Marathon      *deploy.Client
+	Marathon      *client.Client
 	EtcdEndpoints []string      // none: no etcd
 	EtcdPrefix    string        // default entry.DefaultPrefix
 	LeaseTTL      time.Duration // default 30 s

@@ -1,4 +1,4 @@
-package deploy
+package client
 
 import (
 	"bufio"
@@ -15,6 +15,10 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
 )
+
+// The client against a STAND-IN for Marathon (marathontest: Marathon
+// cannot be installed here), and against servers that are no Marathon at
+// all: a recorder, a redirector, an echo of the credentials.
 
 // recorder is a server that is not a Marathon: it records what reaches it.
 type recorder struct {
@@ -53,27 +57,34 @@ func redirector(t *testing.T, target string) *httptest.Server {
 
 var credentialSets = []struct {
 	name string
-	env  map[string]string
+	cfg  Config
 	sees []string // what must never reach another host, nor an error
 }{
-	{"token", map[string]string{TokenEnv: "tok-PLANTED-77"}, []string{"tok-PLANTED-77"}},
-	{"basic", map[string]string{UserEnv: "lhcbrm", PasswordEnv: "pw-PLANTED-55"},
+	{"token", Config{Token: "tok-PLANTED-77"}, []string{"tok-PLANTED-77"}},
+	{"basic", Config{User: "lhcbrm", Password: "pw-PLANTED-55"},
 		[]string{"pw-PLANTED-55", base64.StdEncoding.EncodeToString([]byte("lhcbrm:pw-PLANTED-55"))}},
+}
+
+func newClient(t testing.TB, urls string, cfg Config) *Client {
+	t.Helper()
+	cfg.URLs = urls
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // A Marathon (or what poses as one) that redirects to another host: the
 // redirect is refused with an error naming both, and the other host sees
-// neither the request nor the credentials — for the deploy's calls, the
+// neither the request nor the credentials — for the client's calls, the
 // event stream and go-marathon's calls alike.
 func TestCredentialsAreNotSentToARedirectedHost(t *testing.T) {
 	for _, cs := range credentialSets {
 		t.Run(cs.name, func(t *testing.T) {
 			evil := newRecorder(t)
 			front := redirector(t, evil.URL)
-			c, err := NewClient(front.URL, func(k string) string { return cs.env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := newClient(t, front.URL, cs.cfg)
 			ctx := context.Background()
 			check := func(what string, err error) {
 				t.Helper()
@@ -89,10 +100,12 @@ func TestCredentialsAreNotSentToARedirectedHost(t *testing.T) {
 					t.Errorf("%s: a refused redirect is retried as transient: %v", what, err)
 				}
 			}
-			_, err = c.ListApps(ctx)
+			_, err := c.ListApps(ctx)
 			check("GET /v2/apps", err)
-			_, _, err = c.PutApp(ctx, "/sys/x", map[string]any{"id": "/sys/x"}, false, false)
+			_, err = c.PutApp(ctx, "/sys/x", map[string]any{"id": "/sys/x"}, PutOptions{})
 			check("PUT /v2/apps/sys/x", err)
+			_, err = c.AppVersions(ctx, "/sys/x")
+			check("GET /v2/apps/sys/x/versions", err)
 			body, err := c.Events(ctx)
 			if body != nil {
 				body.Close()
@@ -109,7 +122,7 @@ func TestCredentialsAreNotSentToARedirectedHost(t *testing.T) {
 	}
 }
 
-// A redirect to another Marathon MARATHON_URL lists is followed, with the
+// A redirect to another Marathon Config.URLs lists is followed, with the
 // credentials (a load balancer in front of the cluster sending clients to
 // the leader): the listed hosts are the allow-list.
 func TestARedirectToAListedMarathonIsFollowed(t *testing.T) {
@@ -117,12 +130,9 @@ func TestARedirectToAListedMarathonIsFollowed(t *testing.T) {
 		t.Run(cs.name, func(t *testing.T) {
 			srv := marathontest.New()
 			t.Cleanup(srv.Close)
-			srv.Token, srv.User, srv.Password = cs.env[TokenEnv], cs.env[UserEnv], cs.env[PasswordEnv]
+			srv.Token, srv.User, srv.Password = cs.cfg.Token, cs.cfg.User, cs.cfg.Password
 			front := redirector(t, srv.URL)
-			c, err := NewClient(front.URL+","+srv.URL, func(k string) string { return cs.env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := newClient(t, front.URL+","+srv.URL, cs.cfg)
 			ctx := context.Background()
 			if _, err := c.ListApps(ctx); err != nil {
 				t.Fatalf("GET /v2/apps through the redirect: %v", err)
@@ -142,36 +152,57 @@ func TestARedirectToAListedMarathonIsFollowed(t *testing.T) {
 	}
 }
 
-// MARATHON_URL may list several Marathons, comma-separated; one that does
-// not answer is passed over for the next. Entries are checked one by one.
+// Config.URLs may list several Marathons, comma-separated; one that does
+// not answer is passed over for the next. Entries are checked one by one,
+// an empty list names the variable, and credentials in a URL are refused
+// without being shown.
 func TestSeveralMarathonsAndFailover(t *testing.T) {
 	srv := marathontest.New()
 	t.Cleanup(srv.Close)
 	down := httptest.NewServer(http.NotFoundHandler())
 	downURL := down.URL
 	down.Close() // nothing listens there now: connection refused
-	c, err := NewClient(downURL+","+strings.TrimPrefix(srv.URL, "http://"), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &syncBuf{}
-	o := Options{Timeout: 10 * time.Second, Settle: 50 * time.Millisecond, Poll: 15 * time.Millisecond, Log: log}
-	if _, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil)[:1], o); err != nil {
+	c := newClient(t, downURL+","+strings.TrimPrefix(srv.URL, "http://"), Config{})
+	var log strings.Builder
+	if _, err := Retry(context.Background(), time.Now().Add(10*time.Second), &log, "listing", c.ListApps); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	if !strings.Contains(log.String(), "connection refused") {
 		t.Errorf("the first Marathon was never tried:\n%s", log.String())
 	}
 	for spec, want := range map[string]string{
-		"http://a:8080,,http://b:8080":             "entry 2 is empty",
-		"http://a:8080,ftp://b":                    `"ftp://b"`,
+		"":                             "MARATHON_URL is not set",
+		" ":                            "MARATHON_URL is not set",
+		"http://a:8080,,http://b:8080": "entry 2 is empty",
+		"http://a:8080,ftp://b":        `"ftp://b"`,
 		"http://a:8080,http://u:PLANTED-PW@b:8080": "not in the URL",
+		"http://deployer:PLANTED-PW@marathon:8080": "put credentials in MARATHON_USER/MARATHON_PASSWORD or MARATHON_TOKEN",
 		"http://a:8080/?x=1":                       "want http(s)://host",
 	} {
-		_, err := NewClient(spec, func(string) string { return "" })
+		_, err := New(Config{URLs: spec})
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "PLANTED-PW") {
-			t.Errorf("%s: %v, want an error with %q and no password", spec, err, want)
+			t.Errorf("%q: %v, want an error with %q and no password", spec, err, want)
 		}
+	}
+}
+
+// An answer larger than the client's bound is an error saying so, not a
+// truncated body that fails as "unexpected EOF"; Config.MaxAnswer sets it.
+func TestAnAnswerOverTheBoundIsRefusedNotCut(t *testing.T) {
+	srv := marathontest.New()
+	t.Cleanup(srv.Close)
+	for i := range 20 {
+		srv.Seed(map[string]any{"id": fmt.Sprintf("/sys/app%d", i), "instances": 1, "cpus": 0.1, "mem": 64,
+			"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "r/x:1"}}})
+	}
+	c := newClient(t, srv.URL, Config{MaxAnswer: 4096})
+	_, err := c.ListApps(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "larger than 4096 bytes") {
+		t.Fatalf("got %v", err)
+	}
+	c.MaxAnswer = 0 // the default
+	if apps, err := c.ListApps(context.Background()); err != nil || len(apps) != 20 {
+		t.Fatalf("%d apps, %v", len(apps), err)
 	}
 }
 
@@ -188,7 +219,7 @@ func TestErrorAnswersAreRedactedAndBounded(t *testing.T) {
 				case strings.HasPrefix(r.URL.Path, "/v2/apps/json"):
 					w.WriteHeader(http.StatusUnprocessableEntity)
 					fmt.Fprintf(w, `{"message":"refused: Authorization: %s %s","details":[{"path":"/","errors":["%s"]}]}`, auth, filler, auth)
-				case r.URL.Path == "/v2/deployments": // retried: its log lines count too
+				case r.URL.Path == "/v2/deployments":
 					w.WriteHeader(http.StatusBadGateway)
 					fmt.Fprintf(w, "<html>bad gateway for %s %s</html>", auth, filler)
 				default:
@@ -197,22 +228,19 @@ func TestErrorAnswersAreRedactedAndBounded(t *testing.T) {
 				}
 			}))
 			t.Cleanup(echo.Close)
-			c, err := NewClient(echo.URL, func(k string) string { return cs.env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := newClient(t, echo.URL, cs.cfg)
 			ctx := context.Background()
-			log := &syncBuf{}
+			var log strings.Builder
 			var errs []error
-			_, err = c.GetApp(ctx, "/plain")
+			_, err := c.GetApp(ctx, "/plain")
 			errs = append(errs, err)
 			_, err = c.GetApp(ctx, "/json")
 			errs = append(errs, err)
+			_, err = c.AppVersions(ctx, "/json")
+			errs = append(errs, err)
 			_, err = c.Events(ctx)
 			errs = append(errs, err)
-			_, err = runningDeployments(ctx, c, time.Now().Add(600*time.Millisecond), log)
-			errs = append(errs, err)
-			_, err = Scale(ctx, c, "/json", 2, Options{Timeout: 500 * time.Millisecond, Log: log})
+			_, err = Retry(ctx, time.Now().Add(600*time.Millisecond), &log, "listing deployments", c.Deployments)
 			errs = append(errs, err)
 			for i, err := range errs {
 				if err == nil {
@@ -232,66 +260,13 @@ func TestErrorAnswersAreRedactedAndBounded(t *testing.T) {
 					t.Errorf("the log shows the credentials: %.400s", log.String())
 				}
 			}
-			if len(log.String()) > 20_000 {
-				t.Errorf("the log holds %d bytes for a few retries", len(log.String()))
+			if !strings.Contains(log.String(), "retrying in") || len(log.String()) > 20_000 {
+				t.Errorf("the retries' log: %d bytes: %.300s", len(log.String()), log.String())
 			}
 			var ae *APIError
 			if !errors.As(errs[1], &ae) || ae.Status != 422 || !strings.Contains(ae.Message, "refused: Authorization:") {
 				t.Errorf("the 422 lost its status or message: %v", errs[1])
 			}
 		})
-	}
-}
-
-// An answer larger than the client's bound is an error saying so, not a
-// truncated body that fails as "unexpected EOF".
-func TestAnAnswerOverTheBoundIsRefusedNotCut(t *testing.T) {
-	srv := marathontest.New()
-	t.Cleanup(srv.Close)
-	for i := range 20 {
-		srv.Seed(map[string]any{"id": fmt.Sprintf("/sys/app%d", i), "instances": 1, "cpus": 0.1, "mem": 64,
-			"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "r/x:1"}}})
-	}
-	c, err := NewClient(srv.URL, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.MaxAnswer = 4096
-	_, err = c.ListApps(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "larger than 4096 bytes") {
-		t.Fatalf("got %v", err)
-	}
-	c.MaxAnswer = 0 // the default
-	if apps, err := c.ListApps(context.Background()); err != nil || len(apps) != 20 {
-		t.Fatalf("%d apps, %v", len(apps), err)
-	}
-}
-
-// `scale … 1000000000` and negative counts are refused before anything is
-// asked of Marathon, naming the value; MARATHON_MAX_INSTANCES moves the
-// bound.
-func TestScaleRefusesAbsurdCountsBeforeAskingMarathon(t *testing.T) {
-	srv, c, o, _ := setup(t)
-	ctx := context.Background()
-	for _, n := range []int{1_000_000_000, -1, DefaultMaxInstances + 1} {
-		_, err := Scale(ctx, c, "/sys/x", n, o)
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d instances: want 0 to %d", n, DefaultMaxInstances)) {
-			t.Errorf("scale to %d: %v", n, err)
-		}
-	}
-	if got := srv.Requests(); len(got) > 0 {
-		t.Fatalf("refused counts reached Marathon: %v", got)
-	}
-	o, err := OptionsFromEnv(func(k string) string { return map[string]string{MaxInstancesEnv: "500"}[k] }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Scale(ctx, c, "/sys/x", 400, o); err == nil || !strings.Contains(err.Error(), "does not run on Marathon") {
-		t.Fatalf("with %s=500, scale to 400: %v", MaxInstancesEnv, err)
-	}
-	for _, bad := range []string{"0", "-5", "lots", "1e9", "2000000"} {
-		if _, err := OptionsFromEnv(func(k string) string { return map[string]string{MaxInstancesEnv: bad}[k] }, nil); err == nil || !strings.Contains(err.Error(), bad) {
-			t.Errorf("%s=%q: %v", MaxInstancesEnv, bad, err)
-		}
 	}
 }

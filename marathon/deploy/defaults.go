@@ -1,10 +1,11 @@
-package render
+package deploy
 
-// MarathonDefaults are the values Marathon 1.10 gives the fields of an app
+// marathonDefaults are the values Marathon 1.10 gives the fields of an app
 // definition that do not set them (app.raml and AppDefinition's defaults),
-// as GET returns them. The deploy plan tells a field left to Marathon
-// from one set by hand with them; the Marathon stand-in fills them in.
-var MarathonDefaults = map[string]any{
+// as GET returns them. The plan tells a field left to Marathon from one set
+// by hand with them. (The Marathon stand-in, marathontest, has its own
+// table, written from Marathon's documentation: it checks this one.)
+var marathonDefaults = map[string]any{
 	"cmd": nil, "args": nil, "user": nil, "executor": "", "disk": 0.0, "gpus": 0.0,
 	"constraints": []any{}, "uris": []any{}, "fetch": []any{}, "storeUrls": []any{},
 	"requirePorts": false, "backoffSeconds": 1.0, "backoffFactor": 1.15, "maxLaunchDelaySeconds": 300.0,

@@ -12,6 +12,7 @@
 package settings
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -121,11 +122,11 @@ func (r Release) Fixture() bool { return r.Sources == SourcesFixture }
 func readRelease(getenv Getenv) (Release, error) {
 	r := Release{
 		ServicesFile:     getenv("LHCBDIRAC_SERVICES"),
-		Environment:      or(getenv("LHCBDIRAC_ENVIRONMENT"), "certification"),
-		Dist:             or(getenv("LHCBDIRAC_DIST"), "dist"),
+		Environment:      cmp.Or(getenv("LHCBDIRAC_ENVIRONMENT"), "certification"),
+		Dist:             cmp.Or(getenv("LHCBDIRAC_DIST"), "dist"),
 		Repository:       strings.TrimSuffix(getenv("LHCBDIRAC_REPOSITORY"), "/"),
 		Version:          getenv("LHCBDIRAC_VERSION"),
-		Sources:          or(getenv("LHCBDIRAC_SOURCES"), SourcesIndex),
+		Sources:          cmp.Or(getenv("LHCBDIRAC_SOURCES"), SourcesIndex),
 		LockFile:         getenv("LHCBDIRAC_LOCK"),
 		PipIndexURL:      getenv("LHCBDIRAC_PIP_INDEX_URL"),
 		Installer:        getenv("LHCBDIRAC_DIRACOS_INSTALLER"),
@@ -237,7 +238,7 @@ type RegistryLogin struct{ Registry, User, Password string }
 func (l RegistryLogin) Empty() bool { return l.Registry == "" && l.User == "" && l.Password == "" }
 
 func readCI(getenv Getenv) (CI, error) {
-	get := func(a, b string) string { return or(getenv(a), getenv(b)) }
+	get := func(a, b string) string { return cmp.Or(getenv(a), getenv(b)) }
 	c := CI{
 		Login:        RegistryLogin{Registry: get("REGISTRY", "CI_REGISTRY"), User: get("REGISTRY_USER", "CI_REGISTRY_USER"), Password: get("REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD")},
 		DockerConfig: getenv("DOCKER_CONFIG"),
@@ -338,13 +339,6 @@ func flag(getenv Getenv, name string) (bool, error) {
 	default:
 		return false, fmt.Errorf("%s=%q: want 1 or unset", name, v)
 	}
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func nonEmpty(vs ...string) []string {

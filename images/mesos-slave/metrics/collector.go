@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -337,7 +338,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	fs.BoolVar(quiet, "quiet", false, "same as -q")
 	interval := fs.Duration("interval", 30*time.Second, "time between readings")
 	once := fs.Bool("once", false, "one reading, one write, then exit (as the seed's cron job)")
-	docker := fs.String("docker", or(getenv("DOCKER_HOST"), "/var/run/docker.sock"), "the Docker socket")
+	docker := fs.String("docker", cmp.Or(getenv("DOCKER_HOST"), "/var/run/docker.sock"), "the Docker socket")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -457,11 +458,4 @@ func LoadInflux(path string, getenv func(string) string) (Influx, error) {
 		in.SSL = b
 	}
 	return in, nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

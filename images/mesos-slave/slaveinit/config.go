@@ -17,7 +17,8 @@ package slaveinit
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,7 +126,7 @@ func Resolve(ctx context.Context, env map[string]string, h Hooks) (Config, error
 	// MESOS_* reach the agent unchanged (Mesos reads MESOS_<FLAG> itself).
 	// A near miss of a known flag, which the agent would silently ignore
 	// (the seed's README used MESOS_WORKDIR), is reported.
-	for _, k := range sortedKeys(e) {
+	for _, k := range slices.Sorted(maps.Keys(e)) {
 		if flag, ok := strings.CutPrefix(k, "MESOS_"); ok {
 			if guess := nearMiss(strings.ToLower(flag)); guess != "" {
 				c.warn("%s is not a Mesos agent flag and will be ignored; did you mean MESOS_%s?", k, strings.ToUpper(guess))
@@ -250,7 +251,7 @@ func (c *Config) warn(format string, a ...any) {
 // EnvList is the programs' environment as sorted KEY=VALUE.
 func (c Config) EnvList() []string {
 	out := make([]string, 0, len(c.Env))
-	for _, k := range sortedKeys(c.Env) {
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		out = append(out, k+"="+c.Env[k])
 	}
 	return out
@@ -268,13 +269,4 @@ func copyMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -2,8 +2,10 @@ package slaveinit
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -60,7 +62,7 @@ func (s *Shipper) RsyslogConf() string {
 		fmt.Fprintf(&b, "template(name=%s type=\"list\" option.jsonf=\"on\") {\n", rsyslogString("ship-"+typ))
 		fmt.Fprintf(&b, "  property(outname=\"message\" name=\"msg\" format=\"jsonf\")\n  property(outname=\"file\" name=\"$!metadata!filename\" format=\"jsonf\")\n")
 		fmt.Fprintf(&b, "  constant(outname=\"type\" value=%s format=\"jsonf\")\n", rsyslogString(typ))
-		for _, k := range sortedKeys(s.Fields) {
+		for _, k := range slices.Sorted(maps.Keys(s.Fields)) {
 			fmt.Fprintf(&b, "  constant(outname=%s value=%s format=\"jsonf\")\n", rsyslogString(k), rsyslogString(s.Fields[k]))
 		}
 		b.WriteString("  constant(value=\"\\n\")\n}\n")

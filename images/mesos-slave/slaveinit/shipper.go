@@ -58,7 +58,7 @@ func (s *Shipper) RsyslogConf() string {
 	var b strings.Builder
 	b.WriteString("# Written by mesos-slave-init at container start.\n")
 	b.WriteString("global(workDirectory=\"/var/lib/rsyslog\")\nmodule(load=\"imfile\")\n")
-	for _, typ := range sortedKeys(map[string]string{"syslog": "", "mesos-slave": ""}) {
+	for _, typ := range []string{"mesos-slave", "syslog"} {
 		fmt.Fprintf(&b, "template(name=%s type=\"list\" option.jsonf=\"on\") {\n", rsyslogString("ship-"+typ))
 		fmt.Fprintf(&b, "  property(outname=\"message\" name=\"msg\" format=\"jsonf\")\n  property(outname=\"file\" name=\"$!metadata!filename\" format=\"jsonf\")\n")
 		fmt.Fprintf(&b, "  constant(outname=\"type\" value=%s format=\"jsonf\")\n", rsyslogString(typ))

@@ -39,6 +39,7 @@ var magecliTargets = map[string]any{
 	"marathon:render": marathon.Render, "marathon:plan": marathon.Plan, "marathon:deploy": marathon.Deploy,
 	"marathon:softUpdate": marathon.SoftUpdate, "marathon:dockerRun": marathon.DockerRun,
 	"release": release.Release, "testService": release.TestService, "scale": release.Scale, "keys": release.Keys,
+	"promote": release.Promote, "rollback": release.Rollback,
 	"lock": lock.Resolve, "lock:resolve": lock.Resolve, "lock:check": lock.Check,
 	"ci:plan": ci.Plan, "ci:release": ci.Release, "ci:login": ci.Login, "ci:testChanged": ci.TestChanged,
 	"bench": dev.Bench, "smoke": dev.Smoke, "lint": dev.Lint, "test": dev.Test,

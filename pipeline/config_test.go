@@ -44,7 +44,7 @@ func TestConfigBadInputNamesValueAndFix(t *testing.T) {
 		{"v9.1", env("LHCBDIRAC_SOURCES", "git"), `LHCBDIRAC_SOURCES="git": want index (the real releases, the default) or fixture`},
 		{"v9.1", env("LHCBDIRAC_SOURCES", "fixture", "LHCBDIRAC_LOCK", "/x.lock"), "LHCBDIRAC_LOCK is set, but LHCBDIRAC_SOURCES=fixture installs the FIXTURE"},
 		{"v9.1", env("LHCBDIRAC_PIP_INDEX_URL", "pypi.example/simple"), `LHCBDIRAC_PIP_INDEX_URL="pypi.example/simple": want an http(s) URL`},
-		{"v9.1", env("LHCBDIRAC_ENVIRONMENT", "prod"), `LHCBDIRAC_ENVIRONMENT="prod" is not an environment of pipeline/services.yaml (embedded) (have certification)`},
+		{"v9.1", env("LHCBDIRAC_ENVIRONMENT", "prod"), `LHCBDIRAC_ENVIRONMENT="prod" is not an environment of pipeline/services.yaml (embedded) (have certification, production)`},
 		{"v9.1", env("LHCBDIRAC_SERVICES", "/nonexistent/services.yaml"), "/nonexistent/services.yaml"},
 	} {
 		_, err := ConfigFor(tc.ver, tc.env, "127.0.0.1:5000")
@@ -84,7 +84,11 @@ func TestMarathonSettingsReachTheReleaseAndMarathonTargets(t *testing.T) {
 		if _, err := renderApps(c, nil); err == nil || !strings.Contains(err.Error(), v.want) {
 			t.Errorf("release with %s: %v", v.name, err)
 		}
-		if _, err := marathonApps(st, "services.yaml", "certification", "v9.1"); err == nil || !strings.Contains(err.Error(), v.want) {
+		mc, err := marathonConfig(st, "services.yaml", "certification", "v9.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := renderApps(mc, nil); err == nil || !strings.Contains(err.Error(), v.want) {
 			t.Errorf("marathon:* with %s: %v", v.name, err)
 		}
 	}
@@ -95,8 +99,12 @@ func TestMarathonSettingsReachTheReleaseAndMarathonTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mar, err := marathonApps(st, "services.yaml", "certification", "v9.1")
-	if err != nil || len(mar) != len(rel) {
+	mc, err := marathonConfig(st, "services.yaml", "certification", "v9.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mar, err := renderApps(mc, nil)
+	if err != nil || len(mar) != len(rel) || string(mar[0].JSON) != string(rel[0].JSON) {
 		t.Fatalf("%d apps from marathon:render, %d from the release: %v", len(mar), len(rel), err)
 	}
 }

@@ -6,13 +6,15 @@ import (
 	"io"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/client"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 
 // The Marathon side alone (marathon:*, scale): the same settings, the same
@@ -31,27 +33,37 @@ func NewDeployer(m settings.Marathon, log io.Writer) (*Deployer, error) {
 }
 
 // marathonApps renders servicesFile's apps for env at ver, as a release
-// of ver would (the template and schema the settings name).
-func marathonApps(st settings.Settings, servicesFile, env, ver string) ([]render.App, error) {
-	if err := st.Need(settings.AreaRelease); err != nil {
+// of ver would (the template and schema the settings name), each naming
+// the digest ver's tag names in the registry.
+func marathonApps(ctx context.Context, st settings.Settings, servicesFile, env, ver string) ([]render.App, error) {
+	c, err := marathonConfig(st, servicesFile, env, ver)
+	if err != nil {
 		return nil, err
+	}
+	pins, err := releasedPins(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return renderApps(c, pins)
+}
+
+// marathonConfig is a release's configuration for servicesFile and env.
+func marathonConfig(st settings.Settings, servicesFile, env, ver string) (Config, error) {
+	if err := st.Need(settings.AreaRelease); err != nil {
+		return Config{}, err
 	}
 	v, err := version.Parse(ver)
 	if err != nil {
-		return nil, err
+		return Config{}, err
 	}
-	f, err := services.Load(servicesFile)
-	if err != nil {
-		return nil, err
-	}
-	c := Config{Release: st.Release, Version: v, Services: f}
-	c.Environment = env
-	return renderApps(c, nil)
+	rel := st.Release
+	rel.ServicesFile, rel.Environment = servicesFile, env
+	return NewConfig(v, rel, RegistryAddress(st))
 }
 
 // RunMarathonRender is `mage marathon:render`.
-func RunMarathonRender(st settings.Settings, servicesFile, env, ver, dir string, out io.Writer) error {
-	apps, err := marathonApps(st, servicesFile, env, ver)
+func RunMarathonRender(ctx context.Context, st settings.Settings, servicesFile, env, ver, dir string, out io.Writer) error {
+	apps, err := marathonApps(ctx, st, servicesFile, env, ver)
 	if err != nil {
 		return err
 	}
@@ -71,7 +83,7 @@ func deployer(st settings.Settings, log io.Writer) (*Deployer, error) {
 
 // RunMarathonPlan is `mage marathon:plan`.
 func RunMarathonPlan(ctx context.Context, st settings.Settings, servicesFile, env, ver string, out io.Writer) error {
-	apps, err := marathonApps(st, servicesFile, env, ver)
+	apps, err := marathonApps(ctx, st, servicesFile, env, ver)
 	if err != nil {
 		return err
 	}
@@ -84,17 +96,21 @@ func RunMarathonPlan(ctx context.Context, st settings.Settings, servicesFile, en
 		return err
 	}
 	deploy.FormatPlan(out, plan)
+	FormatPlanFields(out, plan)
 	return nil
 }
 
 // RunMarathonDeploy is `mage marathon:deploy`.
 func RunMarathonDeploy(ctx context.Context, st settings.Settings, servicesFile, env, ver string, log io.Writer) error {
-	apps, err := marathonApps(st, servicesFile, env, ver)
+	apps, err := marathonApps(ctx, st, servicesFile, env, ver)
 	if err != nil {
 		return err
 	}
 	d, err := deployer(st, log)
 	if err != nil {
+		return err
+	}
+	if _, err := VerifyApps(ctx, st.Evidence, apps, env); err != nil {
 		return err
 	}
 	_, err = deploy.Apply(ctx, d.Client, apps, d.Options)
@@ -110,7 +126,23 @@ func RunSoftUpdate(ctx context.Context, st settings.Settings, ver string, log io
 	if err != nil {
 		return err
 	}
-	_, err = deploy.SoftUpdate(ctx, d.Client, ver, d.Options)
+	// Every app's new image: the digest ver's tag names, verified before
+	// any app changes.
+	pin := func(repo string) (string, error) {
+		ref, err := name.NewTag(repo + ":" + ver)
+		if err != nil {
+			return "", err
+		}
+		desc, err := remote.Head(ref, append(registryAuth(), remote.WithContext(ctx))...)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", ref, err)
+		}
+		if _, err := VerifyRefs(ctx, st.Evidence, []string{repo + "@" + desc.Digest.String()}, ""); err != nil {
+			return "", err
+		}
+		return desc.Digest.String(), nil
+	}
+	_, err = deploy.SoftUpdate(ctx, d.Client, ver, pin, d.Options)
 	return err
 }
 
@@ -132,7 +164,19 @@ func RunScale(ctx context.Context, st settings.Settings, service string, count i
 	if err != nil {
 		return err
 	}
-	_, err = deploy.Scale(ctx, d.Client, render.AppID(s.Name), count, d.Options)
+	// Scaling starts more of what runs: its image's evidence is checked
+	// before Marathon is asked to change anything.
+	id := render.AppID(s.Name)
+	cur, err := d.Client.GetApp(ctx, id)
+	if err != nil {
+		return err
+	}
+	if cur != nil {
+		if _, err := VerifyRefs(ctx, st.Evidence, []string{cur.Image()}, st.Release.Environment); err != nil {
+			return fmt.Errorf("scale %s: %w", id, err)
+		}
+	}
+	_, err = deploy.Scale(ctx, d.Client, id, count, d.Options)
 	return err
 }
 

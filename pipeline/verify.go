@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,6 +40,17 @@ func pinned(ref string) (name.Digest, error) {
 		return name.Digest{}, fmt.Errorf("%s is named by tag only: an app must name its image by digest (repository:tag@sha256:…), so what runs is what was tested", ref)
 	}
 	return name.NewDigest(r.Repo + "@" + r.Digest)
+}
+
+// VerifyRefs checks the evidence of images named by digest.
+func VerifyRefs(ctx context.Context, ev settings.Evidence, refs []string, environment string) ([]Verified, error) {
+	var apps []render.App
+	for _, r := range refs {
+		doc := map[string]any{"id": r, "container": map[string]any{"docker": map[string]any{"image": r}}}
+		b, _ := json.Marshal(doc)
+		apps = append(apps, render.App{ID: r, Doc: doc, JSON: b})
+	}
+	return VerifyApps(ctx, ev, apps, environment)
 }
 
 // VerifyApps checks the evidence of every image the apps name; environment

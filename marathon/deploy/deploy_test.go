@@ -255,7 +255,7 @@ func TestSoftUpdateSwapsOnlyDiracImages(t *testing.T) {
 		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "gitlab-registry.cern.ch/lhcb-dirac/lhcbdirac:v8r4"}}})
 	srv.Seed(map[string]any{"id": "/pinger", "instances": json.Number("1"), "cpus": json.Number("0.1"), "mem": json.Number("100"),
 		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "gitlab-registry.cern.ch/lhcb-dirac/lhcbdirac:pinger_v0r3"}}})
-	res, err := SoftUpdate(context.Background(), c, "v8r5", o)
+	res, err := SoftUpdate(context.Background(), c, "v8r5", nil, o)
 	if err != nil {
 		t.Fatal(err)
 	}

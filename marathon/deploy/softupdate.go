@@ -16,9 +16,11 @@ const componentLabel = "dirac_component"
 
 // SoftUpdate is the seed's "soft update": every app labelled
 // dirac_component (Marathon label, or the docker label parameter the seed
-// used) gets its image tag swapped for version; instance counts, resources
-// and everything else stay as they run.
-func SoftUpdate(ctx context.Context, c *client.Client, version string, o Options) ([]Result, error) {
+// used) gets its image swapped for version's; instance counts, resources
+// and everything else stay as they run. pin gives the digest version's tag
+// names in a repository, so the image is named repository:version@digest
+// (nil: by tag only); every pin is found before any app is changed.
+func SoftUpdate(ctx context.Context, c *client.Client, version string, pin func(repo string) (string, error), o Options) ([]Result, error) {
 	o.defaults()
 	apps, err := client.Retry(ctx, time.Now().Add(o.Timeout), o.Log, "listing the apps", c.ListApps)
 	if err != nil {
@@ -33,6 +35,13 @@ func SoftUpdate(ctx context.Context, c *client.Client, version string, o Options
 		newImage, err := retag(image, version)
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", a.ID, err)
+		}
+		if pin != nil {
+			ref := app.ParseImage(newImage)
+			if ref.Digest, err = pin(ref.Repo); err != nil {
+				return nil, fmt.Errorf("app %s: %w", a.ID, err)
+			}
+			newImage = ref.String()
 		}
 		container, err := a.ContainerWithImage(newImage)
 		if err != nil {

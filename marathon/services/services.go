@@ -51,8 +51,11 @@ type Environment struct {
 
 // Service is one DIRAC service.
 type Service struct {
-	Name         string `yaml:"name"` // System/Service
-	Port         int    `yaml:"port"` // DIPS port inside the container
+	Name string `yaml:"name"` // System/Service
+	Port int    `yaml:"port"` // DIPS port inside the container
+	// Canary marks the services promote tries on one instance first
+	// (none marked: every service is a canary).
+	Canary       bool `yaml:"canary"`
 	Settings     `yaml:",inline"`
 	Environments map[string]Settings `yaml:"environments"`
 	line         int
@@ -85,6 +88,7 @@ type Resolved struct {
 	SystemLabel     string
 	Image           string
 	PingerURL       string
+	Canary          bool
 }
 
 // Seed defaults: what generate-marathon-config.py and its template used.
@@ -393,7 +397,7 @@ func (f *File) Resolve(env string) ([]Resolved, error) {
 			CPUs: *st.CPUs, Mem: *st.Mem, Instances: *st.Instances,
 			Env: st.Env, Labels: st.Labels, Constraints: st.Constraints,
 			DiracCfg: e.DiracCfg, GridSecurity: e.GridSecurity, SystemLabel: e.System,
-			Image: f.Image, PingerURL: f.PingerURL,
+			Image: f.Image, PingerURL: f.PingerURL, Canary: s.Canary,
 		}
 		if st.HealthCheck != nil {
 			r.HealthCheck = *st.HealthCheck

@@ -10,9 +10,9 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
 
-// Render writes one <System>_<Service>.json per service of the services file (YAML, or the seed's JSON) for env and version into dir.
-func Render(servicesFile, env, version, dir string) error {
-	return pipeline.RunMarathonRender(settings.Load(), servicesFile, env, version, dir, os.Stdout)
+// Render writes one <System>_<Service>.json per service of the services file (YAML, or the seed's JSON) for env and version into dir, each naming its image by the digest version's tag names in the registry.
+func Render(ctx context.Context, servicesFile, env, version, dir string) error {
+	return pipeline.RunMarathonRender(ctx, settings.Load(), servicesFile, env, version, dir, os.Stdout)
 }
 
 // Plan prints what deploying would change on $MARATHON_URL: create / update (with a diff) / unchanged.
@@ -20,7 +20,7 @@ func Plan(ctx context.Context, servicesFile, env, version string) error {
 	return pipeline.RunMarathonPlan(ctx, settings.Load(), servicesFile, env, version, os.Stdout)
 }
 
-// Deploy creates or updates every app on $MARATHON_URL and waits until each is healthy, rolling back the ones that are not (MARATHON_FORCE=1 overrides running deployments; MARATHON_TIMEOUT).
+// Deploy verifies the evidence of every image, then creates or updates every app on $MARATHON_URL and waits until each is healthy, rolling back the ones that are not (MARATHON_FORCE=1 overrides running deployments; MARATHON_TIMEOUT).
 func Deploy(ctx context.Context, servicesFile, env, version string) error {
 	return pipeline.RunMarathonDeploy(ctx, settings.Load(), servicesFile, env, version, os.Stderr)
 }

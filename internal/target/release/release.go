@@ -26,3 +26,15 @@ func Scale(ctx context.Context, service string, n int) error {
 
 // Keys makes a release key pair for local use (releases here sign with it unless LHCBDIRAC_SIGNING_KEY is set; deploys verify with it unless LHCBDIRAC_VERIFY_KEY is set) and says where it is.
 func Keys() error { return pipeline.RunKeys(os.Stdout) }
+
+// Promote deploys the digests VERSION pushed (read from the registry, verified first) to ENVIRONMENT of the services file, without rebuilding: the plan field by field, then a canary (one instance of each app, or of the services marked canary, gated on Marathon's health and a DIPS ping through the pinger), then the rest; any failure rolls every app back.
+func Promote(ctx context.Context, version, environment string) error {
+	_, err := pipeline.RunPromote(ctx, settings.Load(), version, environment, os.Stdout, os.Stderr)
+	return err
+}
+
+// Rollback redeploys, at once, the previous release every app of ENVIRONMENT ran on Marathon (its evidence verified first) and says what it restored.
+func Rollback(ctx context.Context, environment string) error {
+	_, err := pipeline.RunRollback(ctx, settings.Load(), environment, os.Stdout, os.Stderr)
+	return err
+}

@@ -116,7 +116,11 @@ func RunPromote(ctx context.Context, st settings.Settings, ver, environment stri
 		}
 		return pr, fmt.Errorf("promoting %s to %s: %w", v.Raw, environment, err)
 	}
-	fmt.Fprintf(out, "promoted %s to %s: %d apps, canaries %s, every image the digest that was smoke-tested\n", v.Raw, environment, len(apps), strings.Join(canaries(apps), ", "))
+	which := "every app"
+	if c := canaries(apps); len(c) > 0 {
+		which = strings.Join(c, ", ")
+	}
+	fmt.Fprintf(out, "promoted %s to %s: %d apps (canaries first: %s), every image the digest that was smoke-tested\n", v.Raw, environment, len(apps), which)
 	return pr, nil
 }
 

@@ -88,6 +88,10 @@ type Server struct {
 	// the app's fixed ones (hostPort, or requirePorts with port
 	// definitions).
 	Hosts []string
+	// FirstHostPort is where each agent's dynamic host ports start
+	// (default 31000, Mesos' default range); a test that serves the tasks'
+	// ports itself picks a range it holds.
+	FirstHostPort int
 	// MaxVersions bounds the versions kept of each app (default
 	// DefaultMaxVersions); the oldest go first.
 	MaxVersions int

@@ -1,6 +1,7 @@
 package marathontest
 
 import (
+	"cmp"
 	"strings"
 	"time"
 )
@@ -149,7 +150,7 @@ func (s *Server) newTaskLocked(id, ver string, def map[string]any, o Outcome) *t
 	for _, fixed := range requestedHostPorts(def) {
 		if fixed == 0 {
 			if s.nextPort[host] == 0 {
-				s.nextPort[host] = 31000
+				s.nextPort[host] = cmp.Or(s.FirstHostPort, 31000)
 			}
 			fixed = s.nextPort[host]
 			s.nextPort[host]++

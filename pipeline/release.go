@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/report"
 )
 
 // Release is one run of the release: its configuration, what it stands on,
@@ -33,8 +34,9 @@ type Release struct {
 // also on failure: it says how far each image got.
 func (r *Release) Run(ctx context.Context) error {
 	err := r.release(ctx)
+	err = r.finish(ctx, err)
 	r.Exported.Close()
-	return r.finish(err)
+	return err
 }
 
 func (r *Release) release(ctx context.Context) (err error) {
@@ -75,7 +77,7 @@ func (r *Release) TestService(ctx context.Context, service string) error {
 		return err
 	}
 	r.Config, r.Config.FreshSmoke = c, true
-	err = r.finish(r.testService(ctx))
+	err = r.finish(ctx, r.testService(ctx))
 	for _, s := range r.Smoked.Services() {
 		fmt.Fprintf(r.S.Out, "\n%s health check:\n%s\n%s log:\n%s\nping through the pinger:\n%s\n",
 			s.Service, s.Output(images.CheckHealth), s.Service, s.Log, s.Output(images.CheckPing))
@@ -94,11 +96,22 @@ func (r *Release) testService(ctx context.Context) (err error) {
 	return err
 }
 
-// finish writes the summary (and saves it with the lock for a release).
-func (r *Release) finish(err error) error {
+// finish writes the summary, and for a release saves it with the lock,
+// the report and the release notes in dist/<version>/ — also when the
+// release failed: they show how far it got.
+func (r *Release) finish(ctx context.Context, err error) error {
 	r.WriteSummary(r.S.Out)
 	if werr := r.saveSummary(); werr != nil && err == nil {
 		err = werr
+	}
+	if r.Config.Only == "" {
+		w, werr := (&report.Renderer{}).Write(r.Config.Dist, r.Report(ctx))
+		if werr != nil && err == nil {
+			err = werr
+		}
+		if werr == nil {
+			fmt.Fprintf(r.S.Out, "Report: %s\nRelease notes: %s\n", w.HTML, w.Notes)
+		}
 	}
 	return err
 }

@@ -21,8 +21,10 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/cosigntest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testengine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
@@ -127,6 +129,25 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 		for _, svc := range v.Result.Smoke.Services {
 			if len(svc.Checks) == 0 || svc.Result != "passed" {
 				t.Errorf("%s: smoke %+v", v.Ref, svc)
+			}
+		}
+	}
+	// The real cosign accepts what the release attached, with the
+	// release's public key (the local pair: no LHCBDIRAC_SIGNING_KEY here).
+	_, keyFrom, err := pipeline.VerifyKey(settings.Evidence{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := strings.TrimSuffix(strings.TrimPrefix(keyFrom, "the local key pair's "), " (LHCBDIRAC_VERIFY_KEY is not set)")
+	cosign := cosigntest.New(t)
+	for _, n := range images.Names() {
+		ref := r.Pushed.Images[n].Ref()
+		if out, err := cosign.Run("verify", "--key", pub, "--insecure-ignore-tlog", "--allow-http-registry", ref); err != nil {
+			t.Errorf("cosign verify %s: %v\n%s", ref, err, out)
+		}
+		for _, typ := range []string{"slsaprovenance1", "cyclonedx", evidence.TypeSmoke} {
+			if out, err := cosign.Run("verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--allow-http-registry", "--type", typ, ref); err != nil {
+				t.Errorf("cosign verify-attestation --type %s %s: %v\n%s", typ, ref, err, out)
 			}
 		}
 	}

@@ -39,7 +39,7 @@ var magecliTargets = map[string]any{
 	"marathon:render": marathon.Render, "marathon:plan": marathon.Plan, "marathon:deploy": marathon.Deploy,
 	"marathon:softUpdate": marathon.SoftUpdate, "marathon:dockerRun": marathon.DockerRun,
 	"release": release.Release, "testService": release.TestService, "scale": release.Scale, "keys": release.Keys,
-	"promote": release.Promote, "rollback": release.Rollback,
+	"promote": release.Promote, "rollback": release.Rollback, "report": release.Report,
 	"lock": lock.Resolve, "lock:resolve": lock.Resolve, "lock:check": lock.Check,
 	"ci:plan": ci.Plan, "ci:release": ci.Release, "ci:login": ci.Login, "ci:testChanged": ci.TestChanged,
 	"bench": dev.Bench, "smoke": dev.Smoke, "lint": dev.Lint, "test": dev.Test,
@@ -47,8 +47,11 @@ var magecliTargets = map[string]any{
 }
 
 func init() {
-	// metrics:report takes --since, which mage cannot parse.
+	// metrics:report takes --since, report --against, which mage cannot parse.
 	args, err := magecli.Options(os.Args[1:], "metrics:report", map[string]string{"since": "LHCBDIRAC_METRICS_SINCE"}, os.Setenv)
+	if err == nil {
+		args, err = magecli.Options(args, "report", map[string]string{"against": "LHCBDIRAC_REPORT_AGAINST"}, os.Setenv)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(2)

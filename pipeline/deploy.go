@@ -69,7 +69,7 @@ func deployStage(ctx context.Context, s *Session, t *Tagged, apps []render.App, 
 	// valid evidence for its digest.
 	step := s.P.Start("verify the evidence of every image the apps name")
 	if d.Verified, err = VerifyApps(ctx, s.Settings.Evidence, apps, c.Environment); err != nil {
-		return d, step.Fail(err)
+		return d, step.Fail(fmt.Errorf("nothing was deployed: %w", err))
 	}
 	step.Done()
 	plan, err := deploy.Plan(ctx, to.Client, apps)

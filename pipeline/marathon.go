@@ -111,7 +111,7 @@ func RunMarathonDeploy(ctx context.Context, st settings.Settings, servicesFile, 
 		return err
 	}
 	if _, err := VerifyApps(ctx, st.Evidence, apps, env); err != nil {
-		return err
+		return fmt.Errorf("nothing was deployed: %w", err)
 	}
 	_, err = deploy.Apply(ctx, d.Client, apps, d.Options)
 	return err

@@ -95,7 +95,7 @@ func RunPromote(ctx context.Context, st settings.Settings, ver, environment stri
 	pr := &Promoted{Version: v.Raw, Environment: environment, Apps: apps}
 	// Before any request to Marathon: the evidence of every image.
 	if pr.Verified, err = VerifyApps(ctx, st.Evidence, apps, environment); err != nil {
-		return pr, err
+		return pr, fmt.Errorf("promote %s to %s: nothing was deployed: %w", v.Raw, environment, err)
 	}
 	for _, vr := range pr.Verified {
 		fmt.Fprintf(out, "verified %s: signed, built by %s, smoke passed (%d services)\n", vr.Ref, vr.Result.Provenance.BuilderID, len(vr.Result.Smoke.Services))

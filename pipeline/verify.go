@@ -84,7 +84,7 @@ func VerifyApps(ctx context.Context, ev settings.Evidence, apps []render.App, en
 	}
 	results, err := v.VerifyAll(ctx, digests, evidence.Policy{}, evidence.Options{Remote: registryAuth()})
 	if err != nil {
-		return nil, fmt.Errorf("the evidence of the images to deploy does not hold (verified with %s); nothing was deployed:\n%w", from, err)
+		return nil, fmt.Errorf("the evidence does not hold (verified with %s):\n%w", from, err)
 	}
 	var out []Verified
 	for i, r := range order {
@@ -96,7 +96,7 @@ func VerifyApps(ctx context.Context, ev settings.Evidence, apps []render.App, en
 		out = append(out, *vr)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("the evidence of the images to deploy does not hold; nothing was deployed:\n%w", err)
+		return nil, fmt.Errorf("the evidence does not hold:\n%w", err)
 	}
 	return out, nil
 }

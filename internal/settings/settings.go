@@ -108,6 +108,10 @@ type Release struct {
 
 	MarathonTemplate string // LHCBDIRAC_MARATHON_TEMPLATE
 	MarathonSchema   string // LHCBDIRAC_MARATHON_SCHEMA
+
+	// ReportAgainst is LHCBDIRAC_REPORT_AGAINST (mage report's --against):
+	// the release a report compares with; "" = the nearest lower one.
+	ReportAgainst string
 }
 
 // Where DIRAC and LHCbDIRAC come from (LHCBDIRAC_SOURCES).
@@ -134,6 +138,7 @@ func readRelease(getenv Getenv) (Release, error) {
 		MesosSlaveBase:   getenv("LHCBDIRAC_BASE_MESOS_SLAVE"),
 		MarathonTemplate: getenv("LHCBDIRAC_MARATHON_TEMPLATE"),
 		MarathonSchema:   getenv("LHCBDIRAC_MARATHON_SCHEMA"),
+		ReportAgainst:    getenv("LHCBDIRAC_REPORT_AGAINST"),
 	}
 	overrides := sources.Overrides(getenv)
 	r.DIRAC, r.LHCbDIRAC = overrides[0], overrides[1]

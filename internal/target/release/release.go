@@ -38,3 +38,9 @@ func Rollback(ctx context.Context, environment string) error {
 	_, err := pipeline.RunRollback(ctx, settings.Load(), environment, os.Stdout, os.Stderr)
 	return err
 }
+
+// Report writes dist/VERSION/report.html and release-notes.md from what the registry holds of VERSION (its images, their verified evidence, its lock), against the nearest lower release (--against PREVIOUS for another).
+func Report(ctx context.Context, version string) error {
+	st := settings.Load()
+	return pipeline.RunReport(ctx, st, version, st.Release.ReportAgainst, os.Stdout)
+}

@@ -56,6 +56,9 @@ func (b *Built) Containers() map[string]*dagger.Container {
 // build evaluates the recipes of imgs concurrently, recording each image's
 // container and build time; every image is tried, the failures joined.
 func build(ctx context.Context, s *Session, in *Inputs, imgs []images.Image) (*Built, error) {
+	if err := in.prepare(ctx, s); err != nil {
+		return nil, err
+	}
 	b := &Built{Inputs: in, Images: make([]BuiltImage, len(imgs))}
 	recipe := in.Recipe(s)
 	var wg sync.WaitGroup

@@ -19,7 +19,6 @@ type Deployer struct {
 
 // Deployed is what the deploy stage did.
 type Deployed struct {
-	Tagged   *Tagged
 	Apps     []render.App
 	Skipped  string          // why nothing was deployed ("" when it was)
 	Verified []Verified      // the evidence checked before anything was sent
@@ -43,9 +42,8 @@ type DryRunApp struct {
 	Instances int
 }
 
-func deployStage(ctx context.Context, s *Session, t *Tagged, apps []render.App, to *Deployer) (d *Deployed, err error) {
-	c := t.Attested.Pushed.Exported.Built.Inputs.Config
-	d = &Deployed{Tagged: t, Apps: apps}
+func deployStage(ctx context.Context, s *Session, c Config, apps []render.App, to *Deployer) (d *Deployed, err error) {
+	d = &Deployed{Apps: apps}
 	switch {
 	case c.Version.Pre:
 		d.Skipped = c.Version.Raw + " is a pre-release: pushed and tagged devel, not deployed"

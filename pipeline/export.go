@@ -32,6 +32,15 @@ func (e *Exported) Ref(name string) string {
 	return e.Images[name].Ref()
 }
 
+// Digests are the images' digests by repository.
+func (e *Exported) Digests() map[string]string {
+	out := map[string]string{}
+	for _, l := range e.Images {
+		out[l.Repo] = l.Digest
+	}
+	return out
+}
+
 // Close removes the exports from disk.
 func (e *Exported) Close() {
 	if e == nil {

@@ -47,6 +47,28 @@ type Inputs struct {
 	// Digest is the digest of everything the images are made from
 	// (inputsdigest.go): the same digest, the same images.
 	Digest string
+
+	root, installer string
+	mods            gobuild.Modules
+}
+
+// prepare makes what a build needs of the engine — the Go builder, the
+// lhcbdirac recipe's inputs — connecting to it first: a release whose
+// images exist already (find.go) never connects at all.
+func (in *Inputs) prepare(ctx context.Context, s *Session) error {
+	if in.Go != nil {
+		return nil
+	}
+	if err := s.Connect(ctx); err != nil {
+		return err
+	}
+	var err error
+	if in.Go, err = gobuild.NewBuilder(ctx, s.Client, in.Bases.Tools, in.root, in.mods); err != nil {
+		return err
+	}
+	in.Go.Rerun = in.Build.Rerun
+	in.lhcb, err = lhcbdiracInputs(s, in, in.installer)
+	return err
 }
 
 // BuildKnobs make a build run again (the benchmark, the reproducibility
@@ -130,15 +152,8 @@ func inputs(ctx context.Context, s *Session, c Config, knobs BuildKnobs) (*Input
 	if err != nil {
 		return nil, err
 	}
-	mods, err := gobuild.PrepareModules(ctx, s.P, root)
-	if err != nil {
-		return nil, err
-	}
-	if in.Go, err = gobuild.NewBuilder(ctx, s.Client, in.Bases.Tools, root, mods); err != nil {
-		return nil, err
-	}
-	in.Go.Rerun = knobs.Rerun
-	if in.lhcb, err = lhcbdiracInputs(s, in, installer); err != nil {
+	in.root, in.installer = root, installer
+	if in.mods, err = gobuild.PrepareModules(ctx, s.P, root); err != nil {
 		return nil, err
 	}
 	if in.Commit, in.Dirty, err = pipelineCommit(ctx, root); err != nil {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/redact"
 )
 
 // The inputs digest: one sha256 over everything the release's images are
@@ -48,8 +50,8 @@ func inputsDigest(ctx context.Context, root string, in *Inputs) (string, error) 
 	for _, src := range in.Sources {
 		fmt.Fprintf(h, "source %s %s\n", src.Name, src.Commit)
 	}
-	if in.lhcb.InstallerFrom != "" {
-		fmt.Fprintf(h, "installer %s\n", in.lhcb.InstallerFrom)
+	if in.installer != "" {
+		fmt.Fprintf(h, "installer %s\n", redact.URL(in.installer))
 	}
 	for _, a := range in.Apps {
 		fmt.Fprintf(h, "app %s %x\n", a.ID, sha256.Sum256(a.JSON))

@@ -22,6 +22,27 @@ type Session struct {
 	P        *progress.Reporter
 	Out      io.Writer // results: the plan, the summary, testService's logs
 	Settings settings.Settings
+
+	daggerLog io.Writer // where Connect sends Dagger's own log
+}
+
+// Connect connects to the engine, when the session has none yet (Open
+// provisions it; the first stage that needs it connects: a release with
+// nothing to build never does).
+func (s *Session) Connect(ctx context.Context) error {
+	if s.Client != nil {
+		return nil
+	}
+	var opts []dagger.ClientOpt
+	if s.daggerLog != nil {
+		opts = append(opts, dagger.WithLogOutput(s.daggerLog))
+	}
+	c, err := engine.Connect(ctx, s.P, opts...)
+	if err != nil {
+		return err
+	}
+	s.Client = c
+	return nil
 }
 
 // Close disconnects from the engine.
@@ -38,6 +59,8 @@ type Needs struct {
 	Registry bool // the registry pushed to (the embedded one started)
 	// Tests adds what the tests need (etcd, InfluxDB, Chromium).
 	Tests bool
+	// LazyEngine leaves the connection to the first stage that needs it.
+	LazyEngine bool
 	// ExportEngine provisions the engine without connecting and exports
 	// where it is, for the processes this one starts (go test).
 	ExportEngine bool
@@ -79,16 +102,11 @@ func Open(ctx context.Context, st settings.Settings, p *progress.Reporter, n Nee
 		}
 		ep.Export()
 	}
-	if n.Engine {
-		var opts []dagger.ClientOpt
-		if n.DaggerLog != nil {
-			opts = append(opts, dagger.WithLogOutput(n.DaggerLog))
-		}
-		c, err := engine.Connect(ctx, p, opts...)
-		if err != nil {
+	s.daggerLog = n.DaggerLog
+	if n.Engine && !n.LazyEngine {
+		if err := s.Connect(ctx); err != nil {
 			return nil, err
 		}
-		s.Client = c
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
 )
 
@@ -29,9 +30,9 @@ func (p *Pushed) Ref(name string) string {
 // List is every pushed image, in the release's order.
 func (p *Pushed) List() []push.Pushed {
 	var out []push.Pushed
-	for _, b := range p.Exported.Built.Images {
-		if im, ok := p.Images[b.Image.Name]; ok {
-			out = append(out, im)
+	for _, im := range images.All {
+		if pushed, ok := p.Images[im.Name]; ok {
+			out = append(out, pushed)
 		}
 	}
 	return out

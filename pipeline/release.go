@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/report"
@@ -19,6 +20,7 @@ type Release struct {
 
 	Stages   []StageResult
 	Inputs   *Inputs
+	Found    *Found
 	Built    *Built
 	Exported *Exported
 	Rendered *Rendered
@@ -43,13 +45,21 @@ func (r *Release) release(ctx context.Context) (err error) {
 	if r.Inputs, err = stage(r, "inputs", func() (*Inputs, error) { return inputs(ctx, r.S, r.Config, r.Knobs) }); err != nil {
 		return err
 	}
+	if r.Found, err = stage(r, "find", func() (*Found, error) { return find(ctx, r.S, r.Inputs) }); err != nil {
+		return err
+	}
+	if r.Found.Complete {
+		return r.released(ctx)
+	}
 	if r.Built, err = stage(r, "build", func() (*Built, error) { return build(ctx, r.S, r.Inputs, images.All) }); err != nil {
 		return err
 	}
 	if r.Exported, err = stage(r, "export", func() (*Exported, error) { return export(ctx, r.S, r.Built) }); err != nil {
 		return err
 	}
-	if r.Rendered, err = stage(r, "render", func() (*Rendered, error) { return renderStage(ctx, r.S, r.Exported) }); err != nil {
+	if r.Rendered, err = stage(r, "render", func() (*Rendered, error) {
+		return renderStage(ctx, r.S, r.Inputs, pinsOf(r.Exported.Tags[0], r.Exported.Digests()))
+	}); err != nil {
 		return err
 	}
 	if r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, r.Rendered.Apps, false) }); err != nil {
@@ -64,8 +74,37 @@ func (r *Release) release(ctx context.Context) (err error) {
 	if r.Tagged, err = stage(r, "tag", func() (*Tagged, error) { return tagImages(ctx, r.S, r.Attested) }); err != nil {
 		return err
 	}
-	r.Deployed, err = stage(r, "deploy", func() (*Deployed, error) { return deployStage(ctx, r.S, r.Tagged, r.Rendered.Apps, r.Deploy) })
+	r.Deployed, err = stage(r, "deploy", func() (*Deployed, error) { return deployStage(ctx, r.S, r.Config, r.Rendered.Apps, r.Deploy) })
 	return err
+}
+
+// released is the rest of a release whose images exist already (find):
+// the stages that would make them again are shown skipped, with why; the
+// apps are rendered naming those digests, and deployed.
+func (r *Release) released(ctx context.Context) (err error) {
+	why := "already made: every image of " + r.Config.Version.Raw + " was built from these same inputs (" + r.Found.Inputs[:19] + "), smoke-tested and signed"
+	for _, n := range []string{"build", "export", "smoke", "push", "attest", "tag"} {
+		r.skipStage(n, why)
+	}
+	r.Pushed = &Pushed{Images: r.Found.Images}
+	r.Tagged = &Tagged{Tags: r.Found.Tags}
+	digests := map[string]string{}
+	for _, p := range r.Found.Images {
+		digests[p.Repo] = p.Digest
+	}
+	if r.Rendered, err = stage(r, "render", func() (*Rendered, error) {
+		return renderStage(ctx, r.S, r.Inputs, pinsOf(r.Found.Tags[0], digests))
+	}); err != nil {
+		return err
+	}
+	r.Deployed, err = stage(r, "deploy", func() (*Deployed, error) { return deployStage(ctx, r.S, r.Config, r.Rendered.Apps, r.Deploy) })
+	return err
+}
+
+// skipStage records a stage that had nothing to do.
+func (r *Release) skipStage(name, why string) {
+	r.S.P.Start("%s", name).Skip(why)
+	r.Stages = append(r.Stages, StageResult{Name: name, Outcome: Skipped, Reason: why, Start: time.Now()})
 }
 
 // TestService is testService's short list: inputs → build (the images one

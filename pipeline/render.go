@@ -14,24 +14,27 @@ import (
 
 // Rendered are the app definitions of the release.
 type Rendered struct {
-	Exported *Exported
-	Apps     []render.App
-	Dir      string
-	Files    []string
+	Apps  []render.App
+	Dir   string
+	Files []string
 }
 
-func renderStage(ctx context.Context, s *Session, e *Exported) (*Rendered, error) {
-	in := e.Built.Inputs
-	c := in.Config
+// pinsOf names each repository's image as tag@digest.
+func pinsOf(tag string, digests map[string]string) map[string]string {
 	pins := map[string]string{}
-	for _, l := range e.Images {
-		pins[l.Repo] = e.Tags[0] + "@" + l.Digest
+	for repo, d := range digests {
+		pins[repo] = tag + "@" + d
 	}
+	return pins
+}
+
+func renderStage(ctx context.Context, s *Session, in *Inputs, pins map[string]string) (*Rendered, error) {
+	c := in.Config
 	apps, err := renderApps(c, pins)
 	if err != nil {
 		return nil, err
 	}
-	out := &Rendered{Exported: e, Dir: filepath.Join(c.Dist, "marathon")}
+	out := &Rendered{Dir: filepath.Join(c.Dist, "marathon")}
 	for _, a := range apps {
 		if c.Only == "" || a.Service.Name == c.Only {
 			out.Apps = append(out.Apps, a)

@@ -30,7 +30,7 @@ import (
 // the registry holds (internal/report renders them; docs/report.md).
 
 // stageNames are the release's stages in order, for "not reached".
-var stageNames = []string{"inputs", "build", "export", "render", "smoke", "push", "attest", "tag", "deploy"}
+var stageNames = []string{"inputs", "find", "build", "export", "render", "smoke", "push", "attest", "tag", "deploy"}
 
 // Report is the report's input for this run.
 func (r *Release) Report(ctx context.Context) report.Release {

@@ -31,7 +31,7 @@ func RunRelease(ctx context.Context, st settings.Settings, version string, deplo
 			return err
 		}
 	}
-	if r.S, err = Open(ctx, st, p, Needs{Engine: true}); err != nil {
+	if r.S, err = Open(ctx, st, p, Needs{Engine: true, LazyEngine: true}); err != nil {
 		return err
 	}
 	defer r.S.Close()

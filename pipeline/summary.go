@@ -60,6 +60,9 @@ func (r *Release) Rows() []ImageRow {
 				row.Ref, row.Size = p.Ref(), p.Size
 			}
 		}
+		if r.Found != nil && r.Found.Complete {
+			row.Smoke = "passed (its smoke attestation, " + r.Found.Smoked[im.Name].UTC().Format("2006-01-02 15:04") + " UTC)"
+		}
 		rows = append(rows, row)
 	}
 	return rows

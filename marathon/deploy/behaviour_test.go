@@ -245,35 +245,6 @@ func TestMarathonRefusesWhatItValidates(t *testing.T) {
 	}
 }
 
-// ParseOptions reads the settings' texts; its errors name the variable
-// and the value, as the settings read them from the environment.
-func TestParseOptions(t *testing.T) {
-	env := func(kv ...string) (force, timeout, settle, maxInstances string) {
-		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m[ForceEnv], m[TimeoutEnv], m[SettleEnv], m[MaxInstancesEnv]
-	}
-	o, err := ParseOptions(env("MARATHON_FORCE", "1", "MARATHON_TIMEOUT", "5m", "MARATHON_SETTLE", "45s"))
-	if err != nil || !o.Force || o.Timeout != 5*time.Minute || o.Settle != 45*time.Second {
-		t.Fatalf("%+v, %v", o, err)
-	}
-	for _, bad := range []struct {
-		env  []string
-		want string
-	}{
-		{[]string{"MARATHON_FORCE", "yes"}, `MARATHON_FORCE="yes"`},
-		{[]string{"MARATHON_TIMEOUT", "10"}, `MARATHON_TIMEOUT="10"`},
-		{[]string{"MARATHON_SETTLE", "-1s"}, `MARATHON_SETTLE="-1s"`},
-		{[]string{"MARATHON_TIMEOUT", "1m", "MARATHON_SETTLE", "2m"}, "MARATHON_SETTLE=2m0s is longer than MARATHON_TIMEOUT=1m0s"},
-	} {
-		if _, err := ParseOptions(env(bad.env...)); err == nil || !strings.Contains(err.Error(), bad.want) {
-			t.Errorf("%v: %v, want %q", bad.env, err, bad.want)
-		}
-	}
-}
-
 // Scaling goes through go-marathon and waits as a deploy does; tasks that
 // never turn healthy roll the scale back to the previous count.
 func TestScale(t *testing.T) {

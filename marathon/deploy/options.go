@@ -1,9 +1,7 @@
 package deploy
 
 import (
-	"fmt"
 	"io"
-	"strconv"
 	"time"
 )
 
@@ -46,46 +44,6 @@ type Options struct {
 	// DefaultMaxInstances, MARATHON_MAX_INSTANCES): a typo of a few zeros
 	// must not reach Marathon, which would try to start them all.
 	MaxInstances int
-}
-
-// ParseOptions reads the settings' texts: force (MARATHON_FORCE: "1", or
-// "0"/"" for no), timeout and settle (MARATHON_TIMEOUT, MARATHON_SETTLE:
-// Go durations, "" for the default) and maxInstances
-// (MARATHON_MAX_INSTANCES: a whole number, "" for the default). Errors
-// name the variable and the value. Log is left for the caller to set.
-func ParseOptions(force, timeout, settle, maxInstances string) (Options, error) {
-	var o Options
-	switch force {
-	case "", "0":
-	case "1":
-		o.Force = true
-	default:
-		return o, fmt.Errorf("%s=%q: want 1 (override running deployments) or unset", ForceEnv, force)
-	}
-	for _, d := range []struct {
-		name, text string
-		to         *time.Duration
-	}{{TimeoutEnv, timeout, &o.Timeout}, {SettleEnv, settle, &o.Settle}} {
-		if d.text == "" {
-			continue
-		}
-		v, err := time.ParseDuration(d.text)
-		if err != nil || v <= 0 {
-			return o, fmt.Errorf("%s=%q: want a positive duration such as 90s or 10m", d.name, d.text)
-		}
-		*d.to = v
-	}
-	if maxInstances != "" {
-		n, err := strconv.Atoi(maxInstances)
-		if err != nil || n < 1 || n > 1_000_000 {
-			return o, fmt.Errorf("%s=%q: want a whole number of instances from 1 to 1000000", MaxInstancesEnv, maxInstances)
-		}
-		o.MaxInstances = n
-	}
-	if o.Timeout > 0 && o.Settle > o.Timeout {
-		return o, fmt.Errorf("%s=%s is longer than %s=%s", SettleEnv, o.Settle, TimeoutEnv, o.Timeout)
-	}
-	return o, nil
 }
 
 func (o *Options) defaults() {

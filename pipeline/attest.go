@@ -116,6 +116,10 @@ func attestations(ctx context.Context, p *Pushed, imageName string) ([]evidence.
 		return nil, err
 	}
 
+	if attestedBefore := smokeAttested(p.Smoked, imageName); attestedBefore {
+		// Its smoke attestation from the run that tested this digest stands.
+		return []evidence.Attestation{sbomAtt, provAtt}, nil
+	}
 	pred, err := smokeOf(p.Smoked, imageName, in.Commit)
 	if err != nil {
 		return nil, err
@@ -298,4 +302,25 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// smokeAttested is true when none of the image's checks ran in this run:
+// an earlier run's smoke attestation of this digest covers them all.
+func smokeAttested(sm *Smoked, imageName string) bool {
+	res := sm.Images[imageName]
+	if tb := testedBy(imageName); tb != "" {
+		res = sm.Images[tb]
+	}
+	if res.Attested {
+		return true
+	}
+	if len(res.Services) == 0 {
+		return false
+	}
+	for _, sv := range res.Services {
+		if !sv.Attested {
+			return false
+		}
+	}
+	return true
 }

@@ -29,6 +29,8 @@ type Release struct {
 	Attested *Attested
 	Tagged   *Tagged
 	Deployed *Deployed
+
+	oneService bool // testService's short list: nothing written to dist/
 }
 
 // Run is the release, top to bottom: inputs → build → export → render →
@@ -62,7 +64,7 @@ func (r *Release) release(ctx context.Context) (err error) {
 	}); err != nil {
 		return err
 	}
-	if r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, r.Rendered.Apps, false) }); err != nil {
+	if r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, r.Rendered.Apps, false, r.Exported) }); err != nil {
 		return err
 	}
 	if r.Pushed, err = stage(r, "push", func() (*Pushed, error) { return pushImages(ctx, r.S, r.Smoked, r.Exported) }); err != nil {
@@ -115,7 +117,7 @@ func (r *Release) TestService(ctx context.Context, service string) error {
 	if err != nil {
 		return err
 	}
-	r.Config, r.Config.FreshSmoke = c, true
+	r.Config, r.Config.FreshSmoke, r.oneService = c, true, true
 	err = r.finish(ctx, r.testService(ctx))
 	for _, s := range r.Smoked.Services() {
 		fmt.Fprintf(r.S.Out, "\n%s health check:\n%s\n%s log:\n%s\nping through the pinger:\n%s\n",
@@ -131,7 +133,7 @@ func (r *Release) testService(ctx context.Context) (err error) {
 	if r.Built, err = stage(r, "build", func() (*Built, error) { return build(ctx, r.S, r.Inputs, images.ForService()) }); err != nil {
 		return err
 	}
-	r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, r.Inputs.Apps, true) })
+	r.Smoked, err = stage(r, "smoke", func() (*Smoked, error) { return smoke(ctx, r.S, r.Built, r.Inputs.Apps, true, nil) })
 	return err
 }
 
@@ -143,7 +145,7 @@ func (r *Release) finish(ctx context.Context, err error) error {
 	if werr := r.saveSummary(); werr != nil && err == nil {
 		err = werr
 	}
-	if r.Config.Only == "" {
+	if !r.oneService {
 		w, werr := (&report.Renderer{}).Write(r.Config.Dist, r.Report(ctx))
 		if werr != nil && err == nil {
 			err = werr

@@ -151,6 +151,17 @@ func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
 			}
 		}
 	}
+	// The report, in a real browser: the verdict, every image by digest,
+	// every service's checks, the evidence verified, the FIXTURE marked.
+	text := reportInBrowser(t, filepath.Join(dist, "v0.9-pre1"))
+	wants := []string{"PASSED", "v0.9-pre1", "FIXTURE", "STAND-IN", "0 failed"}
+	for _, n := range images.Names() {
+		wants = append(wants, r.Pushed.Images[n].Digest[:19])
+	}
+	for _, s := range r.Smoked.Services() {
+		wants = append(wants, s.Service)
+	}
+	wantInReport(t, text, wants...)
 	// A FIXTURE build never goes to production.
 	if _, err := pipeline.VerifyApps(ctx, settings.Evidence{}, r.Rendered.Apps, "production"); err == nil || !strings.Contains(err.Error(), "FIXTURE build") {
 		t.Errorf("a FIXTURE build verified for production: %v", err)
@@ -292,9 +303,15 @@ func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
 	if b, _ := r.Built.Container(images.LHCbDIRAC).Label(ctx, "org.lhcbdirac.dirac.branch"); b != "broken" {
 		t.Errorf("branch label %q", b)
 	}
+	if r.Pushed != nil {
+		t.Errorf("images were pushed after a failed smoke test: %+v", r.Pushed.Images)
+	}
 	for _, n := range images.Names() {
-		if r.Pushed.Images[n].Digest != "" {
-			t.Errorf("%s was pushed after a failed smoke test", n)
+		if l := r.Exported.Images[n]; l != nil {
+			d, _ := name.NewDigest(l.Ref())
+			if _, err := remote.Head(d); err == nil {
+				t.Errorf("%s (%s) is in the registry after a failed smoke test", n, l.Digest)
+			}
 		}
 		ref, _ := name.ParseReference(repo + "/" + n + ":v0.9")
 		if _, err := remote.Head(ref); err == nil {
@@ -304,6 +321,10 @@ func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
 	if !strings.Contains(out.String(), "(not pushed)") {
 		t.Errorf("summary:\n%s", out.String())
 	}
+	// The report of the failed release shows how far it got and why, the
+	// service's own words shown as text.
+	text := reportInBrowser(t, cfg.Dist)
+	wantInReport(t, text, "FAILED", "smoke", "DataManagement/FileCatalog", "FIXTURE broken on purpose", "not reached")
 }
 
 // TestIntegrationTestServiceAndHotfixAtStart is `mage testService`: one

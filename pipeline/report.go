@@ -72,7 +72,7 @@ func (r *Release) Report(ctx context.Context) report.Release {
 		rr.Stages = append(rr.Stages, st)
 	}
 	names := stageNames
-	if c.Only != "" {
+	if r.oneService {
 		names = []string{"inputs", "build", "smoke"}
 	}
 	for _, n := range names {

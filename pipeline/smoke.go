@@ -2,8 +2,14 @@ package pipeline
 
 import (
 	"context"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"errors"
 	"sync"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence"
+	smokeattest "github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence/smoke"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
@@ -41,10 +47,13 @@ func (s *Smoked) Passed() bool {
 	return true
 }
 
-func smoke(ctx context.Context, s *Session, b *Built, apps []render.App, oneService bool) (*Smoked, error) {
+func smoke(ctx context.Context, s *Session, b *Built, apps []render.App, oneService bool, e *Exported) (*Smoked, error) {
 	in := b.Inputs
 	run := images.Smoke{Client: s.Client, Built: b.Containers(), Apps: apps, Bases: in.Bases, Go: in.Go, P: s.P,
 		Fixture: in.Config.Fixture(), Fresh: in.Config.FreshSmoke, OneService: oneService}
+	if e != nil && !in.Config.FreshSmoke && in.Build.Rerun == "" {
+		run.Attested, run.AttestedImage = attestedBefore(ctx, s, e, apps)
+	}
 	out := &Smoked{Built: b, Images: map[string]images.SmokeResult{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -75,3 +84,78 @@ func smoke(ctx context.Context, s *Session, b *Built, apps []render.App, oneServ
 	}
 	return out, errors.Join(errs...)
 }
+
+// attestedBefore finds what an earlier run smoke-tested on the images
+// this run built, for the services whose app is the same: an image whose
+// digest did not change is not tested again, and a changed app re-runs
+// only its own service.
+func attestedBefore(ctx context.Context, s *Session, e *Exported, apps []render.App) (map[string][]images.Check, map[string][]images.Check) {
+	services, own := map[string][]images.Check{}, map[string][]images.Check{}
+	v, _, err := VerifyKey(s.Settings.Evidence)
+	if err != nil {
+		return services, own
+	}
+	appSHA := map[string]string{}
+	var registratorApp string
+	for _, a := range apps {
+		appSHA[a.Service.Name] = sha(a.JSON)
+		if a.Kind == render.KindRegistrator {
+			registratorApp = sha(a.JSON)
+		}
+	}
+	for name, l := range e.Images {
+		if !l.InRegistry {
+			continue // new content: never tested
+		}
+		if name == images.LHCbDIRAC && (e.Images[images.Pinger] == nil || !e.Images[images.Pinger].InRegistry) {
+			continue // the pings went through another pinger: ping again
+		}
+		d, err := nameDigest(l.Ref())
+		if err != nil {
+			continue
+		}
+		res, err := v.Verify(ctx, d, evidence.Policy{}, evidence.Options{Remote: registryAuth()})
+		if err != nil || res.Smoke == nil || res.Smoke.Result != smokeattest.Passed {
+			continue
+		}
+		switch name {
+		case images.LHCbDIRAC:
+			for _, sv := range res.Smoke.Services {
+				if sv.Result == smokeattest.Passed && appSHA[sv.Name] == sv.App.SHA256 {
+					services[sv.Name] = checksOf(sv)
+				}
+			}
+		case images.MesosSlave:
+			var checks []images.Check
+			for _, sv := range res.Smoke.Services {
+				checks = append(checks, checksOf(sv)...)
+			}
+			own[name] = checks
+		case images.Registrator:
+			for _, sv := range res.Smoke.Services {
+				if registratorApp != "" && sv.App.SHA256 == registratorApp {
+					own[name] = checksOf(sv)
+				}
+			}
+		}
+	}
+	return services, own
+}
+
+// checksOf are an attested service's checks, as the smoke test records them.
+func checksOf(sv smokeattest.Service) []images.Check {
+	var out []images.Check
+	for _, c := range sv.Checks {
+		ch := images.Check{Name: sv.Name, Kind: c.Kind, Passed: c.Passed, At: c.At, Output: "attested before, " + c.At.UTC().Format("2006-01-02 15:04:05 UTC")}
+		switch c.Kind {
+		case smokeattest.CheckCommandHealth:
+			ch.Name = images.CheckHealth
+		case smokeattest.CheckDIPSPing:
+			ch.Name = images.CheckPing
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+func nameDigest(ref string) (name.Digest, error) { return name.NewDigest(ref) }

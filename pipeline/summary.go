@@ -158,7 +158,7 @@ func lastLines(s string, n int) string {
 // saveSummary writes dist/<version>/summary.txt and the lock the release
 // used (LHCBDIRAC_LOCK=<it> builds it again); testService writes nothing.
 func (r *Release) saveSummary() error {
-	if r.Config.Only != "" {
+	if r.oneService {
 		return nil
 	}
 	if err := os.MkdirAll(r.Config.Dist, 0o755); err != nil {

@@ -84,7 +84,14 @@ func Start(t testing.TB) *Browser {
 	if err != nil {
 		t.Fatalf("CHROMIUM MISSING: %v", err)
 	}
-	home := t.TempDir()
+	// A short home of its own: Chromium's singleton socket lives under
+	// TMPDIR, and a test's TempDir (named after the test) can make that
+	// path longer than a Unix socket's 108 bytes.
+	home, err := os.MkdirTemp("", "chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
 	out := &lockedBuffer{}
 	opts := append(Flags(),
 		chromedp.ExecPath(path),

@@ -404,6 +404,12 @@ class Analyzer:
             for a in list(e.args) + [k.value for k in e.keywords]:
                 self.expr(a, st, guarded)
             return self.call(e, st, guarded)
+        if isinstance(e, ast.Subscript) and isinstance(e.value, ast.Call):
+            v = self.expr(e.value, st, guarded)  # loadObject(...)["Value"]
+            self.expr(e.slice, st, guarded)
+            if isinstance(v, Obj) and v.kind == "loaded":
+                return Obj("class", v.qual)
+            return UNKNOWN
         for child in ast.iter_child_nodes(e):
             if isinstance(child, ast.expr):
                 self.expr(child, st, guarded)
@@ -476,7 +482,7 @@ class Analyzer:
             else:
                 target = self.repo.lookup(mod, f.id, st["imports"])
         elif isinstance(f, ast.Subscript):
-            v = self.ev(f, env, mod)
+            v = self.expr(f, st, guarded)
             if isinstance(v, Obj) and v.kind == "class":
                 target = v.qual
         elif isinstance(f, ast.Attribute):

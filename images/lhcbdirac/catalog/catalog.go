@@ -51,6 +51,10 @@ const (
 type Catalog struct {
 	Extensions []Extension `json:"extensions"` // highest priority first
 	Services   []Service   `json:"services"`   // by name
+	// HTTPSProblem, when set, is why no HTTPS (Tornado) service of this
+	// installation can start at all: a defect of the installation, not
+	// something a build machine lacks (so not CannotRun).
+	HTTPSProblem string `json:"httpsProblem,omitempty"`
 }
 
 // Extension is DIRAC or one of its extensions, as its "dirac" entry point
@@ -70,7 +74,8 @@ type Service struct {
 	Port      int    `json:"port"`      // ConfigTemplate's Port; 0: none (HTTPS services share /Systems/Tornado/Port)
 	// Options are the ConfigTemplate's options for the service (merged
 	// across extensions, the higher priority winning), without Port and
-	// Protocol; subsections flattened as "Authorization/Default".
+	// Protocol; subsections flattened as "Authorization/Default". They are
+	// what DIRAC's installer writes for it (HandlerPath included).
 	Options map[string]string `json:"options,omitempty"`
 	// Reads are the options the initialisation code reads, with the
 	// code's defaults ("" when not a constant).
@@ -356,7 +361,12 @@ func (b *builder) build() (*Catalog, error) {
 	services := map[string]*Service{}
 	// 1. Handler files, by extension priority: the first wins.
 	for _, e := range b.exts {
+		seen := map[string]bool{}
 		for _, h := range b.a.Handlers {
+			if seen[h.Module] { // also named by a HandlerPath
+				continue
+			}
+			seen[h.Module] = true
 			parts := strings.Split(h.Module, ".")
 			if len(parts) != 4 || parts[0] != e.Name || parts[2] != "Service" || !strings.HasSuffix(parts[1], "System") {
 				continue
@@ -405,7 +415,7 @@ func (b *builder) build() (*Catalog, error) {
 			b.template(s, sec)
 		}
 	}
-	cat := &Catalog{Extensions: b.exts}
+	cat := &Catalog{Extensions: b.exts, HTTPSProblem: tornadoProblem(b.fsys)}
 	for _, name := range sortedKeys(services) {
 		s := services[name]
 		if s.Handler != "" {
@@ -439,7 +449,6 @@ func (b *builder) template(s *Service, sec *cfg) {
 			if strings.EqualFold(kv[1], HTTPS) {
 				s.Protocol = HTTPS
 			}
-		case "HandlerPath":
 		default:
 			if s.Options == nil {
 				s.Options = map[string]string{}

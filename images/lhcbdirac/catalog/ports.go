@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -30,6 +31,8 @@ const (
 // notes says, per service, where its port came from when not pass 1.
 func Ports(svcs []Service) (ports map[string]int, notes map[string]string) {
 	ports, notes = map[string]int{}, map[string]string{}
+	svcs = append([]Service(nil), svcs...)
+	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
 	used := map[int]string{}
 	template := map[string]int{}
 	for _, s := range svcs {

@@ -34,10 +34,10 @@ func TestProtocolAndCannotRun(t *testing.T) {
 		t.Errorf("A/Far resolved to %+v", rs[2])
 	}
 	for body, want := range map[string]string{
-		"  - {name: A/B, port: 9100, protocol: http}\n":                       `s.yaml:5: services[0] (A/B): protocol "http": want dips (the default) or https`,
-		"  - {name: A/B, port: 9100, protocol: HTTPS}\n":                      `protocol "HTTPS"`,
-		"  - {name: A/B, port: 9100, cannotRun: Oracle}\n":                    `s.yaml:5: services[0] (A/B): cannotRun "Oracle": say what is missing as "cannot run here: "`,
-		"  - {name: A/B, port: 9100, cannotRun: ' cannot run here: x'}\n":     "cannotRun: one line without leading or trailing space",
+		"  - {name: A/B, port: 9100, protocol: http}\n":                        `s.yaml:5: services[0] (A/B): protocol "http": want dips (the default) or https`,
+		"  - {name: A/B, port: 9100, protocol: HTTPS}\n":                       `protocol "HTTPS"`,
+		"  - {name: A/B, port: 9100, cannotRun: Oracle}\n":                     `s.yaml:5: services[0] (A/B): cannotRun "Oracle": say what is missing as "cannot run here: "`,
+		"  - {name: A/B, port: 9100, cannotRun: ' cannot run here: x'}\n":      "cannotRun: one line without leading or trailing space",
 		"  - {name: A/B, port: 9100, cannotRun: \"cannot run here: a\\nb\"}\n": "cannotRun: one line",
 	} {
 		_, err := Parse("s.yaml", []byte(head+body))

@@ -233,6 +233,7 @@ class Context:
         self.loaded = []
         self.cwd_writes = []
         self.paths = []
+        self.instances = []
 
 
 class Analyzer:
@@ -455,6 +456,9 @@ class Analyzer:
             else:
                 ctx.creates = True
             return UNKNOWN
+        if name == "create" and isinstance(f, ast.Attribute) and isinstance(f.value, ast.Attribute) and f.value.attr == "__table__":
+            ctx.creates = True  # SQLAlchemy: Model.__table__.create(engine)
+            return UNKNOWN
         if name in ("_query", "_update") and argv and isinstance(argv[0], str) and "CREATE TABLE" in argv[0].upper():
             ctx.creates = True
             return UNKNOWN
@@ -607,6 +611,7 @@ class Analyzer:
             return Obj("instance", q)
         # Another class of the release: its constructor may open databases.
         if q.split(".")[0] in [e for e, _ in self.repo.extensions]:
+            ctx.instances.append(q)
             m = self.repo.method(q, "__init__")
             if m and st["depth"] < MAX_DEPTH:
                 argv = [self.ev(a, st["env"], st["mod"]) for a in c.args]
@@ -730,6 +735,7 @@ class Analyzer:
         out["options"] = {k: (v if isinstance(v, (str, int, float, bool, type(None))) else None) if v is not UNKNOWN else None
                           for k, v in ctx.options.items()}
         out["paths"] = sorted(set(ctx.paths))
+        out["instances"] = sorted(set(ctx.instances))
         return out
 
 

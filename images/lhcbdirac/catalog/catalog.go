@@ -82,10 +82,24 @@ type Service struct {
 	Reads       map[string]string `json:"reads,omitempty"`
 	Databases   []DB              `json:"databases,omitempty"`
 	NeedsURLsOf []string          `json:"needsURLsOf,omitempty"` // services it builds clients for at start
+	// Command starts it with DIRAC's own scripts: dirac-service System/Name
+	// for DIPS; tornado-start-all for HTTPS (it serves every service whose
+	// section in dirac.cfg says Protocol = https, each on its own Port, so
+	// a container of one HTTPS service needs a dirac.cfg where only that
+	// one does); tornado-start-CS for the Configuration Server.
+	Command []string `json:"command"`
+	// NoPing, when set, is why a ping cannot show it healthy although it
+	// starts.
+	NoPing string `json:"noPing,omitempty"`
+	// Global are options outside the service's own section it needs to
+	// start (as CFG paths, "/DIRAC/Configuration/Master").
+	Global map[string]string `json:"global,omitempty"`
 	Replaces    string            `json:"replaces,omitempty"`    // the lower-priority handler it replaces
 	CannotRun   string            `json:"cannotRun,omitempty"`   // "cannot run here: …", or ""
 	Init        []string          `json:"init,omitempty"`        // the initialisation functions read
 	Notes       []string          `json:"notes,omitempty"`
+
+	instances []string // release classes its initialisation builds
 }
 
 // DB is one database a service opens at start.
@@ -241,7 +255,8 @@ type handlerFacts struct {
 		Class   string `json:"class"`
 		Service string `json:"service"`
 	} `json:"clients"`
-	Options map[string]any `json:"options"`
+	Options   map[string]any `json:"options"`
+	Instances []string       `json:"instances"`
 }
 
 type dbFacts struct {
@@ -427,7 +442,22 @@ func (b *builder) build() (*Catalog, error) {
 		if s.Protocol == "" {
 			s.Protocol = DIPS
 		}
+		needs(s)
 		s.CannotRun = cannotRun(s)
+		switch {
+		case s.Name == "Configuration/Server" && s.Protocol == HTTPS:
+			s.Command = []string{"tornado-start-CS"}
+		case s.Protocol == HTTPS:
+			s.Command = []string{"tornado-start-all"}
+		default:
+			s.Command = []string{"dirac-service", s.Name}
+		}
+		if s.Name == b.a.Builtins.Gateway && s.Handler == "" {
+			// GatewayService relays a call only after the client delegated
+			// a proxy: a ping from a host certificate gets S_ERROR
+			// "Error in receiving delegated proxy" (measured on 12.0.21).
+			s.NoPing = "DISET's Gateway answers a call only after the client delegates a proxy; a host-certificate ping gets \"Error in receiving delegated proxy\" (a TLS handshake shows it listens)"
+		}
 		cat.Services = append(cat.Services, *s)
 	}
 	return cat, nil
@@ -479,6 +509,7 @@ func (b *builder) handler(s *Service, h *handlerFacts) error {
 		s.Notes = append(s.Notes, "the handler derives from neither DISET's RequestHandler nor TornadoService")
 	}
 	s.Init = h.Init
+	s.instances = h.Instances
 	for k, v := range h.Options {
 		if s.Reads == nil {
 			s.Reads = map[string]string{}

@@ -20,6 +20,10 @@ var kitOptions = map[string][][2]string{
 	// service's template defaults (DirectoryLevelTree, FileManager) do not
 	// use; the HTTPS one's template already selects these.
 	"DataManagement/FileCatalog": {{"DirectoryManager", "DirectoryClosure"}, {"FileManager", "FileManagerPs"}, {"UniqueGUID", "True"}},
+	// The code's default LoggingPlugin, PilotLoggingPlugin, is the
+	// abstract base class: initializeHandler fails instantiating it. The
+	// file cache plugin is the concrete one that needs no message queue.
+	"WorkloadManagement/TornadoPilotLogging": {{"LoggingPlugin", "FileCacheLoggingPlugin"}},
 }
 
 // kitSchemas are the schema files the kit loads instead of the one
@@ -121,6 +125,11 @@ func DiracCfg(svcs []Service, ports map[string]int, k Kit) string {
 	sec.set("CertFile", k.Root+"/etc/grid-security/hostcert.pem")
 	sec.set("KeyFile", k.Root+"/etc/grid-security/hostkey.pem")
 	sec.set("CALocation", k.Root+"/etc/grid-security/certificates")
+	for _, s := range svcs {
+		for _, k := range sortedKeys(s.Global) {
+			root.setPath(strings.TrimPrefix(k, "/"), s.Global[k])
+		}
+	}
 	sys := root.sub("Systems")
 	dbs := KitDatabases(svcs)
 	if len(dbs) > 0 {

@@ -5,6 +5,26 @@ import (
 	"strings"
 )
 
+// KitConfigurationName is the configuration a Configuration Server of
+// the kit is the controller of.
+const KitConfigurationName = "LHCbDIRAC-Smoke"
+
+// needs adds what a service's initialisation requires beyond its section
+// and databases, read from the classes it builds.
+func needs(s *Service) {
+	for _, c := range s.instances {
+		// A Configuration Server (ConfigurationSystem.private.ServiceInterface*):
+		// ServiceInterfaceBase starts it as a worker, which needs
+		// /DIRAC/Configuration/Name and a controller to refresh from,
+		// unless /DIRAC/Configuration/Master says it is the controller;
+		// then it writes <rootPath>/etc/<Name>.cfg and etc/csbackup.
+		if strings.HasPrefix(c, "DIRAC.ConfigurationSystem.private.ServiceInterface") {
+			s.Global = map[string]string{"/DIRAC/Configuration/Master": "yes", "/DIRAC/Configuration/Name": KitConfigurationName}
+			s.Notes = append(s.Notes, "a Configuration Server: run as the controller of a configuration of its own (a worker needs a controller to refresh from); it writes <rootPath>/etc/"+KitConfigurationName+".cfg and etc/csbackup/")
+		}
+	}
+}
+
 // cannotRun decides, from the service's own code and configuration, what
 // it needs that a build machine cannot have; "" when nothing.
 func cannotRun(s *Service) string {

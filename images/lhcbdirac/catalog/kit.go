@@ -178,3 +178,50 @@ func findService(svcs []Service, name string) (Service, bool) {
 	}
 	return Service{}, false
 }
+
+// Waves orders the start of services that share a database they create
+// themselves: two of them starting together race to create its tables
+// and the loser fails ("Table 'tq_Jobs' already exists": JobManager,
+// Matcher and OptimizationMind on TaskQueueDB, measured on 12.0.21). In
+// each wave, no two services have a not-yet-created self-created database
+// in common; a wave may start in parallel once the previous one is
+// healthy. Services are taken in name order, so the waves are
+// deterministic; services with none of those databases all go in the
+// first wave.
+func Waves(svcs []Service) [][]Service {
+	rest := append([]Service(nil), svcs...)
+	sort.Slice(rest, func(i, j int) bool { return rest[i].Name < rest[j].Name })
+	created := map[string]bool{}
+	var waves [][]Service
+	for len(rest) > 0 {
+		var wave, next []Service
+		claimed := map[string]bool{}
+		for _, s := range rest {
+			var pending []string
+			clash := false
+			for _, d := range s.Databases {
+				if d.Backend != "MySQL" || KitSchemaFile(d) != "" || created[d.FullName] {
+					continue
+				}
+				if claimed[d.FullName] {
+					clash = true
+				}
+				pending = append(pending, d.FullName)
+			}
+			if clash {
+				next = append(next, s)
+				continue
+			}
+			for _, p := range pending {
+				claimed[p] = true
+			}
+			wave = append(wave, s)
+		}
+		for p := range claimed {
+			created[p] = true
+		}
+		waves = append(waves, wave)
+		rest = next
+	}
+	return waves
+}

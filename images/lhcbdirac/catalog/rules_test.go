@@ -147,3 +147,29 @@ func TestDiracCfgForTheKit(t *testing.T) {
 		t.Errorf("an OpenSearch database is no MySQL database for the kit:\n%s", cfg)
 	}
 }
+
+// TestWavesKeepSelfCreatingServicesApart: services creating the same
+// tables never start in the same wave; every service is started once.
+func TestWavesKeepSelfCreatingServicesApart(t *testing.T) {
+	tq := DB{FullName: "W/TaskQueueDB", Backend: "MySQL", Schema: SchemaSelf}
+	job := DB{FullName: "W/JobDB", Backend: "MySQL", Schema: SchemaFile, SchemaFile: "x.sql"}
+	svcs := []Service{
+		{Name: "W/OptimizationMind", Databases: []DB{job, tq}},
+		{Name: "W/Matcher", Databases: []DB{job, tq}},
+		{Name: "W/JobManager", Databases: []DB{job, tq}},
+		{Name: "W/PilotManager", Databases: []DB{job}},
+		{Name: "X/Search", Databases: []DB{{FullName: "X/SearchDB", Backend: "OpenSearch"}}},
+	}
+	waves := Waves(svcs)
+	var got []string
+	for _, w := range waves {
+		var names []string
+		for _, s := range w {
+			names = append(names, s.Name)
+		}
+		got = append(got, strings.Join(names, ","))
+	}
+	if want := "W/JobManager,W/PilotManager,X/Search|W/Matcher,W/OptimizationMind"; strings.Join(got, "|") != want {
+		t.Fatalf("waves %q, want %q", strings.Join(got, "|"), want)
+	}
+}

@@ -93,11 +93,11 @@ type Service struct {
 	NoPing string `json:"noPing,omitempty"`
 	// Global are options outside the service's own section it needs to
 	// start (as CFG paths, "/DIRAC/Configuration/Master").
-	Global map[string]string `json:"global,omitempty"`
-	Replaces    string            `json:"replaces,omitempty"`    // the lower-priority handler it replaces
-	CannotRun   string            `json:"cannotRun,omitempty"`   // "cannot run here: …", or ""
-	Init        []string          `json:"init,omitempty"`        // the initialisation functions read
-	Notes       []string          `json:"notes,omitempty"`
+	Global    map[string]string `json:"global,omitempty"`
+	Replaces  string            `json:"replaces,omitempty"`  // the lower-priority handler it replaces
+	CannotRun string            `json:"cannotRun,omitempty"` // "cannot run here: …", or ""
+	Init      []string          `json:"init,omitempty"`      // the initialisation functions read
+	Notes     []string          `json:"notes,omitempty"`
 
 	instances []string // release classes its initialisation builds
 }

@@ -11,15 +11,15 @@ import (
 // (images/registrator): where it reads Marathon and what it writes.
 // Absent, no registrator app is rendered.
 type Discovery struct {
-	Image    string   `yaml:"image"`    // repository, no tag; default: next to image, named registrator
-	Marathon string   `yaml:"marathon"` // Marathon's URL as the registrator's host sees it
-	Etcd     []string `yaml:"etcd"`     // etcd endpoints
-	Prefix   string   `yaml:"prefix"`   // etcd key prefix (default /lhcbdirac/discovery)
-	Consul   string   `yaml:"consul"`   // the Consul agent's HTTP address on the registrator's host
-	EnvFile  string   `yaml:"envFile"`  // host file of KEY=VALUE credentials (MARATHON_TOKEN…), mounted read-only
+	Image    string   `yaml:"image,omitempty"`    // repository, no tag; default: next to image, named registrator
+	Marathon string   `yaml:"marathon,omitempty"` // Marathon's URL as the registrator's host sees it
+	Etcd     []string `yaml:"etcd,omitempty"`     // etcd endpoints
+	Prefix   string   `yaml:"prefix,omitempty"`   // etcd key prefix (default /lhcbdirac/discovery)
+	Consul   string   `yaml:"consul,omitempty"`   // the Consul agent's HTTP address on the registrator's host
+	EnvFile  string   `yaml:"envFile,omitempty"`  // host file of KEY=VALUE credentials (MARATHON_TOKEN…), mounted read-only
 	// CheckAllow are URL prefixes a check_http label may point under
 	// besides the pinger ({host} and {port} the task's); none by default.
-	CheckAllow []string `yaml:"checkAllow"`
+	CheckAllow []string `yaml:"checkAllow,omitempty"`
 }
 
 // DiscoveryImage is the registrator's repository.

@@ -22,54 +22,68 @@ import (
 
 // HealthCheck overrides the COMMAND health check's timing.
 type HealthCheck struct {
-	GracePeriodSeconds     *int `yaml:"gracePeriodSeconds" json:"gracePeriodSeconds,omitempty"`
-	IntervalSeconds        *int `yaml:"intervalSeconds" json:"intervalSeconds,omitempty"`
-	TimeoutSeconds         *int `yaml:"timeoutSeconds" json:"timeoutSeconds,omitempty"`
-	MaxConsecutiveFailures *int `yaml:"maxConsecutiveFailures" json:"maxConsecutiveFailures,omitempty"`
+	GracePeriodSeconds     *int `yaml:"gracePeriodSeconds,omitempty" json:"gracePeriodSeconds,omitempty"`
+	IntervalSeconds        *int `yaml:"intervalSeconds,omitempty" json:"intervalSeconds,omitempty"`
+	TimeoutSeconds         *int `yaml:"timeoutSeconds,omitempty" json:"timeoutSeconds,omitempty"`
+	MaxConsecutiveFailures *int `yaml:"maxConsecutiveFailures,omitempty" json:"maxConsecutiveFailures,omitempty"`
 }
 
 // Settings can be given at every level: defaults, environment, service,
 // service-in-environment; the more specific wins, maps are merged.
 type Settings struct {
-	CPUs        *float64          `yaml:"cpus"`
-	Mem         *float64          `yaml:"mem"`
-	Instances   *int              `yaml:"instances"`
-	Env         map[string]string `yaml:"env"`
-	Labels      map[string]string `yaml:"labels"`
-	Constraints [][]string        `yaml:"constraints"`
-	HealthCheck *HealthCheck      `yaml:"healthCheck"`
+	CPUs        *float64          `yaml:"cpus,omitempty"`
+	Mem         *float64          `yaml:"mem,omitempty"`
+	Instances   *int              `yaml:"instances,omitempty"`
+	Env         map[string]string `yaml:"env,omitempty"`
+	Labels      map[string]string `yaml:"labels,omitempty"`
+	Constraints [][]string        `yaml:"constraints,omitempty"`
+	HealthCheck *HealthCheck      `yaml:"healthCheck,omitempty"`
 }
 
 // Environment is where a release goes: its dirac.cfg and grid-security on
 // the agents, and settings for all its services.
 type Environment struct {
-	DiracCfg     string `yaml:"diracCfg"`     // host path mounted at /opt/dirac/etc/dirac.cfg
-	GridSecurity string `yaml:"gridSecurity"` // host path mounted at /opt/dirac/etc/grid-security
-	System       string `yaml:"system"`       // the "system" label (prod, cert…)
+	DiracCfg     string `yaml:"diracCfg"`         // host path mounted at /opt/dirac/etc/dirac.cfg
+	GridSecurity string `yaml:"gridSecurity"`     // host path mounted at /opt/dirac/etc/grid-security
+	System       string `yaml:"system,omitempty"` // the "system" label (prod, cert…)
 	Settings     `yaml:",inline"`
 }
 
 // Service is one DIRAC service.
 type Service struct {
 	Name string `yaml:"name"` // System/Service
-	Port int    `yaml:"port"` // DIPS port inside the container
+	Port int    `yaml:"port"` // the service's port inside the container
+	// Protocol is how the service is spoken to: ProtocolDIPS (the default)
+	// or ProtocolHTTPS (DIRAC's Tornado services).
+	Protocol string `yaml:"protocol,omitempty"`
+	// CannotRun, when set, says why the service cannot run on a build
+	// machine ("cannot run here: <what is missing>"): the smoke test lists
+	// it with that reason instead of starting it. Rendering and deploying
+	// are not affected.
+	CannotRun string `yaml:"cannotRun,omitempty"`
 	// Canary marks the services promote tries on one instance first
 	// (none marked: every service is a canary).
-	Canary       bool `yaml:"canary"`
+	Canary       bool `yaml:"canary,omitempty"`
 	Settings     `yaml:",inline"`
-	Environments map[string]Settings `yaml:"environments"`
+	Environments map[string]Settings `yaml:"environments,omitempty"`
 	line         int
 }
+
+// Protocols a service can speak.
+const (
+	ProtocolDIPS  = "dips"
+	ProtocolHTTPS = "https"
+)
 
 // File is a services file.
 type File struct {
 	Path         string                 `yaml:"-"`
-	Image        string                 `yaml:"image"`     // repository, without tag
-	PingerURL    string                 `yaml:"pingerURL"` // base URL of the pinger Consul calls
-	Defaults     Settings               `yaml:"defaults"`
+	Image        string                 `yaml:"image"`               // repository, without tag
+	PingerURL    string                 `yaml:"pingerURL,omitempty"` // base URL of the pinger Consul calls
+	Defaults     Settings               `yaml:"defaults,omitempty"`
 	Environments map[string]Environment `yaml:"environments"`
 	Services     []Service              `yaml:"services"`
-	Discovery    *Discovery             `yaml:"discovery"`
+	Discovery    *Discovery             `yaml:"discovery,omitempty"`
 }
 
 // Resolved is one service's effective settings in one environment.
@@ -77,6 +91,8 @@ type Resolved struct {
 	System, Service string // the two halves of Name
 	Name            string
 	Port            int
+	Protocol        string // ProtocolDIPS or ProtocolHTTPS
+	CannotRun       string // why it cannot run on a build machine, or ""
 	CPUs, Mem       float64
 	Instances       int
 	Env             map[string]string
@@ -312,6 +328,18 @@ func (f *File) validate() error {
 			add("%s: port %d: already used by %s", w, s.Port, other)
 		}
 		ports[s.Port] = s.Name
+		switch s.Protocol {
+		case "", ProtocolDIPS, ProtocolHTTPS:
+		default:
+			add("%s: protocol %q: want %s (the default) or %s", w, s.Protocol, ProtocolDIPS, ProtocolHTTPS)
+		}
+		if s.CannotRun != "" {
+			if strings.TrimSpace(s.CannotRun) != s.CannotRun || strings.ContainsAny(s.CannotRun, "\r\n") {
+				add("%s: cannotRun: one line without leading or trailing space, got %q", w, s.CannotRun)
+			} else if !strings.HasPrefix(s.CannotRun, CannotRunPrefix) {
+				add("%s: cannotRun %q: say what is missing as %q…", w, s.CannotRun, CannotRunPrefix)
+			}
+		}
 		checkSettings(&errs, w, s.Settings)
 		for env, st := range s.Environments {
 			if _, ok := f.Environments[env]; !ok {
@@ -366,6 +394,17 @@ func checkSettings(errs *[]error, where string, s Settings) {
 
 var envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// CannotRunPrefix starts every cannotRun reason.
+const CannotRunPrefix = "cannot run here: "
+
+// protocol is the service's protocol, ProtocolDIPS when not given.
+func (s Service) protocol() string {
+	if s.Protocol == "" {
+		return ProtocolDIPS
+	}
+	return s.Protocol
+}
+
 // EnvironmentNames lists the environments, sorted.
 func (f *File) EnvironmentNames() []string { return slices.Sorted(maps.Keys(f.Environments)) }
 
@@ -393,7 +432,7 @@ func (f *File) Resolve(env string) ([]Resolved, error) {
 		}
 		sys, svc, _ := strings.Cut(s.Name, "/")
 		r := Resolved{
-			System: sys, Service: svc, Name: s.Name, Port: s.Port,
+			System: sys, Service: svc, Name: s.Name, Port: s.Port, Protocol: s.protocol(), CannotRun: s.CannotRun,
 			CPUs: *st.CPUs, Mem: *st.Mem, Instances: *st.Instances,
 			Env: st.Env, Labels: st.Labels, Constraints: st.Constraints,
 			DiracCfg: e.DiracCfg, GridSecurity: e.GridSecurity, SystemLabel: e.System,

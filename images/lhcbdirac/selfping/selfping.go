@@ -1,7 +1,8 @@
 // Package selfping is dirac-self-ping: the command Marathon runs inside a
 // DIRAC service container as its COMMAND health check. Like the seed's
 // dirac_self_ping.py it takes <port>/<System>/<Service>, pings
-// dips://localhost:<port>/<System>/<Service> with the host certificate and
+// dips://localhost:<port>/<System>/<Service> (https://… with -protocol
+// https, for DIRAC's Tornado services) with the host certificate and
 // exits 0 when the service answers S_OK, 1 otherwise; unlike it, it needs
 // no DIRAC environment, prints one line saying why it failed, and bounds its
 // total time below Marathon's health-check timeout.
@@ -38,8 +39,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	serverName := fs.String("server-name", "", "name the service certificate must carry (default: the host certificate's own name)")
 	timeout := fs.Duration("timeout", 15*time.Second, "bound on the whole check (keep it below Marathon's timeoutSeconds)")
 	verbose := fs.Bool("v", false, "print the ping reply")
+	protocol := fs.String("protocol", "dips", "dips, or https for DIRAC's Tornado services (POST method=ping)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: dirac-self-ping [flags] <port>/<System>/<Service>")
+		fmt.Fprintln(stderr, "usage: dirac-self-ping [-protocol https] [flags] <port>/<System>/<Service>")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +59,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fail("%v", err)
 	}
+	if *protocol != "dips" && *protocol != "https" {
+		return fail("-protocol %q: want dips or https", *protocol)
+	}
 	c, err := dips.LoadCertificate(*cert, *key)
 	if err != nil {
 		return fail("%v", err)
@@ -72,8 +77,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	client := &dips.Client{Certificate: &c, RootCAs: roots, HostCredentials: true, ServerName: name, CallTimeout: *timeout, MaxReplySize: 1 << 20} // a ping reply is a few hundred bytes
-	url := fmt.Sprintf("dips://%s:%d/%s", *host, port, service)
-	v, err := client.Ping(ctx, url)
+	url := fmt.Sprintf("%s://%s:%d/%s", *protocol, *host, port, service)
+	ping := client.Ping
+	if *protocol == "https" {
+		ping = client.PingHTTPS
+	}
+	v, err := ping(ctx, url)
 	if err != nil {
 		return fail("%s: %v", url, err)
 	}

@@ -128,3 +128,19 @@ func cmdEnv(env map[string]string) []string {
 	}
 	return out
 }
+
+// TestProtocolFlag: -protocol takes dips (the default) or https; https
+// against a DIPS service fails (it speaks no HTTP), naming the https URL.
+func TestProtocolFlag(t *testing.T) {
+	env, srv := gridSecurity(t)
+	target := fmt.Sprintf("%d/%s", srv.Port(), svc)
+	if code, msg := run(env, "-protocol", "http", target); code != 1 || !strings.Contains(msg, `-protocol "http": want dips or https`) {
+		t.Fatalf("-protocol http: exit %d: %s", code, msg)
+	}
+	if code, msg := run(env, "-protocol", "dips", target); code != 0 {
+		t.Fatalf("-protocol dips: exit %d: %s", code, msg)
+	}
+	if code, msg := run(env, "-protocol", "https", "-timeout", "3s", target); code != 1 || !strings.Contains(msg, fmt.Sprintf("https://localhost:%d/%s", srv.Port(), svc)) {
+		t.Fatalf("-protocol https against a DIPS service: exit %d: %s", code, msg)
+	}
+}

@@ -1,0 +1,45 @@
+package catalog
+
+import (
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+)
+
+// DIRAC's HTTPS services run on Tornado 5.1 with DIRAC's patches
+// (DIRACGrid/tornado, "5.1.1+dirac.1", as tornado_m2crypto's README says):
+// TornadoServer calls tornado.iostream.SSLIOStream.configure(…) at import,
+// which only the patched SSLIOStream (a Configurable) has. And Tornado
+// 5.1's httputil subclasses collections.MutableMapping, which Python 3.10
+// removed (DIRAC needs 3.11). Either one stops every HTTPS service before
+// it listens.
+
+var (
+	sslIOStreamRE  = regexp.MustCompile(`(?m)^class SSLIOStream\(([^)]*)\):`)
+	mutableMapping = regexp.MustCompile(`(?m)^class HTTPHeaders\(collections\.MutableMapping\)`)
+)
+
+// tornadoProblem reads the installed tornado package; "" when DIRAC's
+// HTTPS services can start on it.
+func tornadoProblem(fsys fs.FS) string {
+	version := ""
+	if infos, _ := fs.Glob(fsys, "tornado-*.dist-info"); len(infos) == 1 {
+		version = " " + distVersion(infos[0])
+	}
+	iostream, err := fs.ReadFile(fsys, "tornado/iostream.py")
+	if err != nil {
+		return "tornado is not installed (the [server] extra's tornado, with DIRAC's patches)"
+	}
+	var why []string
+	if m := sslIOStreamRE.FindSubmatch(iostream); m == nil || !strings.Contains(string(m[1]), "Configurable") {
+		why = append(why, "its SSLIOStream is not Configurable (TornadoServer calls SSLIOStream.configure: DIRAC's patched tornado, 5.1.1+dirac.1, is needed)")
+	}
+	if httputil, err := fs.ReadFile(fsys, "tornado/httputil.py"); err == nil && mutableMapping.Match(httputil) {
+		why = append(why, "its httputil subclasses collections.MutableMapping, which Python 3.10 removed")
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the installed tornado%s cannot run DIRAC's HTTPS services: %s", version, strings.Join(why, "; "))
+}

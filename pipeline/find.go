@@ -71,6 +71,7 @@ func find(ctx context.Context, s *Session, in *Inputs) (*Found, error) {
 	for _, im := range images.All {
 		if r, ok := why[im.Name]; ok {
 			f.Why = im.Name + ": " + r
+			s.P.Infof("%s is to be made: %s %s", c.Version.Raw, f.Tags[0], f.Why)
 			return f, nil
 		}
 	}

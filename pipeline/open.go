@@ -24,6 +24,11 @@ type Session struct {
 	Settings settings.Settings
 
 	daggerLog io.Writer // where Connect sends Dagger's own log
+	// engineUp is closed when the engine, provisioned in the background
+	// while the inputs are checked (a first run builds it from Go
+	// modules: minutes of CPU beside the inputs' downloads), is up.
+	engineUp  chan struct{}
+	engineErr error
 }
 
 // Connect connects to the engine, when the session has none yet (Open
@@ -32,6 +37,16 @@ type Session struct {
 func (s *Session) Connect(ctx context.Context) error {
 	if s.Client != nil {
 		return nil
+	}
+	if s.engineUp != nil {
+		select {
+		case <-s.engineUp:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if s.engineErr != nil {
+			return s.engineErr
+		}
 	}
 	var opts []dagger.ClientOpt
 	if s.daggerLog != nil {
@@ -103,6 +118,13 @@ func Open(ctx context.Context, st settings.Settings, p *progress.Reporter, n Nee
 		ep.Export()
 	}
 	s.daggerLog = n.DaggerLog
+	if n.Engine && n.LazyEngine {
+		s.engineUp = make(chan struct{})
+		go func() {
+			defer close(s.engineUp)
+			_, s.engineErr = engine.Up(ctx, p)
+		}()
+	}
 	if n.Engine && !n.LazyEngine {
 		if err := s.Connect(ctx); err != nil {
 			return nil, err

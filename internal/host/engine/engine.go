@@ -135,6 +135,15 @@ func (e Endpoint) Export() {
 	Configure(c)
 }
 
+// StateVolume is the local engine's state (its cache): one per engine
+// container, so an engine of another name starts from an empty cache.
+func StateVolume() string {
+	if n := ContainerName(); n != defaultName {
+		return stateVolume + "-" + n
+	}
+	return stateVolume
+}
+
 // ContainerName is the local engine's container name.
 func ContainerName() string {
 	if n := current().Container; n != "" {
@@ -262,7 +271,7 @@ func runArgs(ep Endpoint, configPath, caDir string) []string {
 		"--security-opt", "apparmor=unconfined",
 		"--security-opt", "systempaths=unconfined",
 		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-		"-v", stateVolume + ":/var/lib/dagger",
+		"-v", StateVolume() + ":/var/lib/dagger",
 		"-v", configPath + ":/etc/dagger/engine.json:ro",
 		"--restart", "unless-stopped",
 	}

@@ -56,7 +56,7 @@ func TestRunArgsAvoidPrivilegedAndKeepTheEngineContained(t *testing.T) {
 		t.Fatal("--privileged fails on these machines")
 	}
 	for _, want := range []string{"--cap-add ALL", "--cap-drop SYS_RESOURCE", "seccomp=unconfined",
-		"systempaths=unconfined", "--network host", stateVolume + ":/var/lib/dagger",
+		"systempaths=unconfined", "--network host", StateVolume() + ":/var/lib/dagger",
 		"/cache/engine.json:/etc/dagger/engine.json:ro"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("docker run lacks %q: %s", want, joined)

@@ -36,7 +36,13 @@ type Instance struct {
 
 // Embedded is the registry the release uses by default.
 func Embedded() Instance {
-	return Instance{Name: "lhcbdirac-registry", Addr: engine.EmbeddedRegistryAddr(), Volume: "lhcbdirac-registry-data"}
+	addr := engine.EmbeddedRegistryAddr()
+	if addr == "127.0.0.1:5000" {
+		return Instance{Name: "lhcbdirac-registry", Addr: addr, Volume: "lhcbdirac-registry-data"}
+	}
+	// Another address: a registry of its own, with its own data.
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	return Instance{Name: "lhcbdirac-registry-" + port, Addr: addr, Volume: "lhcbdirac-registry-data-" + port}
 }
 
 var externalAddr atomic.Value

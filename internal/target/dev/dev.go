@@ -14,6 +14,11 @@ import (
 // Bench measures the release on this machine: from empty caches and warm, the lhcbdirac build's download share, a version bump, its size against a naive single-stage image, each service's smoke test, the builds concurrently against the slowest alone.
 func Bench(ctx context.Context) error { return pipeline.RunBench(ctx, settings.Load(), os.Stdout) }
 
+// BenchFresh measures the first release with every cache of the project's own new (pipeline cache, engine and its state, registry, Go's build cache) and prints each stage's share: the fresh-machine figure, without a new machine.
+func BenchFresh(ctx context.Context) error {
+	return pipeline.RunBenchFresh(ctx, settings.Load(), os.Stdout)
+}
+
 // Smoke checks the foundation alone: engine and registry up, then a command, a publish and a service binding checked end to end.
 func Smoke(ctx context.Context) error { return pipeline.RunSmoke(ctx, settings.Load(), os.Stdout) }
 

@@ -34,7 +34,7 @@ func RunCIRelease(ctx context.Context, st settings.Settings, tag string, out io.
 		fmt.Fprintf(out, "dry run: would run: mage release %s (deploy: %v)\n", p.Version.Raw, p.Deploy)
 		return nil
 	}
-	return RunRelease(ctx, st, p.Version.Raw, p.Deploy)
+	return runRelease(ctx, st, p.Version, p.Deploy) // the version ci.Decide parsed, typed
 }
 
 // RunCILogin is `mage ci:login`: the registry credentials CI holds into

@@ -181,7 +181,7 @@ func renderApps(c Config, pins map[string]string) ([]render.App, error) {
 		return nil, err
 	}
 	rd.Pins = pins
-	return rd.Render(c.Services, c.Environment, c.Version.Raw)
+	return rd.RenderVersion(c.Services, c.Environment, c.Version)
 }
 
 // bases pins every base: a configured one must be pullable now; an offline

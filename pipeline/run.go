@@ -9,6 +9,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 )
 
 // What the mage targets call: each reads what it needs of the settings,
@@ -16,9 +17,22 @@ import (
 
 // RunRelease is `mage release VERSION`: the release, deployed when
 // MARATHON_URL is set (and deploy allows it), else a dry run.
-func RunRelease(ctx context.Context, st settings.Settings, version string, deploy bool) error {
+func RunRelease(ctx context.Context, st settings.Settings, ver string, deploy bool) error {
+	v, err := version.Parse(ver) // the one place a release's version is parsed
+	if err != nil {
+		return err
+	}
+	return runRelease(ctx, st, v, deploy)
+}
+
+// runRelease is the release of a version already parsed (by RunRelease,
+// or by ci.Decide for ci:release).
+func runRelease(ctx context.Context, st settings.Settings, v version.Version, deploy bool) error {
 	p := progress.New(nil)
-	cfg, err := ConfigFor(version, st, RegistryAddress(st))
+	if err := st.Need(settings.AreaRelease); err != nil {
+		return err
+	}
+	cfg, err := NewConfig(v, st.Release, RegistryAddress(st))
 	if err != nil {
 		return err
 	}

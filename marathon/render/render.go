@@ -150,6 +150,12 @@ func (r *Renderer) Render(f *services.File, env, ver string) ([]App, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.RenderVersion(f, env, v)
+}
+
+// RenderVersion is Render for a version parsed already (the release's,
+// parsed once where it entered).
+func (r *Renderer) RenderVersion(f *services.File, env string, v version.Version) ([]App, error) {
 	resolved, err := f.Resolve(env)
 	if err != nil {
 		return nil, err

@@ -65,10 +65,10 @@ func BenchFresh(ctx context.Context, st settings.Settings, v version.Version, ou
 		}
 		return st.Env(k)
 	})
-	oldGOCACHE, had := os.LookupEnv("GOCACHE")
-	os.Setenv("GOCACHE", filepath.Join(root, "gocache"))
+	oldGOCACHE := st.Env("GOCACHE")
+	os.Setenv("GOCACHE", filepath.Join(root, "gocache")) // for the go builds this process starts
 	defer func() {
-		if had {
+		if oldGOCACHE != "" {
 			os.Setenv("GOCACHE", oldGOCACHE)
 		} else {
 			os.Unsetenv("GOCACHE")

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
@@ -127,7 +129,7 @@ func openReport(t *testing.T, tab *chromiumtest.Tab, rel report.Release, name st
 func saveScreenshot(t *testing.T, name string, png []byte) {
 	t.Helper()
 	dirs := []string{t.TempDir()}
-	if d := os.Getenv(ScreenshotDirEnv); d != "" {
+	if d := settings.Read(ScreenshotDirEnv); d != "" {
 		dirs = append(dirs, d)
 	}
 	for _, d := range dirs {

@@ -355,3 +355,9 @@ func nonEmpty(vs ...string) []string {
 	}
 	return out
 }
+
+// Read reads one variable now, for what is no setting of the pipeline's:
+// the PATH a test hands the programs it starts, a test's own knobs
+// (LHCBDIRAC_TESTDATA's siblings), CI's marker. Everything a target
+// honours is read into Settings by FromEnv.
+func Read(key string) string { return os.Getenv(key) }

@@ -4,8 +4,9 @@ package catalog_test
 
 import (
 	"context"
-	"os"
 	"testing"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/catalog"
 )
@@ -13,7 +14,7 @@ import (
 // releaseImage is the 12.0.21 image the release pushed to the local
 // registry (LHCBDIRAC_CATALOG_IMAGE overrides it).
 func releaseImage() string {
-	if r := os.Getenv("LHCBDIRAC_CATALOG_IMAGE"); r != "" {
+	if r := settings.Read("LHCBDIRAC_CATALOG_IMAGE"); r != "" {
 		return r
 	}
 	return "127.0.0.1:5000/lhcbdirac-pipeline/lhcbdirac:v12.0.21"

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/baseimage"
@@ -191,7 +193,7 @@ func (d *DIRAC) Cmd(ctx context.Context, prog string, args ...string) *exec.Cmd 
 		"DIRAC_ROOT_PATH="+d.Root,
 		"DIRACSYSCONFIG="+filepath.Join(d.Root, "etc", "dirac.cfg"),
 		"X509_CERT_DIR="+d.PKI.CADir(),
-		"PATH="+filepath.Join(d.Venv, "bin")+":"+os.Getenv("PATH"),
+		"PATH="+filepath.Join(d.Venv, "bin")+":"+settings.Read("PATH"),
 		"HOME="+d.Root,
 	)
 	cmd.Dir = d.Root

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -26,7 +28,7 @@ import (
 // overrides it); LHCBDIRAC_DIRAC_TREE, when set, is an /opt/dirac already
 // extracted (from that image, possibly with a hotfix) to use instead.
 func releaseImage() string {
-	if r := os.Getenv("LHCBDIRAC_SELFPING_IMAGE"); r != "" {
+	if r := settings.Read("LHCBDIRAC_SELFPING_IMAGE"); r != "" {
 		return r
 	}
 	return "127.0.0.1:5000/lhcbdirac-pipeline/lhcbdirac:v12.0.21"
@@ -44,7 +46,7 @@ func TestHTTPSPingOfARealTornadoService(t *testing.T) {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatal("unshare (util-linux) is needed to give the service a network namespace of its own")
 	}
-	tree := os.Getenv("LHCBDIRAC_DIRAC_TREE")
+	tree := settings.Read("LHCBDIRAC_DIRAC_TREE")
 	if tree == "" {
 		tree = filepath.Join(t.TempDir(), "opt", "dirac")
 		extractDIRAC(t, releaseImage(), filepath.Dir(filepath.Dir(tree)))
@@ -110,7 +112,7 @@ done
 kill $svc; exit 1
 `
 	cmd := exec.Command("unshare", "--net", "sh", "-c", script)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PYTHON=" + python, "TREE=" + tree, "LOG=" + logFile, "PING=" + bin,
+	cmd.Env = []string{"PATH=" + settings.Read("PATH"), "PYTHON=" + python, "TREE=" + tree, "LOG=" + logFile, "PING=" + bin,
 		"CERT=" + host.CertFile, "KEY=" + host.KeyFile, "CA=" + pki.CADir(), "TARGET=" + fmt.Sprintf("%d/Framework/TornadoNotification", port),
 		"DIRAC_ROOT_PATH=" + root, "DIRAC_USE_TORNADO_IOLOOP=yes", "HOME=" + root}
 	var out bytes.Buffer

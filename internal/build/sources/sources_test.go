@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/fixture"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/sources"
@@ -133,7 +135,7 @@ func TestCredentialsInTheURLReachGitOnlyThroughItsEnvironment(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+settings.Read("PATH"))
 
 	_ = repos
 	src, err := sources.Resolve(t.Context(), spec(srv.URL("DIRAC.git", "oauth2", token), fixture.Branch))

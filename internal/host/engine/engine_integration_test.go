@@ -4,10 +4,11 @@ package engine_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/dockercli"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
@@ -79,7 +80,7 @@ func TestIntegrationEngineExitShowsItsLogs(t *testing.T) {
 // skipOutsideCI skips where a developer points the pipeline at an engine of
 // their own; in CI the engine is always the local one, so there it fails.
 func skipOutsideCI(t *testing.T, why string) {
-	if os.Getenv("CI") != "" {
+	if settings.Read("CI") != "" {
 		t.Fatalf("in CI the engine must be the local one: %s", why)
 	}
 	t.Skip(why)

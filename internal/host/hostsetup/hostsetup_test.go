@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
@@ -173,7 +175,7 @@ func TestExplainsWhereItMayNotAct(t *testing.T) {
 	}{
 		{"disabled", func(t *testing.T, h *Host) { h.NoSetup = true }, DisableEnv + "=1 is set"},
 		{"not root", func(t *testing.T, h *Host) { h.EUID = 1000 }, "not running as root"},
-		{"no apt", func(t *testing.T, h *Host) { os.Remove(filepath.Join(os.Getenv("PATH"), "apt-get")) }, "apt-get is not available"},
+		{"no apt", func(t *testing.T, h *Host) { os.Remove(filepath.Join(settings.Read("PATH"), "apt-get")) }, "apt-get is not available"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 )
 
 // The test binary doubles as the server: with TESTPROC_LISTEN set it
 // serves HTTP there, or exits as a real server does when the port is taken.
 func TestMain(m *testing.M) {
-	if addr := os.Getenv("TESTPROC_LISTEN"); addr != "" {
+	if addr := settings.Read("TESTPROC_LISTEN"); addr != "" {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/mesos-slave/metrics"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/influxtest"
 )
@@ -40,7 +42,7 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if d := os.Getenv("REPORT_DIR"); d != "" {
+	if d := settings.Read("REPORT_DIR"); d != "" {
 		dir = d
 	}
 	res, err := Report(context.Background(), Options{Influx: target, Since: time.Hour, Dir: dir})

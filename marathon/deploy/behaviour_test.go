@@ -51,12 +51,12 @@ func TestLeaderElectionIsRetried(t *testing.T) {
 	srv, c, o, log := setup(t)
 	o.Timeout = 20 * time.Second
 	srv.Behaviour = func(map[string]any) marathontest.Outcome {
-		return marathontest.Outcome{Healthy: true, Delay: 300 * time.Millisecond}
+		return marathontest.Outcome{Healthy: true, Delay: time.Second}
 	}
-	go func() {
-		time.Sleep(100 * time.Millisecond) // the deployments have started
-		srv.LeaderElection(1500 * time.Millisecond)
-	}()
+	// The election begins once the first deployment has started (its PUT
+	// answered), whenever that is; the deployments last long enough for a
+	// slow machine to start it before they end.
+	afterRequest(t, srv, "PUT /v2/apps", func() { srv.LeaderElection(1500 * time.Millisecond) })
 	res, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil), o)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
@@ -105,11 +105,16 @@ func TestLockChangesHands(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := d.DeploymentID
-	// …and cancels it while we wait: Marathon reverts under a new id.
+	// …and cancels it while we wait for it (once the deploy says so):
+	// Marathon reverts under a new id.
 	go func() {
-		time.Sleep(200 * time.Millisecond)
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(log.String(), "locked by deployment(s) "+first) && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/v2/deployments/"+first, nil)
-		http.DefaultClient.Do(req)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
 	}()
 	o.Timeout = 5 * time.Second
 	res, err := Apply(ctx, c, renderApps(t, "v9.2", nil)[:1], o)
@@ -204,7 +209,11 @@ func TestFieldsOutsideTheTemplateAreSeen(t *testing.T) {
 	if _, err := c.PutApp(ctx, apps[0].ID, hand, client.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); len(srv.Deployments()) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) { // a deadline, not a speed
+			t.Fatalf("the hand edit's deployment still runs: %v", srv.Deployments())
+		}
+	}
 	plan, err := Plan(ctx, c, apps)
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +288,7 @@ func TestScale(t *testing.T) {
 	if err == nil || !res.RolledBack || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("unhealthy scale: %+v %v", res, err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a deadline, not a speed
 	for a := srv.Definition(id); a.Instances != 3 || a.TasksRunning != 3; a = srv.Definition(id) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after the rollback: %v instances, %v running", a.Instances, a.TasksRunning)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,41 +206,55 @@ func TestConflictWaitsOrForces(t *testing.T) {
 	if _, err := Apply(ctx, c, apps, o); err != nil {
 		t.Fatal(err)
 	}
-	// Someone else starts a slow deployment on the app.
+	const put = "PUT /v2/apps/datamanagement/filecatalog?partialUpdate=false"
+	const forced = "PUT /v2/apps/datamanagement/filecatalog?force=true&partialUpdate=false"
+	// Someone else starts a slow deployment on the app. The stand-in, as
+	// Marathon, answers 409 to any PUT while it runs: a PUT that succeeds
+	// after one 409 was made once it had finished — what the wait means,
+	// whatever the machine's speed.
 	srv.Behaviour = func(map[string]any) marathontest.Outcome {
 		return marathontest.Outcome{Healthy: true, Delay: 400 * time.Millisecond}
 	}
 	other := renderApps(t, "v9.1.1", nil)[:1]
-	if _, err := c.PutApp(ctx, other[0].ID, other[0].Doc, client.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	srv.Behaviour = nil
-	start := time.Now()
-	res, err := Apply(ctx, c, renderApps(t, "v9.1.2", nil)[:1], o)
+	d, err := c.PutApp(ctx, other[0].ID, other[0].Doc, client.PutOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if time.Since(start) < 300*time.Millisecond || !strings.Contains(log.String(), "locked by deployment") {
-		t.Fatalf("a 409 should wait for the running deployment (took %s): %s", time.Since(start), log.String())
+	srv.Behaviour = nil
+	puts := countRequests(srv, put)
+	res, err := Apply(ctx, c, renderApps(t, "v9.1.2", nil)[:1], o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if res[0].Action != Update {
-		t.Fatalf("%+v", res[0])
+	// Two PUTs: the one refused, the one made after the deployment ended
+	// (polling deployments in between, not PUTting again and again).
+	if n := countRequests(srv, put) - puts; n != 2 || !strings.Contains(log.String(), "locked by deployment(s) "+d.DeploymentID) || countRequests(srv, forced) != 0 {
+		t.Fatalf("a 409 should wait for the running deployment %s, then PUT once more (%d PUTs): %s", d.DeploymentID, n, log.String())
+	}
+	if res[0].Action != Update || !strings.HasSuffix(srv.Definition(apps[0].ID).Image(), ":v9.1.2") {
+		t.Fatalf("%+v, the app runs %s", res[0], srv.Definition(apps[0].ID).Image())
 	}
 
+	// A deployment that never ends by itself: waiting for it would run
+	// into the deploy's timeout (an error), so a deploy that succeeds
+	// overrode it.
 	srv.Behaviour = func(map[string]any) marathontest.Outcome {
-		return marathontest.Outcome{Healthy: true, Delay: 5 * time.Second}
+		return marathontest.Outcome{Healthy: true, Delay: time.Hour}
 	}
-	if _, err := c.PutApp(ctx, other[0].ID, other[0].Doc, client.PutOptions{}); err != nil {
+	if d, err = c.PutApp(ctx, other[0].ID, other[0].Doc, client.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Behaviour = nil
 	o.Force = true
-	start = time.Now()
+	mark := len(log.String())
 	if _, err := Apply(ctx, c, renderApps(t, "v9.1.3", nil)[:1], o); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if time.Since(start) > 2*time.Second || countRequests(srv, "PUT /v2/apps/datamanagement/filecatalog?force=true&partialUpdate=false") != 1 {
-		t.Fatalf("force should override at once (took %s): %v", time.Since(start), srv.Requests())
+	if countRequests(srv, forced) != 1 || strings.Contains(log.String()[mark:], "locked by deployment") || slices.Contains(srv.Deployments(), d.DeploymentID) {
+		t.Fatalf("force should override deployment %s at once (deployments %v): %v\n%s", d.DeploymentID, srv.Deployments(), srv.Requests(), log.String())
+	}
+	if img := srv.Definition(apps[0].ID).Image(); !strings.HasSuffix(img, ":v9.1.3") {
+		t.Fatalf("the app runs %s", img)
 	}
 }
 
@@ -314,23 +329,29 @@ func TestCredentialsNeverLeak(t *testing.T) {
 func TestGoMarathonCannotTellTheDifference(t *testing.T) {
 	srv, c, o, _ := setup(t)
 	m := c.Marathon()
-	events, err := m.AddEventsListener(marathon.EventIDDeploymentSuccess)
+	events, err := m.AddEventsListener(marathon.EventIDStreamAttached | marathon.EventIDDeploymentSuccess)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.RemoveEventsListener(events)
-	time.Sleep(100 * time.Millisecond) // let the SSE stream attach
+	// Marathon opens each stream with event_stream_attached: once it is
+	// here, the deployment's events reach this stream.
+	next := func(want int, what string) {
+		t.Helper()
+		select {
+		case e := <-events:
+			if e.ID != want {
+				t.Fatalf("want %s, got event %+v", what, e)
+			}
+		case <-time.After(30 * time.Second): // a deadline, not a speed
+			t.Fatalf("no %s event on the stream", what)
+		}
+	}
+	next(marathon.EventIDStreamAttached, "event_stream_attached")
 	if _, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil)[:1], o); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case e := <-events:
-		if e.ID != marathon.EventIDDeploymentSuccess {
-			t.Fatalf("event %+v", e)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("no deployment_success event on the stream")
-	}
+	next(marathon.EventIDDeploymentSuccess, "deployment_success")
 	app, err := m.Application("/datamanagement/filecatalog")
 	if err != nil || app.Container.Docker.Image != "registry.example.org/lhcb-dirac/lhcbdirac:v9.1" || app.TasksHealthy != 2 {
 		t.Fatalf("Application: %+v %v", app, err)

@@ -61,11 +61,16 @@ func TestTransportFailuresMidDeployAreRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, p, c, o, log := setupProxied(t)
 			srv.Behaviour = func(map[string]any) marathontest.Outcome {
-				return marathontest.Outcome{Healthy: true, Delay: 600 * time.Millisecond}
+				return marathontest.Outcome{Healthy: true, Delay: time.Second}
 			}
+			// The fault begins once the PUT is answered and lasts until the
+			// deploy has met it twice (two retries, the backoff growing),
+			// however long that takes on this machine.
 			afterRequest(t, srv, "PUT /v2/apps", func() {
 				p.Set(tc.fault)
-				time.Sleep(700 * time.Millisecond)
+				for deadline := time.Now().Add(30 * time.Second); strings.Count(log.String(), "retrying in") < 2 && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
 				p.Set(marathontest.Pass)
 			})
 			res, err := Apply(context.Background(), c, renderApps(t, "v9.1", nil)[:1], o)
@@ -87,19 +92,17 @@ func TestTransportFailuresDuringAScaleAreRetried(t *testing.T) {
 	if _, err := Apply(ctx, c, apps, o); err != nil {
 		t.Fatal(err)
 	}
-	// The first two scale PUTs are reset; for 500 ms after the third
-	// passes, every request is closed unanswered.
-	var puts atomic.Int32
-	var passed atomic.Int64
+	// The first two scale PUTs are reset; the two requests that follow the
+	// third (the scale waiting for its deployment) are closed unanswered.
+	var puts, after atomic.Int32
 	p.Decide(func(r *http.Request) marathontest.Fault {
 		if r.Method == http.MethodPut {
 			if puts.Add(1) <= 2 {
 				return marathontest.Reset
 			}
-			passed.Store(time.Now().UnixNano())
 			return marathontest.Pass
 		}
-		if t := passed.Load(); t != 0 && time.Since(time.Unix(0, t)) < 500*time.Millisecond {
+		if puts.Load() > 2 && after.Add(1) <= 2 {
 			return marathontest.Close
 		}
 		return marathontest.Pass
@@ -108,7 +111,7 @@ func TestTransportFailuresDuringAScaleAreRetried(t *testing.T) {
 	if err != nil || res.RolledBack {
 		t.Fatalf("%+v %v\n%s", res, err, log.String())
 	}
-	if p.Met(marathontest.Reset) != 2 || p.Met(marathontest.Close) == 0 || srv.Definition(apps[0].ID).Instances != 3 {
+	if p.Met(marathontest.Reset) != 2 || p.Met(marathontest.Close) != 2 || srv.Definition(apps[0].ID).Instances != 3 {
 		t.Fatalf("%d resets, %d closed, %v instances\n%s", p.Met(marathontest.Reset), p.Met(marathontest.Close), srv.Definition(apps[0].ID).Instances, log.String())
 	}
 }
@@ -183,21 +186,26 @@ func TestRetriesRunOutMidDeployTheRollbackIsStillMade(t *testing.T) {
 // Hanging from the start, nothing was changed and the deploy fails after
 // its timeout; hanging after the PUT, the rollback gets its own timeout
 // and the call ends after both.
+//
+// The bound is half the client's per-request timeout, which a call that
+// let a request run its course would take at least: it says which timeout
+// ended the call, not how fast the machine is.
 func TestAHangingMarathonHonoursTheTimeout(t *testing.T) {
 	srv, p, c, o, log := setupProxied(t)
 	ctx := context.Background()
 	apps := renderApps(t, "v9.1", nil)[:1]
 	o.Timeout = time.Second
+	bound := client.DefaultRequestTimeout / 2
 	p.Set(marathontest.Hang)
 	start := time.Now()
 	_, err := Apply(ctx, c, apps, o)
-	if took := time.Since(start); err == nil || took > 10*time.Second {
-		t.Fatalf("deploy with a 1 s timeout against a hanging Marathon: %v after %s", err, took)
+	if took := time.Since(start); err == nil || took > bound {
+		t.Fatalf("deploy with a 1 s timeout against a hanging Marathon: %v after %s (a request's own timeout is %s)", err, took, client.DefaultRequestTimeout)
 	}
 	start = time.Now()
 	_, err = Scale(ctx, c, apps[0].ID, 2, o)
-	if took := time.Since(start); err == nil || took > 10*time.Second {
-		t.Fatalf("scale with a 1 s timeout against a hanging Marathon: %v after %s", err, took)
+	if took := time.Since(start); err == nil || took > bound {
+		t.Fatalf("scale with a 1 s timeout against a hanging Marathon: %v after %s (a request's own timeout is %s)", err, took, client.DefaultRequestTimeout)
 	}
 
 	p.Set(marathontest.Pass)
@@ -207,7 +215,7 @@ func TestAHangingMarathonHonoursTheTimeout(t *testing.T) {
 	afterRequest(t, srv, "PUT /v2/apps", func() { p.Set(marathontest.Hang) })
 	start = time.Now()
 	_, err = Apply(ctx, c, apps, o)
-	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "the rollback could not start") || took > 15*time.Second {
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "the rollback could not start") || took > bound {
 		t.Fatalf("a Marathon that hangs after the PUT: %v after %s\n%s", err, took, log.String())
 	}
 }

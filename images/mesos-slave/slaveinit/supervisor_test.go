@@ -53,13 +53,21 @@ func TestSupervisorFilesFollowTheToggles(t *testing.T) {
 type fakeCtl struct {
 	mu       sync.Mutex
 	states   map[string]string
+	asked    int // Status calls
 	shutdown bool
 }
 
 func (f *fakeCtl) Status(_ context.Context, p string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.asked++
 	return f.states[p], nil
+}
+
+func (f *fakeCtl) statusCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.asked
 }
 
 func (f *fakeCtl) Shutdown(context.Context) error {
@@ -86,7 +94,18 @@ func TestWatchdogStopsTheContainerOnFatal(t *testing.T) {
 	go func() {
 		done <- Watch(context.Background(), Watchdog{Services: []string{"mesos"}, Interval: 20 * time.Millisecond, Cleanup: cleanup}, ctl, 0, &log)
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// It has looked at a RUNNING agent a few times (however long that
+	// takes) and is still watching.
+	for deadline := time.Now().Add(30 * time.Second); ctl.statusCalls() < 3; time.Sleep(5 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("the watchdog stopped while the agent ran: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) { // a deadline, not a speed
+			t.Fatalf("the watchdog asked for the agent's state %d times in 30 s", ctl.statusCalls())
+		}
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("the watchdog stopped while the agent ran: %v", err)

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -193,26 +192,37 @@ func TestAllowListParsing(t *testing.T) {
 
 func TestTimeoutsConcurrencyAndMetrics(t *testing.T) {
 	e := setup(t)
-	ts := handler(t, e, server.Config{Timeout: 300 * time.Millisecond, MaxConcurrent: 1})
+	const timeout = 2 * time.Second // a slot waits timeout/4 at most
+	ts := handler(t, e, server.Config{Timeout: timeout, MaxConcurrent: 1})
 	url := fmt.Sprintf("%s/ping?host=localhost&port=%d&service=%s", ts.URL, e.srv.Port(), svc)
 	get(t, url) // one success for the metrics
 
+	// One ping holds the only slot until it times out (418): the second,
+	// sent once the service has the first's call (so the slot is taken,
+	// whatever the machine's speed), cannot get a slot within its wait
+	// (503). The service answers long after any of this.
 	e.srv.SetFailure(dipstest.Slow)
-	e.srv.SetDelay(2 * time.Second)
-	var wg sync.WaitGroup
-	codes := make([]int, 2)
-	for i := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			codes[i], _ = get(t, url)
-		}()
+	e.srv.SetDelay(time.Minute)
+	calls := e.srv.Calls()
+	first := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	for deadline := time.Now().Add(30 * time.Second); e.srv.Calls() == calls; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) { // a deadline, not a speed
+			t.Fatal("the first ping never reached the service")
+		}
 	}
-	wg.Wait()
-	// one ping holds the only slot until it times out (418); the other
-	// cannot get a slot within the timeout (503)
-	if !(codes[0] == 418 && codes[1] == 503 || codes[0] == 503 && codes[1] == 418) {
-		t.Fatalf("codes %v, want one 418 (timeout) and one 503 (no free slot)", codes)
+	second, body := get(t, url)
+	codes := []int{<-first, second}
+	if codes[0] != 418 || codes[1] != 503 || !strings.Contains(body, "no slot freed within") {
+		t.Fatalf("codes %v (%s), want 418 (the first ping timed out) and 503 (no free slot for the second)", codes, body)
 	}
 	_, metrics := get(t, ts.URL+"/metrics")
 	for _, want := range []string{`pinger_pings_total{result="ok"} 1`, `pinger_pings_total{result="timeout"} 1`, `pinger_pings_total{result="busy"} 1`, "pinger_ping_duration_seconds_count 2", "process_resident_memory_bytes"} {
@@ -242,13 +252,23 @@ func TestMainServesAndShutsDownGracefully(t *testing.T) {
 		t.Fatalf("pinger exited %d: %s", code, stderr.String())
 	}
 	e.srv.SetFailure(dipstest.Slow)
-	e.srv.SetDelay(500 * time.Millisecond)
+	e.srv.SetDelay(time.Second)
 	result := make(chan int, 1)
 	go func() {
-		code, _ := get(t, fmt.Sprintf("http://%s/ping?host=localhost&port=%d&service=%s", addr, e.srv.Port(), svc))
-		result <- code
+		resp, err := http.Get(fmt.Sprintf("http://%s/ping?host=localhost&port=%d&service=%s", addr, e.srv.Port(), svc))
+		if err != nil {
+			result <- 0
+			return
+		}
+		resp.Body.Close()
+		result <- resp.StatusCode
 	}()
-	time.Sleep(150 * time.Millisecond) // the ping is under way
+	// The ping is under way once the service has its call.
+	for deadline := time.Now().Add(30 * time.Second); e.srv.Calls() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) { // a deadline, not a speed
+			t.Fatal("the ping never reached the service")
+		}
+	}
 	cancel()
 	if code := <-result; code != 200 {
 		t.Fatalf("a ping under way at shutdown got %d, want it to finish with 200", code)
@@ -256,8 +276,12 @@ func TestMainServesAndShutsDownGracefully(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("Main returned %d: %s", code, stderr.String())
 	}
-	if !strings.Contains(stderr.String(), `"msg":"pinger shutting down"`) {
-		t.Errorf("logs are not structured JSON: %s", stderr.String())
+	// The ping's own log line comes after the shutdown's: it was still
+	// under way when the shutdown began.
+	logs := stderr.String()
+	shut, ping := strings.Index(logs, `"msg":"pinger shutting down"`), strings.Index(logs, `"msg":"ping"`)
+	if shut < 0 || ping < shut {
+		t.Errorf("want the ping answered after the shutdown began, in structured JSON logs:\n%s", logs)
 	}
 	if code := server.Main(context.Background(), nil, func(string) string { return "" }, &stderr, nil); code != 1 || !strings.Contains(stderr.String(), "PINGER_ALLOW") {
 		t.Fatalf("without an allow-list the pinger must refuse to start naming PINGER_ALLOW: %d", code)

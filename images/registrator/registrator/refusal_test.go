@@ -261,6 +261,13 @@ func TestChecksOnlyThroughThePinger(t *testing.T) {
 		etcdApps = append(etcdApps, "/lhcb/"+name)
 	}
 	w.eventually("etcd holds every task; Consul the pinger's and the allowed checks only", w.holds(etcdApps, consulApps))
+	// A sync notes its refusals once every sink is written: etcd and
+	// Consul hold the truth a moment before the last app's are counted
+	// (a long moment on a loaded machine).
+	w.eventually("every refusal counted", func() (bool, string) {
+		n, b, i := refusedTotal(r, "consul", ReasonCheckNotAllowed), refusedTotal(r, "consul", ReasonBadCheck), refusedTotal(r, "consul", ReasonCheckInterval)
+		return n >= float64(len(bad)-1) && b >= 1 && i >= 1, fmt.Sprintf("%v not allowed, %v no http(s) URL, %v intervals", n, b, i)
+	})
 	if n, b := refusedTotal(r, "consul", ReasonCheckNotAllowed), refusedTotal(r, "consul", ReasonBadCheck); n != float64(len(bad)-1) || b != 1 {
 		t.Errorf("%v checks refused as not allowed and %v as no http(s) URL (ftp), want %d and 1", n, b, len(bad)-1)
 	}
@@ -276,11 +283,19 @@ func TestChecksOnlyThroughThePinger(t *testing.T) {
 			t.Errorf("Consul runs check %s of %s", c.CheckID, svc)
 		}
 	}
-	logs := w.logs.String()
-	for _, want := range []string{"app /lhcb/metadata: task", `label check_http="http://169.254.169.254/latest/meta-data/iam/security-credentials/": not the pinger's /ping (REGISTRATOR_PINGER_URL) nor under REGISTRATOR_CHECK_ALLOW`,
-		`label check_interval="1ms": at least 1s`} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("log lacks %q:\n%s", want, logs)
+	w.eventually("the refusals logged", w.logged("app /lhcb/metadata: task", `label check_http="http://169.254.169.254/latest/meta-data/iam/security-credentials/": not the pinger's /ping (REGISTRATOR_PINGER_URL) nor under REGISTRATOR_CHECK_ALLOW`,
+		`label check_interval="1ms": at least 1s`))
+}
+
+// logged holds once the registrator's log has every one of wants (a
+// refusal is logged just after it is counted, by the writer).
+func (w *world) logged(wants ...string) func() (bool, string) {
+	return func() (bool, string) {
+		for _, want := range wants {
+			if !strings.Contains(w.logs.String(), want) {
+				return false, fmt.Sprintf("the log lacks %q", want)
+			}
 		}
+		return true, ""
 	}
 }

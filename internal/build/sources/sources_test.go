@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 
@@ -78,6 +77,16 @@ func TestResolveBadInputNamesTheValue(t *testing.T) {
 }
 
 func TestTransportsAreCheckedBeforeAnyNetwork(t *testing.T) {
+	t.Cleanup(cachedir.Swap(t.TempDir()))
+	// "Refused, not tried": git is what would reach the network (or run a
+	// remote helper), so a git first on PATH records every call and fails.
+	// Check and Resolve must refuse each value without it running once.
+	bin, calls := t.TempDir(), filepath.Join(t.TempDir(), "calls")
+	recorder := "#!/bin/sh\nprintf '%s\\n' \"$*\" >>" + calls + "\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(recorder), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, tc := range []struct{ repo, want string }{
 		{"fd::3", "git remote helpers"},
 		{"ext::sh -c touch% /tmp/pwned", "git remote helpers"},
@@ -86,18 +95,31 @@ func TestTransportsAreCheckedBeforeAnyNetwork(t *testing.T) {
 		{"git://u:secretpw@host/DIRAC.git", "git URLs cannot carry credentials"},
 		{"https:///nohost", "not a valid URL"},
 	} {
-		start := time.Now()
-		err := sources.Check(spec(tc.repo, ""))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: got %v, want %q", tc.repo, err, tc.want)
-		}
-		if err != nil && strings.Contains(err.Error(), "secretpw") {
-			t.Errorf("%q: the error quotes the password: %v", tc.repo, err)
-		}
-		if time.Since(start) > time.Second {
-			t.Errorf("%q: took %s (a transport must be refused, not tried)", tc.repo, time.Since(start))
+		for name, run := range map[string]func() error{
+			"Check":   func() error { return sources.Check(spec(tc.repo, "")) },
+			"Resolve": func() error { _, err := sources.Resolve(t.Context(), spec(tc.repo, "")); return err },
+		} {
+			err := run()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s %q: got %v, want %q", name, tc.repo, err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "secretpw") {
+				t.Errorf("%s %q: the error quotes the password: %v", name, tc.repo, err)
+			}
+			if ran, _ := os.ReadFile(calls); len(ran) > 0 {
+				t.Fatalf("%s %q: git ran (a transport must be refused, not tried):\n%s", name, tc.repo, ran)
+			}
 		}
 	}
+	// The recorder is the git these calls would meet: a value that passes
+	// the check reaches it.
+	if _, err := sources.Resolve(t.Context(), spec("https://git.invalid/DIRAC.git", "")); err == nil {
+		t.Fatal("Resolve succeeded with a git that always fails")
+	}
+	if ran, _ := os.ReadFile(calls); !strings.Contains(string(ran), "ls-remote") {
+		t.Fatalf("the recording git was not the one run: %q", ran)
+	}
+	os.Remove(calls)
 	for _, ok := range []string{"https://gitlab.cern.ch/lhcb-dirac/LHCbDIRAC.git", "ssh://git@gitlab.cern.ch:7999/lhcb/DIRAC.git",
 		"git@github.com:DIRACGrid/DIRAC.git", "git://host/DIRAC.git", "file:///srv/DIRAC.git", "/srv/DIRAC.git", "../DIRAC"} {
 		if err := sources.Check(spec(ok, "")); err != nil {

@@ -58,7 +58,7 @@ func export(ctx context.Context, s *Session, b *Built) (*Exported, error) {
 		return nil, err
 	}
 	out := &Exported{Built: b, Images: map[string]*push.Local{}, Hotfix: hotfixTag(b.Inputs)}
-	out.Tags = push.Tags(c.Version, out.Hotfix)
+	out.Tags = releaseTags(b.Inputs)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var errs []error
@@ -97,6 +97,16 @@ func export(ctx context.Context, s *Session, b *Built) (*Exported, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// releaseTags are the tags a run moves: the version's (push.Tags), or
+// the benchmark's own tag for the run (LHCBDIRAC_BENCH_TAG: the change-cost
+// runs rebuild one version with one change each, in one repository).
+func releaseTags(in *Inputs) []string {
+	if t := in.Config.BenchTag; t != "" {
+		return []string{in.Config.Version.Raw + "-" + t}
+	}
+	return push.Tags(in.Config.Version, hotfixTag(in))
 }
 
 // hotfixTag names a hotfix build by the commits it built (12 hex each,

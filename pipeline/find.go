@@ -38,7 +38,7 @@ func (f *Found) SkipReason() string { return "" }
 
 func find(ctx context.Context, s *Session, in *Inputs) (*Found, error) {
 	c := in.Config
-	f := &Found{Images: map[string]push.Pushed{}, Smoked: map[string]time.Time{}, Inputs: in.Digest, Tags: push.Tags(c.Version, hotfixTag(in))}
+	f := &Found{Images: map[string]push.Pushed{}, Smoked: map[string]time.Time{}, Inputs: in.Digest, Tags: releaseTags(in)}
 	if in.Build.Rerun != "" {
 		f.Why = "a rebuild was asked for"
 		return f, nil

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,6 +110,11 @@ type Release struct {
 	MarathonTemplate string // LHCBDIRAC_MARATHON_TEMPLATE
 	MarathonSchema   string // LHCBDIRAC_MARATHON_SCHEMA
 
+	// BenchTag is LHCBDIRAC_BENCH_TAG: the benchmark's tag for one run
+	// (<version>-<it>) instead of the version's, so runs of one version
+	// with one change each stay in one repository.
+	BenchTag string
+
 	// ReportAgainst is LHCBDIRAC_REPORT_AGAINST (mage report's --against):
 	// the release a report compares with; "" = the nearest lower one.
 	ReportAgainst string
@@ -139,6 +145,7 @@ func readRelease(getenv Getenv) (Release, error) {
 		MarathonTemplate: getenv("LHCBDIRAC_MARATHON_TEMPLATE"),
 		MarathonSchema:   getenv("LHCBDIRAC_MARATHON_SCHEMA"),
 		ReportAgainst:    getenv("LHCBDIRAC_REPORT_AGAINST"),
+		BenchTag:         getenv("LHCBDIRAC_BENCH_TAG"),
 	}
 	overrides := sources.Overrides(getenv)
 	r.DIRAC, r.LHCbDIRAC = overrides[0], overrides[1]
@@ -157,6 +164,9 @@ func readRelease(getenv Getenv) (Release, error) {
 		}
 	default:
 		return r, fmt.Errorf("LHCBDIRAC_SOURCES=%q: want %s (the real releases, the default) or %s (the FIXTURE test double)", r.Sources, SourcesIndex, SourcesFixture)
+	}
+	if t := r.BenchTag; t != "" && !benchTagRE.MatchString(t) {
+		return r, fmt.Errorf("LHCBDIRAC_BENCH_TAG=%q: want letters, digits, . and - (at most 40)", t)
 	}
 	if u := r.PipIndexURL; u != "" && !IsURL(u) {
 		return r, fmt.Errorf("LHCBDIRAC_PIP_INDEX_URL=%q: want an http(s) URL of a package index", redact.URL(u))
@@ -329,6 +339,8 @@ type Evidence struct {
 func readEvidence(getenv Getenv) (Evidence, error) {
 	return Evidence{SigningKey: getenv("LHCBDIRAC_SIGNING_KEY"), VerifyKey: getenv("LHCBDIRAC_VERIFY_KEY")}, nil
 }
+
+var benchTagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,39}$`)
 
 // IsURL tells a URL from a path on this machine.
 func IsURL(s string) bool {

@@ -34,7 +34,7 @@ func copyTree(ctx context.Context, src, dst string) error {
 // kept from starting), without network.
 func aptInstall(ctx context.Context, tree string, pkgs []string, logPath string) (err error) {
 	if _, err := exec.LookPath("apt-get"); err != nil {
-		return errors.New("apt-get not found on PATH: the Debian trees are made on a Debian host (apt-get install debootstrap)")
+		return errors.New("apt-get not found on PATH: the bases' packages are fetched with the host's apt, so they are made on a Debian or Ubuntu host")
 	}
 	for _, tool := range []string{"unshare", "chroot"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -107,3 +107,7 @@ fi
 "$target" -m pip check
 "$target" -c 'import DIRAC, LHCbDIRAC, M2Crypto, MySQLdb, gfal2; print("LHCbDIRAC", LHCbDIRAC.__version__, "DIRAC", DIRAC.__version__)'
 phase check
+
+# No bytecode in the tree: the installer may leave some, and it would make
+# every build differ (the image's times are zeroed when it is pushed).
+find /opt/dirac -depth -name __pycache__ -type d -exec rm -rf {} +

@@ -13,7 +13,11 @@ import (
 
 // MariaDBBase is the smoke database's base: Debian's MariaDB (10.11 in
 // bookworm), made with debootstrap like the other bases.
-var MariaDBBase = baseimage.Spec{Suite: "bookworm", Variant: "minbase", Packages: []string{"mariadb-server", "mariadb-client"}}
+// The data directory the package's install made is cleared (its files
+// carry the install's times and ids, so no two bases would be the same):
+// the smoke database makes its own at start.
+var MariaDBBase = baseimage.Spec{Suite: "bookworm", Variant: "minbase", Packages: []string{"mariadb-server", "mariadb-client"},
+	Clear: []string{"var/lib/mysql"}}
 
 // MariaDBAlias is the name the services reach the smoke database by.
 const MariaDBAlias = "mariadb"

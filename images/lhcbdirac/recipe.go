@@ -108,20 +108,33 @@ export X509_CERT_DIR=/opt/dirac/etc/grid-security/certificates
 }
 
 // Recipe is the service image. The install runs in a builder container;
-// only /opt/dirac, with fixed timestamps and no bytecode, is copied onto
-// the runtime base (no compiler, headers or package cache), so the same
-// inputs give the same digest.
+// only /opt/dirac is copied onto the runtime base (no compiler, headers or
+// package cache). Its layers go from what changes least to what changes
+// most, so a change rebuilds and pushes only its own layer and those
+// above it: the base; the tree installed from the lock (hundreds of
+// megabytes, new only with the lock, the bases or a hotfix); the small
+// configuration files (bashrc, the lock's text, the grid-security mount
+// point); then the project's programs, dirac-discover, dirac-self-ping and
+// the entrypoint, a few megabytes each. Every time in the layers is
+// zeroed when the image is pushed (the canonical form, internal/build/push),
+// so the same inputs give the same digest without touching the tree's
+// files here.
 func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
-	var installed *dagger.Directory
+	var tree *dagger.Directory
 	if in.Lock != nil {
-		installed = finish(lockInstall(c, b, in))
+		tree = lockInstall(c, in).Directory(DiracRoot)
 	} else {
-		installed = finish(fixtureInstall(c, b, in))
+		// The FIXTURE's install ran through the entrypoint: it and the
+		// bashrc it read come from their own layers instead.
+		tree = fixtureInstall(c, b, in).Directory(DiracRoot).
+			WithoutFiles([]string{strings.TrimPrefix(EntrypointPath, DiracRoot+"/"), "bashrc"})
 	}
 	ctr := c.Container().From(in.Base).
-		WithDirectory(DiracRoot, installed).
-		WithFile("/usr/local/bin/dirac-self-ping", b.Binary("./images/lhcbdirac/dirac-self-ping")).
+		WithDirectory(DiracRoot, tree).
+		WithDirectory(DiracRoot, configFiles(c, in)).
 		WithFile("/usr/local/bin/dirac-discover", b.Binary("./images/lhcbdirac/dirac-discover")).
+		WithFile("/usr/local/bin/dirac-self-ping", b.Binary("./images/lhcbdirac/dirac-self-ping")).
+		WithFile(EntrypointPath, b.Binary("./images/lhcbdirac/entrypoint")).
 		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithEnvVariable("LHCB_DIRAC_VERSION", in.Version.Raw).
 		WithWorkdir(DiracRoot).
@@ -150,6 +163,19 @@ func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 			WithLabel(key+".commit", s.Commit)
 	}
 	return ctr
+}
+
+// configFiles are /opt/dirac's small files, one layer: what the
+// entrypoint sources, the lock the tree was installed from, and the mount
+// point of grid-security.
+func configFiles(c *dagger.Client, in Inputs) *dagger.Directory {
+	d := c.Directory().
+		WithNewFile("bashrc", bashrc(in.Installer != nil)).
+		WithNewDirectory("etc/grid-security/certificates")
+	if in.Lock != nil {
+		d = d.WithNewFile(strings.TrimPrefix(LockPath, DiracRoot+"/"), string(in.Lock.Raw))
+	}
+	return d
 }
 
 // HotfixVersion is the version a hotfix checkout is installed as: the
@@ -194,7 +220,7 @@ func installInputs(l *Lock, srcs []sources.Source) []inputFile {
 // lockInstall runs install.sh in the builder: the lock's distributions
 // (the hotfixed ones aside) from the index, the source-only ones built by
 // the locked build tools, the hotfixes built the same way.
-func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
+func lockInstall(c *dagger.Client, in Inputs) *dagger.Container {
 	l := in.Lock
 	cache := in.UVCache
 	if cache == "" {
@@ -225,17 +251,14 @@ func lockInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Contai
 		ctr = ctr.WithDirectory("/in/src/"+s.Name, in.SourceDirs[i]).
 			WithEnvVariable("SETUPTOOLS_SCM_PRETEND_VERSION_FOR_"+strings.ToUpper(pytools.Normalize(s.Name)), HotfixVersion(pin.Version, s))
 	}
-	return ctr.WithExec([]string{"bash", "/in/install.sh"}).
-		WithNewFile(LockPath, string(l.Raw)).
-		WithNewFile(DiracRoot+"/bashrc", bashrc(diracos)).
-		WithFile(EntrypointPath, b.Binary("./images/lhcbdirac/entrypoint"))
+	return ctr.WithExec([]string{"bash", "/in/install.sh"})
 }
 
 // InstallTimes are the seconds each phase of the lock's install took
 // (install.sh: tools, download-sources, compile, install, check): what a
 // benchmark reads of a build.
 func InstallTimes(ctx context.Context, c *dagger.Client, b *gobuild.Builder, in Inputs) (map[string]float64, error) {
-	out, err := lockInstall(c, b, in).File("/in/times").Contents(ctx)
+	out, err := lockInstall(c, in).File("/in/times").Contents(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +277,10 @@ func InstallTimes(ctx context.Context, c *dagger.Client, b *gobuild.Builder, in 
 // after the install, compilers, headers, build tools and sources
 // included (a benchmark compares its size with the image's).
 func SingleStage(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
-	return lockInstall(c, b, in).WithEntrypoint([]string{EntrypointPath})
+	return lockInstall(c, in).
+		WithDirectory(DiracRoot, configFiles(c, in)).
+		WithFile(EntrypointPath, b.Binary("./images/lhcbdirac/entrypoint")).
+		WithEntrypoint([]string{EntrypointPath})
 }
 
 // fixtureInstall is the FIXTURE route: the FIXTURE installer run in
@@ -277,18 +303,10 @@ func fixtureInstall(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Con
 		ctr = ctr.WithDirectory("/tmp/src/"+s.Name, in.SourceDirs[i])
 		args = append(args, "/tmp/src/"+s.Name)
 	}
-	return ctr.WithExec(args)
-}
-
-// finish makes /opt/dirac reproducible: no bytecode, the mount points,
-// fixed times (symlinks included: Directory.WithTimestamps follows them,
-// and a venv's bin/python points outside /opt/dirac).
-func finish(ctr *dagger.Container) *dagger.Directory {
-	return ctr.
-		WithExec([]string{"find", DiracRoot, "-depth", "-name", "__pycache__", "-type", "d", "-exec", "rm", "-rf", "{}", "+"}).
-		WithExec([]string{"mkdir", "-p", DiracRoot + "/etc/grid-security/certificates"}).
-		WithExec([]string{"find", DiracRoot, "-exec", "touch", "--no-dereference", "--date=@0", "{}", "+"}).
-		Directory(DiracRoot)
+	// No bytecode: pip and the installer may leave some, and it would
+	// make every build differ.
+	return ctr.WithExec(args).
+		WithExec([]string{"find", DiracRoot, "-depth", "-name", "__pycache__", "-type", "d", "-exec", "rm", "-rf", "{}", "+"})
 }
 
 const installerName = "DIRACOS-Linux-x86_64.sh"

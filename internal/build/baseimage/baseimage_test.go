@@ -3,6 +3,9 @@ package baseimage
 import (
 	"archive/tar"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +14,9 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 func TestSpecKeyIgnoresPackageOrderAndDuplicates(t *testing.T) {
@@ -201,5 +207,82 @@ func TestCheckTag(t *testing.T) {
 		if err := CheckTag(ok); err != nil {
 			t.Errorf("CheckTag(%q): %v", ok, err)
 		}
+	}
+}
+
+// TestNormalizeRemovesRunDependentBits: two runs of one recipe differ in
+// ldconfig's auxiliary cache and in the days /etc/shadow records; after
+// normalize neither depends on the run, and the rest is untouched.
+func TestNormalizeRemovesRunDependentBits(t *testing.T) {
+	tree := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(tree, "var/cache/ldconfig"), 0o700))
+	must(os.MkdirAll(filepath.Join(tree, "etc"), 0o755))
+	must(os.MkdirAll(filepath.Join(tree, "var/lib/apt/lists"), 0o755))
+	must(os.WriteFile(filepath.Join(tree, "var/cache/ldconfig/aux-cache"), []byte("inodes"), 0o600))
+	must(os.WriteFile(filepath.Join(tree, "etc/shadow"), []byte("root:*:20228:0:99999:7:::\netcd:!:20429::::::\nnobody:*::::::\n"), 0o640))
+	must(os.WriteFile(filepath.Join(tree, "var/lib/apt/lists/mirror.invalid_debian_dists_bookworm_InRelease"),
+		[]byte("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Debian\nSuite: stable\nDate: Sat, 10 May 2025 08:00:00 UTC\n"), 0o644))
+	date, err := archiveDate(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2025, 5, 10, 8, 0, 0, 0, time.UTC); !date.Equal(want) {
+		t.Fatalf("archive date %v, want %v", date, want)
+	}
+	must(normalize(tree, date))
+	if _, err := os.Stat(filepath.Join(tree, "var/cache/ldconfig/aux-cache")); !os.IsNotExist(err) {
+		t.Errorf("aux-cache kept: %v", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(tree, "etc/shadow"))
+	day := date.Unix() / 86400
+	want := fmt.Sprintf("root:*:%d:0:99999:7:::\netcd:!:%d::::::\nnobody:*::::::\n", day, day)
+	if string(b) != want {
+		t.Errorf("shadow:\n%s\nwant:\n%s", b, want)
+	}
+	if st, _ := os.Stat(filepath.Join(tree, "etc/shadow")); st.Mode().Perm() != 0o640 {
+		t.Errorf("shadow's mode changed to %o", st.Mode().Perm())
+	}
+	if _, err := archiveDate(t.TempDir()); err == nil || !strings.Contains(err.Error(), "Release") {
+		t.Errorf("a tree without lists: %v", err)
+	}
+}
+
+func TestSpecClear(t *testing.T) {
+	plain := Spec{Packages: []string{"mariadb-server"}}
+	a := Spec{Packages: []string{"mariadb-server"}, Clear: []string{"var/lib/mysql"}}
+	b := Spec{Packages: []string{"mariadb-server"}, Clear: []string{"var/lib/mysql/", "var/lib/mysql"}}
+	if a.Key() == plain.Key() || a.Key() != b.Key() {
+		t.Fatalf("keys %s %s %s: a cleared directory is part of the tree's identity, spelled either way", plain.Key(), a.Key(), b.Key())
+	}
+	// Specs that clear nothing keep the keys they had (the engine's and the
+	// registry's image tags are made from them).
+	old := sha256.Sum256([]byte("1\nbookworm\nminbase\nmariadb-server"))
+	if want := hex.EncodeToString(old[:])[:16]; plain.Key() != want {
+		t.Fatalf("a spec without Clear changed key: %s, was %s", plain.Key(), want)
+	}
+	for _, bad := range []string{"/var/lib/mysql", "../etc", ".", ""} {
+		if err := (Spec{Packages: []string{"busybox"}, Clear: []string{bad}}).Validate(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
+			t.Errorf("Clear %q: %v", bad, err)
+		}
+	}
+}
+
+func TestBuildAllRefusesBadArgumentsBeforeBuilding(t *testing.T) {
+	t.Cleanup(cachedir.Swap(t.TempDir()))
+	p := progress.Discard()
+	if _, err := BuildAll(t.Context(), p, []Spec{{Packages: []string{"busybox"}}}, nil); err == nil || !strings.Contains(err.Error(), "1 specs but 0 references") {
+		t.Errorf("mismatched lengths: %v", err)
+	}
+	if _, err := BuildAll(t.Context(), p, []Spec{{Packages: []string{"$(id)"}}}, []string{"127.0.0.1:1/x:y"}); err == nil || !strings.Contains(err.Error(), "$(id)") {
+		t.Errorf("a bad package name: %v", err)
+	}
+	if len(p.Steps()) != 0 {
+		t.Errorf("something was built: %+v", p.Steps())
 	}
 }

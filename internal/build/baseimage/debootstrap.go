@@ -27,15 +27,25 @@ import (
 // host, so the pipeline goes wherever the machine's own package client goes.
 const MirrorEnv = "LHCBDIRAC_DEBIAN_MIRROR"
 
-// recipeVersion changes whenever the way a tree is made changes, so old cache
-// entries are not reused for a different recipe.
+// recipeVersion changes whenever what a spec's tree holds changes, so old
+// cache entries are not reused for a different recipe. (Making the trees
+// from one shared debootstrap instead of one each did not change it: a
+// tree is still minbase plus the spec's packages and their dependencies,
+// and the engine's and registry's images, tagged by their tree's key, are
+// not rebuilt for it.)
 const recipeVersion = "1"
 
 // Spec says which Debian tree to make.
 type Spec struct {
 	Suite    string   // e.g. "bookworm"
 	Variant  string   // debootstrap --variant; "minbase" when empty
-	Packages []string // extra packages (debootstrap --include); dependencies follow
+	Packages []string // extra packages, installed with their dependencies (not their recommendations)
+	// Clear are directories of the tree (relative, e.g. var/lib/mysql)
+	// emptied after the install: state a maintainer script makes at
+	// install time, with times and random ids in it, which would make
+	// every tree differ (MariaDB's data directory; its users make their
+	// own).
+	Clear []string
 }
 
 func (s Spec) normalized() Spec {
@@ -48,13 +58,23 @@ func (s Spec) normalized() Spec {
 	pkgs := slices.Clone(s.Packages)
 	slices.Sort(pkgs)
 	s.Packages = slices.Compact(pkgs)
+	clear := slices.Clone(s.Clear)
+	for i, c := range clear {
+		clear[i] = filepath.Clean(c)
+	}
+	slices.Sort(clear)
+	s.Clear = slices.Compact(clear)
 	return s
 }
 
 // Key identifies the tree a spec produces; it names the cache entry.
 func (s Spec) Key() string {
 	s = s.normalized()
-	h := sha256.Sum256([]byte(strings.Join([]string{recipeVersion, s.Suite, s.Variant, strings.Join(s.Packages, ",")}, "\n")))
+	parts := []string{recipeVersion, s.Suite, s.Variant, strings.Join(s.Packages, ",")}
+	if len(s.Clear) > 0 { // specs without it keep the keys they had
+		parts = append(parts, "clear "+strings.Join(s.Clear, ","))
+	}
+	h := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(h[:])[:16]
 }
 
@@ -64,6 +84,11 @@ func (s Spec) Validate() error {
 	for _, p := range s.Packages {
 		if !validPackage(p) {
 			return fmt.Errorf("package name %q is not a Debian package name (lowercase letters, digits, + - . only)", p)
+		}
+	}
+	for _, c := range s.Clear {
+		if c == "" || filepath.IsAbs(c) || !filepath.IsLocal(c) || filepath.Clean(c) == "." {
+			return fmt.Errorf("directory to clear %q is not a relative path inside the tree (e.g. var/lib/mysql)", c)
 		}
 	}
 	for _, v := range []string{s.Suite, s.Variant} {
@@ -86,9 +111,12 @@ func validPackage(p string) bool {
 	return true
 }
 
-// Rootfs returns a directory holding the Debian tree for spec, running
-// debootstrap into the cache the first time. Concurrent callers (parallel test
-// packages) share one build through a file lock.
+// Rootfs returns a directory holding the Debian tree for spec, made in the
+// cache the first time. One debootstrap of the suite and variant is made
+// once and shared (Minbase); each spec's tree is a copy of it with its
+// packages installed by apt from the same archive lists, so the seven
+// bases of a release cost one debootstrap, not seven. Concurrent callers
+// (parallel test packages, BuildAll) share each build through file locks.
 func Rootfs(ctx context.Context, p *progress.Reporter, spec Spec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", err
@@ -99,38 +127,35 @@ func Rootfs(ctx context.Context, p *progress.Reporter, spec Spec) (string, error
 		return "", err
 	}
 	dir := filepath.Join(base, spec.Key())
-	step := p.Start("debootstrap %s/%s +%d packages", spec.Suite, spec.Variant, len(spec.Packages))
+	step := p.Start("Debian tree %s/%s +%d packages", spec.Suite, spec.Variant, len(spec.Packages))
 	built, err := cachedir.Entry{Dir: dir}.Ensure(func(tmp string) error {
-		if _, err := exec.LookPath("debootstrap"); err != nil {
-			return errors.New("debootstrap not found on PATH: install it (apt-get install debootstrap)")
-		}
-		if os.Geteuid() != 0 {
-			return errors.New("debootstrap must run as root (it creates device nodes and chroots)")
-		}
-		mirror, err := Mirror()
+		minbase, err := Minbase(ctx, p, spec.Suite, spec.Variant)
 		if err != nil {
 			return err
 		}
-		args := []string{"--variant=" + spec.Variant, "--components=main"}
+		if err := copyTree(ctx, minbase, tmp); err != nil {
+			return err
+		}
+		date, err := archiveDate(tmp)
+		if err != nil {
+			return err
+		}
 		if len(spec.Packages) > 0 {
-			args = append(args, "--include="+strings.Join(spec.Packages, ","))
+			if err := aptInstall(ctx, tmp, spec.Packages, dir+".log"); err != nil {
+				return err
+			}
 		}
-		args = append(args, spec.Suite, tmp, mirror)
-		logPath := dir + ".log"
-		logf, err := os.Create(logPath)
-		if err != nil {
+		for _, c := range spec.Clear {
+			if err := emptyDir(filepath.Join(tmp, c)); err != nil {
+				return fmt.Errorf("clearing %s in the tree: %w", c, err)
+			}
+		}
+		if err := normalize(tmp, date); err != nil {
 			return err
 		}
-		defer logf.Close()
-		cmd := exec.CommandContext(ctx, "debootstrap", args...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("debootstrap %s failed (%v); last lines of %s:\n%s\nCheck that the Debian mirror %s is reachable (or set %s) and that the package names exist",
-				spec.Suite, err, logPath, tail(logPath, 15), mirror, MirrorEnv)
-		}
-		// debootstrap leaves apt caches and logs that only make images
-		// bigger and less reproducible.
-		for _, junk := range []string{"var/cache/apt/archives", "var/lib/apt/lists", "var/log"} {
+		// Caches, lists and logs only make images bigger and less
+		// reproducible; apt and dpkg find their directories still there.
+		for _, junk := range []string{"var/cache/apt", "var/lib/apt/lists", "var/log"} {
 			cleanDir(filepath.Join(tmp, junk))
 		}
 		return nil
@@ -144,6 +169,78 @@ func Rootfs(ctx context.Context, p *progress.Reporter, spec Spec) (string, error
 		step.Done()
 	}
 	return dir, nil
+}
+
+// minbaseVersion changes whenever the way the shared debootstrap tree is
+// made changes.
+const minbaseVersion = "1"
+
+// Minbase returns the debootstrap tree of suite and variant, run once into
+// the cache and shared by every spec's tree. It keeps the archive lists
+// debootstrap fetched, so every tree made from it installs the versions
+// those lists name.
+func Minbase(ctx context.Context, p *progress.Reporter, suite, variant string) (string, error) {
+	s := Spec{Suite: suite, Variant: variant}
+	if err := s.Validate(); err != nil {
+		return "", err
+	}
+	s = s.normalized()
+	base, err := cachedir.Sub("rootfs")
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(base, "debootstrap-"+s.Suite+"-"+s.Variant+"-"+minbaseVersion)
+	step := p.Start("debootstrap %s/%s", s.Suite, s.Variant)
+	built, err := cachedir.Entry{Dir: dir}.Ensure(func(tmp string) error {
+		if _, err := exec.LookPath("debootstrap"); err != nil {
+			return errors.New("debootstrap not found on PATH: install it (apt-get install debootstrap)")
+		}
+		if os.Geteuid() != 0 {
+			return errors.New("debootstrap must run as root (it creates device nodes and chroots)")
+		}
+		mirror, err := Mirror()
+		if err != nil {
+			return err
+		}
+		logPath := dir + ".log"
+		logf, err := os.Create(logPath)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		cmd := exec.CommandContext(ctx, "debootstrap", "--variant="+s.Variant, "--components=main", s.Suite, tmp, mirror)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("debootstrap %s failed (%v); last lines of %s:\n%s\nCheck that the Debian mirror %s is reachable (or set %s)",
+				s.Suite, err, logPath, tail(logPath, 15), mirror, MirrorEnv)
+		}
+		cleanDir(filepath.Join(tmp, "var/cache/apt/archives"))
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", step.Fail(err)
+	case !built:
+		step.Cached()
+	default:
+		step.Done()
+	}
+	return dir, nil
+}
+
+// emptyDir removes everything inside dir, keeping dir itself (with its
+// owner and mode: a data directory's owner matters to its server).
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cleanDir empties a directory but keeps it (and its sub-directories, which

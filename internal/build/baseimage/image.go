@@ -2,11 +2,14 @@ package baseimage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -102,6 +105,41 @@ func Build(ctx context.Context, p *progress.Reporter, spec Spec, ref string) (st
 	}
 	step.Done()
 	return pinned, os.WriteFile(memo, []byte(pinned), 0o644)
+}
+
+// BuildAll makes several bases at once, as Build does each, and returns
+// their pinned references in the order of specs (refs[i] is specs[i]'s
+// tag). The debootstrap they share is made first (once); the trees are
+// then made concurrently, as many at a time as the machine has cores
+// (apt, dpkg and gzip use one each). Safe to call beside the engine build
+// and other Build calls: every cache entry has its lock.
+func BuildAll(ctx context.Context, p *progress.Reporter, specs []Spec, refs []string) ([]string, error) {
+	if len(specs) != len(refs) {
+		return nil, fmt.Errorf("BuildAll: %d specs but %d references", len(specs), len(refs))
+	}
+	for _, s := range specs {
+		if err := s.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, len(specs))
+	errs := make([]error, len(specs))
+	sem := make(chan struct{}, max(2, runtime.NumCPU()))
+	var wg sync.WaitGroup
+	for i := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i], errs[i] = Build(ctx, p, specs[i], refs[i])
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("base %s: %w", refs[i], errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // StandardPath is the PATH every image starts with (the bases set none).

@@ -12,12 +12,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 
 	"dagger.io/dagger"
 
@@ -102,9 +107,18 @@ type Builder struct {
 	version string
 	mods    Modules
 	src     *dagger.Directory
+	// programs are the images' programs (every main package under
+	// images/), built by one go build; by their ./-relative paths.
+	programs []string
+	once     sync.Once
+	all      *dagger.Directory
 	// Rerun, when set, makes Dagger run the builds again instead of using
 	// its cache (reproducibility tests: the bytes must not change).
 	Rerun string
+	// CacheVolume names the Go build cache's volume; "" is the shared one
+	// of this Go version. A new name is a build from an empty cache (the
+	// benchmark's cold figure, the reproducibility test).
+	CacheVolume string
 }
 
 // NewBuilder: base is a Debian image pinned by digest; repoRoot the clone.
@@ -117,7 +131,47 @@ func NewBuilder(ctx context.Context, c *dagger.Client, base, repoRoot string, mo
 		Include: []string{"go.mod", "go.sum", "**/*.go", "**/*.json", "**/*.tmpl"},
 		Exclude: []string{".git", "**/testdata", "**/*_test.go", "tools", "dist", "docs"},
 	})
-	return &Builder{c: c, base: base, goroot: goroot, version: runtime.Version(), mods: mods, src: src}, nil
+	programs, err := Programs(repoRoot)
+	if err != nil {
+		return nil, err
+	}
+	return &Builder{c: c, base: base, goroot: goroot, version: runtime.Version(), mods: mods, src: src, programs: programs}, nil
+}
+
+// ProgramsDir is where the images' programs live, relative to the clone.
+const ProgramsDir = "images"
+
+// Programs are the main packages below repoRoot/images (testdata aside),
+// as ./-relative paths, sorted: what Builder.Binary builds together. Only
+// package clauses are read, so this costs milliseconds.
+func Programs(repoRoot string) ([]string, error) {
+	var out []string
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(filepath.Join(repoRoot, ProgramsDir), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); p != filepath.Join(repoRoot, ProgramsDir) && (n == "testdata" || strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.PackageClauseOnly)
+		if err != nil {
+			return fmt.Errorf("reading the package clause of %s: %w", p, err)
+		}
+		if f.Name.Name == "main" {
+			rel, _ := filepath.Rel(repoRoot, filepath.Dir(p))
+			out = append(out, "./"+filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return slices.Compact(out), err
 }
 
 // GoVersion is the toolchain the builds use (the host's, recorded in labels).
@@ -130,7 +184,7 @@ func (b *Builder) Container() *dagger.Container {
 		WithDirectory("/usr/local/go", toolchain).
 		WithDirectory("/goproxy", b.c.Host().Directory(b.mods.Dir)).
 		WithMountedCache("/root/go/pkg/mod", b.c.CacheVolume("lhcbdirac-gomod-"+b.mods.Key)).
-		WithMountedCache("/root/.cache/go-build", b.c.CacheVolume("lhcbdirac-gobuild-"+b.version)).
+		WithMountedCache("/root/.cache/go-build", b.c.CacheVolume(b.cacheVolume())).
 		WithEnvVariable("PATH", "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
 		WithEnvVariable("GOROOT", "/usr/local/go").
 		WithEnvVariable("GOPROXY", "file:///goproxy").
@@ -143,12 +197,59 @@ func (b *Builder) Container() *dagger.Container {
 		WithEnvVariable("LHCBDIRAC_RERUN", b.Rerun)
 }
 
+// cacheVolume is the Go build cache: one per Go version (the cache is
+// content-addressed, so every program and image shares it safely; a new
+// toolchain starts a new one rather than filling the old).
+func (b *Builder) cacheVolume() string {
+	if b.CacheVolume != "" {
+		return b.CacheVolume
+	}
+	return "lhcbdirac-gobuild-" + b.version
+}
+
+// buildFlags make the binary depend on the sources alone: no paths, no
+// VCS stamp, no build id, no symbol table.
+var buildFlags = []string{"-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid="}
+
 // Binary builds one package (a path inside the module, e.g. ./images/pinger)
-// and returns the executable with a fixed timestamp.
+// and returns the executable with a fixed timestamp. The images' programs
+// all come from one go build (Programs), which every recipe shares: the
+// packages they have in common (the standard library first) are compiled
+// once, not once per program at the same time on a cold cache.
 func (b *Builder) Binary(pkg string) *dagger.File {
+	pkg = "./" + path.Clean(strings.TrimPrefix(pkg, "./"))
+	if slices.Contains(b.programs, pkg) && unique(b.programs, path.Base(pkg)) {
+		return b.allPrograms().File(path.Base(pkg)).WithTimestamps(0)
+	}
 	out := "/out/" + path.Base(pkg)
 	return b.Container().
-		WithExec([]string{"go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid=", "-o", out, pkg}).
+		WithExec(append(append([]string{"go", "build"}, buildFlags...), "-o", out, pkg)).
 		File(out).
 		WithTimestamps(0)
+}
+
+// allPrograms is the one build of every program whose name no other
+// shares (go build -o DIR/ names each after its directory).
+func (b *Builder) allPrograms() *dagger.Directory {
+	b.once.Do(func() {
+		var pkgs []string
+		for _, p := range b.programs {
+			if unique(b.programs, path.Base(p)) {
+				pkgs = append(pkgs, p)
+			}
+		}
+		args := append(append([]string{"go", "build"}, buildFlags...), "-o", "/out/")
+		b.all = b.Container().WithExec(append(args, pkgs...)).Directory("/out")
+	})
+	return b.all
+}
+
+func unique(pkgs []string, name string) bool {
+	n := 0
+	for _, p := range pkgs {
+		if path.Base(p) == name {
+			n++
+		}
+	}
+	return n == 1
 }

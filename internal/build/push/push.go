@@ -27,7 +27,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -108,8 +107,9 @@ func (l *Local) Image(ctx context.Context) (v1.Image, error) {
 // canonical form — every time zeroed, host fields dropped, by
 // go-containerregistry — is what is pushed: the same inputs give the same
 // digest. Rewriting layers costs seconds, so the mapping from an exported
-// digest to its canonical one is remembered; the exported digest is read
-// from the tar's index without unpacking it.
+// digest to its canonical one is remembered, for the image (read from the
+// tar's index without unpacking it) and for each layer (canonical.go: an
+// image rebuilt for one changed program rewrites that program's layer).
 func Export(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir string) (*Local, error) {
 	r, err := name.NewRepository(repo)
 	if err != nil {
@@ -139,7 +139,8 @@ func Export(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir
 	if d, err := exported.Digest(); err != nil || d != l.from {
 		return fail(fmt.Errorf("the layout's image is %v, its index names %s (%v)", d, l.from, err))
 	}
-	img, err := mutate.Canonical(exported)
+	memo := newLayerMemo()
+	img, err := canonical(exported, memo)
 	if err != nil {
 		return fail(err)
 	}
@@ -147,6 +148,7 @@ func Export(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir
 	if err != nil {
 		return fail(err)
 	}
+	memo.remember()
 	m, err := img.Manifest()
 	if err != nil {
 		return fail(err)

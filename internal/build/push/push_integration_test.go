@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
@@ -61,7 +62,7 @@ func TestIntegrationPushByDigestThenMoveTags(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Dagger's own publish of the same container, in canonical form
-		// (times zeroed), is the image pushed.
+		// (times zeroed, gzip at push.Level), is the image pushed.
 		published, err := ctr.Publish(ctx, repo+":dagger-"+run)
 		if err != nil {
 			t.Fatal(err)
@@ -71,7 +72,7 @@ func TestIntegrationPushByDigestThenMoveTags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		canon, err := mutate.Canonical(pimg)
+		canon, err := mutate.Canonical(pimg, tarball.WithCompressionLevel(push.Level))
 		if err != nil {
 			t.Fatal(err)
 		}

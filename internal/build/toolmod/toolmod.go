@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -96,28 +97,99 @@ func (m Module) Build(ctx context.Context, p *progress.Reporter, bins ...Binary)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	// Every missing binary in one go build: the packages they share (most
+	// of the engine's, for the Dagger binaries) are compiled once, and the
+	// compiler keeps both cores busy while a link runs.
+	var missing []Binary
 	for _, b := range bins {
-		step := p.Start("build %s %s", b.Name, m.Version)
-		out := filepath.Join(dir, b.Name)
-		if _, err := os.Stat(out); err == nil {
-			step.Cached()
-			continue
+		if _, err := os.Stat(filepath.Join(dir, b.Name)); err != nil {
+			missing = append(missing, b)
 		}
-		if err := m.build(ctx, b, out); err != nil {
+	}
+	step := p.Start("build %s %s", names(bins), m.Version)
+	if len(missing) == 0 {
+		step.Cached()
+		return dir, nil
+	}
+	for _, group := range byOutputName(missing) {
+		if err := m.build(ctx, group, dir); err != nil {
 			return "", step.Fail(err)
 		}
-		step.Done()
 	}
+	step.Done()
 	return dir, nil
 }
 
-func (m Module) build(ctx context.Context, b Binary, out string) error {
-	tmp := out + ".tmp"
+func names(bins []Binary) string {
+	var ns []string
+	for _, b := range bins {
+		ns = append(ns, b.Name)
+	}
+	return strings.Join(ns, ", ")
+}
+
+// byOutputName splits bins into groups whose packages end in distinct
+// names: go build -o DIR/ names each program after its package's last
+// element, so two packages .../a/cmd and .../b/cmd cannot share one.
+func byOutputName(bins []Binary) [][]Binary {
+	var groups [][]Binary
+	var used []map[string]bool
+	for _, b := range bins {
+		base := outputName(b.Package)
+		if base == "" { // a relative package: a build of its own
+			groups, used = append(groups, []Binary{b}), append(used, map[string]bool{})
+			continue
+		}
+		i := 0
+		for i < len(groups) && used[i][base] {
+			i++
+		}
+		if i == len(groups) {
+			groups, used = append(groups, nil), append(used, map[string]bool{})
+		}
+		groups[i], used[i][base] = append(groups[i], b), true
+	}
+	return groups
+}
+
+// outputName is the file go build -o DIR/ writes for an import path: its
+// last element, or the one before a major-version suffix (…/v3); "" for a
+// relative package.
+func outputName(pkg string) string {
+	if strings.HasPrefix(pkg, ".") {
+		return ""
+	}
+	base := path.Base(pkg)
+	if len(base) > 1 && base[0] == 'v' && strings.Trim(base[1:], "0123456789") == "" {
+		base = path.Base(path.Dir(pkg))
+	}
+	return base
+}
+
+// build compiles bins with one go build into a temporary directory of
+// dir, then moves each program into place under its own name: a build
+// that dies leaves no binary that looks whole.
+func (m Module) build(ctx context.Context, bins []Binary, dir string) error {
+	tmp, err := os.MkdirTemp(dir, ".build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 	args := []string{"build", "-mod=readonly", "-trimpath"}
 	if m.LDFlags != "" {
 		args = append(args, "-ldflags", m.LDFlags)
 	}
-	cmd := exec.CommandContext(ctx, "go", append(args, "-o", tmp, b.Package)...)
+	out := func(b Binary) string { return filepath.Join(tmp, outputName(b.Package)) }
+	if len(bins) == 1 {
+		out = func(Binary) string { return filepath.Join(tmp, "bin") }
+		args = append(args, "-o", out(bins[0]))
+	} else {
+		args = append(args, "-o", tmp+string(os.PathSeparator))
+	}
+	for _, b := range bins {
+		args = append(args, b.Package)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = m.Dir
 	// Static binaries: some run inside Debian images whose libc need not
 	// match the host's.
@@ -129,11 +201,16 @@ func (m Module) build(ctx context.Context, b Binary, out string) error {
 	if err != nil {
 		msg := lastLines(string(outb), 12)
 		if FetchFailure(msg) {
-			return fmt.Errorf("building %s: a Go module could not be fetched. Make the Go module proxy reachable (GOPROXY), or pre-fill the module cache (GOMODCACHE) on a machine that can:\n%s", b.Name, msg)
+			return fmt.Errorf("building %s: a Go module could not be fetched. Make the Go module proxy reachable (GOPROXY), or pre-fill the module cache (GOMODCACHE) on a machine that can:\n%s", names(bins), msg)
 		}
-		return fmt.Errorf("building %s from %s failed:\n%s", b.Name, m.Dir, msg)
+		return fmt.Errorf("building %s from %s failed:\n%s", names(bins), m.Dir, msg)
 	}
-	return os.Rename(tmp, out)
+	for _, b := range bins {
+		if err := os.Rename(out(b), filepath.Join(dir, b.Name)); err != nil {
+			return fmt.Errorf("building %s: %w", b.Name, err)
+		}
+	}
+	return nil
 }
 
 // FetchFailure tells a go command's output that failed for want of a module.

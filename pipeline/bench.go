@@ -4,187 +4,358 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline/benchpeer"
 )
+
+// The benchmark: the release as users wait for it — from empty caches, a
+// no-op as `go run mage.go release` runs it, the cost of one change of
+// each kind — and the lhcbdirac image against the peer, a plain
+// multi-stage Dockerfile built by Docker from the same lock and bases
+// (benchpeer/), measured in the same run. Ratios, not absolute speeds,
+// are what the machine's noise leaves meaningful.
 
 // Figures are what the benchmark measures.
 type Figures struct {
-	Cold, Warm time.Duration // whole release: empty caches / nothing changed
-	// The lhcbdirac build from empty caches (Dagger's and uv's), the
-	// phases of its install, and the share of it spent downloading (the
-	// install phase's cold time less its time from a full uv cache, plus
-	// the source archives' download).
-	LHCbDIRACCold             time.Duration
-	InstallCold, InstallWarm  map[string]float64
-	DownloadShare             float64
-	BumpVersion               string        // the version built after a bump
-	Bump                      time.Duration // its lhcbdirac build, caches warm
-	Sizes                     map[string]int64
-	LHCbDIRACUncompressed     int64
-	SingleStage, SingleStageU int64 // a naive one-stage image: compressed, uncompressed
-	Smoke                     map[string]time.Duration
-	Concurrent                time.Duration // the builds at once, cache bypassed
-	Alone                     map[string]time.Duration
-	SlowestAloneImage         string
-	ConcurrentVsAlone         float64 // Concurrent / slowest Alone
-	WarmTarget                time.Duration
+	Version string
+	// Cold is the whole release from empty caches (Dagger's bypassed, uv's
+	// new); LHCbDIRACCold its lhcbdirac build.
+	Cold, LHCbDIRACCold time.Duration
+	Smoke               map[string]time.Duration // each service's, cold
+	Sizes               map[string]int64         // each image as pushed
+	// NoOp are five `go run mage.go release` with nothing changed (wall
+	// clock, what a user waits); NoOpInProcess the same in this process.
+	NoOp          []time.Duration
+	NoOpInProcess time.Duration
+	// Changes are one release per kind of change, each from a checkout
+	// with that one change.
+	Changes []Change
+	Peer    *benchpeer.Figures
+	// Entrypoint is the project's one-line entrypoint change (build and
+	// push of the lhcbdirac image alone, as the peer's is measured).
+	EntrypointBuild, EntrypointPush time.Duration
+	EntrypointBytes                 int64 // what that change pushed: the new layers
+}
+
+// Change is one release after one change.
+type Change struct {
+	What   string
+	Took   time.Duration
+	Reran  []string // the steps that did work (builds, smoke tests, pushes)
+	Pushed int64    // bytes of new layers pushed
+	Err    error
 }
 
 func stamp() string { return strconv.FormatInt(time.Now().UnixNano(), 10) }
 
-// Bench runs the release from empty caches ("cold": Dagger's cache
-// bypassed for every build, smoke test and push, uv's download cache new;
-// the debootstrap bases and Go modules on the host stay), then unchanged
-// ("warm no-op"); builds the lhcbdirac image again from a full download
-// cache and for another version (a bump); measures a naive single-stage
-// image; and times the builds together against each alone.
-func Bench(ctx context.Context, s *Session, cfg Config, bump version.Version, out io.Writer) (Figures, error) {
-	fig := Figures{Alone: map[string]time.Duration{}, Sizes: map[string]int64{}, Smoke: map[string]time.Duration{}, WarmTarget: 15 * time.Second}
-	coldStamp := stamp()
-	run := func(knobs BuildKnobs) (time.Duration, *Release, error) {
-		r := &Release{Config: cfg, S: s, Knobs: knobs}
-		r.Config.FreshSmoke = knobs.Rerun != ""
-		start := time.Now()
-		err := r.Run(ctx)
-		return time.Since(start), r, err
-	}
-	var err error
-	var r *Release
-	if fig.Cold, r, err = run(BuildKnobs{Rerun: coldStamp, UVCache: "bench-uv-" + coldStamp}); err != nil {
+// Bench runs the benchmark against cfg's version; root is the checkout
+// (the change-cost runs use checkouts of its HEAD).
+func Bench(ctx context.Context, s *Session, cfg Config, root string, out io.Writer) (Figures, error) {
+	fig := Figures{Version: cfg.Version.Raw, Smoke: map[string]time.Duration{}, Sizes: map[string]int64{}}
+	tag := "bench-" + stamp()
+	cfg.BenchTag = tag
+
+	// From empty caches.
+	st := stamp()
+	cold := &Release{Config: cfg, S: s, Knobs: BuildKnobs{Rerun: st, UVCache: "bench-uv-" + st}}
+	cold.Config.FreshSmoke = true
+	start := time.Now()
+	if err := cold.Run(ctx); err != nil {
 		return fig, fmt.Errorf("cold release: %w", err)
 	}
-	for n, p := range r.Pushed.Images {
+	fig.Cold = time.Since(start)
+	for n, p := range cold.Pushed.Images {
 		fig.Sizes[n] = p.Size
 	}
-	for _, b := range r.Built.Images {
+	for _, b := range cold.Built.Images {
 		if b.Image.Name == images.LHCbDIRAC {
 			fig.LHCbDIRACCold = b.Took
 		}
 	}
-	for _, sv := range r.Smoked.Services() {
+	for _, sv := range cold.Smoked.Services() {
 		fig.Smoke[sv.Service] = sv.Took
 	}
-	// The first unchanged run fills the cache for these exact inputs (the
-	// cold run's were unique); the second is the warm no-op measured.
-	for range 2 {
-		if fig.Warm, _, err = run(BuildKnobs{}); err != nil {
-			return fig, fmt.Errorf("warm release: %w", err)
-		}
-	}
 
-	if r.Inputs.Lock != nil {
-		in := r.Inputs.LHCbDIRAC()
-		in.Rerun, in.UVCache = coldStamp, "bench-uv-"+coldStamp
-		if fig.InstallCold, err = lhcbdirac.InstallTimes(ctx, s.Client, r.Inputs.Go, in); err != nil {
-			return fig, err
-		}
-		// The same build again, Dagger's cache bypassed, uv's cache full.
-		in.Rerun = stamp()
-		if fig.InstallWarm, err = lhcbdirac.InstallTimes(ctx, s.Client, r.Inputs.Go, in); err != nil {
-			return fig, err
-		}
-		download := fig.InstallCold["download-sources"] + fig.InstallCold["install"] - fig.InstallWarm["install"]
-		fig.DownloadShare = download / fig.LHCbDIRACCold.Seconds()
-		// A naive single-stage image of the same packages.
-		ss := lhcbdirac.SingleStage(s.Client, r.Inputs.Go, in)
-		work, err := cachedir.Sub("push")
-		if err != nil {
-			return fig, err
-		}
-		p, err := push.ByDigest(ctx, ss, "single-stage", cfg.ImageRepo("bench-single-stage"), filepath.Join(work, "bench-single-stage"))
-		if err != nil {
-			return fig, err
-		}
-		fig.SingleStage = p.Size
-		if fig.SingleStageU, err = uncompressed(ctx, p.Ref()); err != nil {
-			return fig, err
-		}
-		if fig.LHCbDIRACUncompressed, err = uncompressed(ctx, r.Pushed.Ref(images.LHCbDIRAC)); err != nil {
-			return fig, err
-		}
-
-		// A version bump: another LHCbDIRAC, every cache warm.
-		bumped := cfg
-		bumped.Version = bump
-		bumped.Dist = filepath.Join(filepath.Dir(cfg.Dist), bump.Raw)
-		bin, err := inputs(ctx, s, bumped, BuildKnobs{})
-		if err != nil {
-			return fig, err
-		}
-		b, err := build(ctx, s, bin, imagesNamed(images.LHCbDIRAC))
-		if err != nil {
-			return fig, err
-		}
-		fig.BumpVersion, fig.Bump = bump.Raw, b.Images[0].Took
+	// A no-op, as users run it: the first unchanged run makes the release
+	// without the cold run's knobs; the five after it have nothing to do.
+	env := benchEnv(s.Settings, map[string]string{"LHCBDIRAC_BENCH_TAG": tag + "-noop", "LHCBDIRAC_REPOSITORY": cfg.Repository})
+	if _, _, err := mageRelease(ctx, root, env, cfg.Version.Raw); err != nil {
+		return fig, fmt.Errorf("warm release: %w", err)
 	}
-
-	// Builds only: the inputs once, then the recipes with a fresh rerun key.
-	buildAll := func(imgs []images.Image) (time.Duration, error) {
-		in, err := inputs(ctx, s, cfg, BuildKnobs{Rerun: stamp()})
+	for range 5 {
+		d, _, err := mageRelease(ctx, root, env, cfg.Version.Raw)
 		if err != nil {
-			return 0, err
+			return fig, fmt.Errorf("no-op release: %w", err)
 		}
-		start := time.Now()
-		_, err = build(ctx, s, in, imgs)
-		return time.Since(start), err
+		fig.NoOp = append(fig.NoOp, d)
 	}
-	if fig.Concurrent, err = buildAll(images.All); err != nil {
+	noop := &Release{Config: cfg, S: s}
+	noop.Config.BenchTag = tag + "-noop"
+	start = time.Now()
+	if err := noop.Run(ctx); err != nil {
 		return fig, err
 	}
-	for _, n := range images.Names() {
-		if fig.Alone[n], err = buildAll(imagesNamed(n)); err != nil {
+	fig.NoOpInProcess = time.Since(start)
+
+	// One change of each kind, each from a checkout of HEAD with that one
+	// change, released after the no-op's tag (its digests in the registry).
+	for i, ch := range benchChanges {
+		c := Change{What: ch.what}
+		dir, cleanup, err := checkout(ctx, root)
+		if err != nil {
 			return fig, err
 		}
-		if fig.Alone[n] > fig.Alone[fig.SlowestAloneImage] {
-			fig.SlowestAloneImage = n
+		e := benchEnv(s.Settings, map[string]string{"LHCBDIRAC_BENCH_TAG": fmt.Sprintf("%s-change%d", tag, i), "LHCBDIRAC_REPOSITORY": cfg.Repository})
+		if err := ch.apply(dir, e); err == nil {
+			mageList(ctx, dir, e) // compile the magefile first: not part of the release's time
+			var log string
+			c.Took, log, c.Err = mageRelease(ctx, dir, e, cfg.Version.Raw)
+			c.Reran = reran(log)
+			c.Pushed = newBytes(ctx, cfg, tag+"-noop", fmt.Sprintf("%s-change%d", tag, i))
+		} else {
+			c.Err = err
+		}
+		cleanup()
+		fig.Changes = append(fig.Changes, c)
+	}
+
+	// The peer, and the project's own one-line entrypoint change measured
+	// as the peer's is: the lhcbdirac image's build and push alone.
+	if cold.Inputs.Lock != nil {
+		work, err := os.MkdirTemp("", "lhcbdirac-peer-")
+		if err != nil {
+			return fig, err
+		}
+		defer os.RemoveAll(work)
+		pf, err := benchpeer.Run(ctx, progress.Discard(), benchpeer.Inputs{Lock: cold.Inputs.Lock,
+			BuilderBase: cold.Inputs.Bases.Builder, Base: cold.Inputs.Bases.LHCbDIRAC,
+			Repo: cfg.Repository + "/bench-peer", WorkDir: work})
+		if err != nil {
+			return fig, fmt.Errorf("the peer: %w", err)
+		}
+		fig.Peer = &pf
+		for _, c := range fig.Changes {
+			if c.What == benchChanges[0].what {
+				fig.EntrypointBuild, fig.EntrypointPush = stepTime(c, "build lhcbdirac"), stepTime(c, "push lhcbdirac")
+				fig.EntrypointBytes = c.Pushed
+			}
 		}
 	}
-	fig.ConcurrentVsAlone = float64(fig.Concurrent) / float64(fig.Alone[fig.SlowestAloneImage])
 	fig.Print(out)
 	return fig, nil
 }
 
-// imagesNamed are the named images of the release.
-func imagesNamed(names ...string) []images.Image {
-	var out []images.Image
-	for _, im := range images.All {
-		if slices.Contains(names, im.Name) {
-			out = append(out, im)
+// benchChanges are the kinds of change the benchmark prices.
+var benchChanges = []struct {
+	what  string
+	apply func(dir string, env []string) error
+}{
+	{"one-line change to the lhcbdirac entrypoint", func(dir string, _ []string) error {
+		return insertAfter(filepath.Join(dir, "images/lhcbdirac/entrypoint/main.go"), "func main() {", "\tos.Setenv(\"LHCBDIRAC_ENTRYPOINT_BENCH\", \"changed\")")
+	}},
+	{"one Go program changed (the registrator)", func(dir string, _ []string) error {
+		return insertAfter(filepath.Join(dir, "images/registrator/cmd/registrator/main.go"), "func main() {", "\tos.Setenv(\"LHCBDIRAC_REGISTRATOR_BENCH\", \"changed\")")
+	}},
+	{"one port changed in the services file (DataManagement/DataUsage)", func(dir string, _ []string) error {
+		p := filepath.Join(dir, "pipeline/services.yaml")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		nb := strings.Replace(string(b), "port: 9164", "port: 9264", 1)
+		if nb == string(b) {
+			return fmt.Errorf("%s: no port 9164 to change", p)
+		}
+		return os.WriteFile(p, []byte(nb), 0o644)
+	}},
+}
+
+func insertAfter(path, anchor, line string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i := strings.Index(s, anchor)
+	if i < 0 {
+		return fmt.Errorf("%s: no %q", path, anchor)
+	}
+	i += len(anchor)
+	return os.WriteFile(path, []byte(s[:i]+"\n"+line+s[i:]), 0o644)
+}
+
+// checkout is a checkout of root's HEAD beside it (git worktree).
+func checkout(ctx context.Context, root string) (string, func(), error) {
+	dir, err := os.MkdirTemp(filepath.Dir(root), ".bench-")
+	if err != nil {
+		return "", nil, err
+	}
+	os.Remove(dir)
+	if out, err := exec.CommandContext(ctx, "git", "-C", root, "worktree", "add", "--detach", dir, "HEAD").CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("git worktree add: %v: %s", err, out)
+	}
+	return dir, func() {
+		exec.Command("git", "-C", root, "worktree", "remove", "--force", dir).Run()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// benchEnv is this process's environment with the settings' overrides.
+func benchEnv(st settings.Settings, over map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := over[k]; !ok {
+			env = append(env, kv)
 		}
 	}
+	for k, v := range over {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func mageList(ctx context.Context, dir string, env []string) {
+	cmd := exec.CommandContext(ctx, "go", "run", "mage.go", "-l")
+	cmd.Dir, cmd.Env = dir, env
+	cmd.Run()
+}
+
+// mageRelease runs `go run mage.go release v` in dir, as a user would.
+func mageRelease(ctx context.Context, dir string, env []string, v string) (time.Duration, string, error) {
+	cmd := exec.CommandContext(ctx, "go", "run", "mage.go", "release", v)
+	cmd.Dir, cmd.Env = dir, env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		return d, string(out), fmt.Errorf("%v: %s", err, tail(string(out), 15))
+	}
+	return d, string(out), nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+var doneStep = regexp.MustCompile(`(?m)^  ✓ ((?:build|smoke|push|export|attest) [^(]+?) \((\d[^)]*)\)$`)
+
+// reran are the build, export, smoke, push and attest steps that did
+// work in a release's output (cached and skipped ones are left out).
+func reran(log string) []string {
+	var out []string
+	for _, m := range doneStep.FindAllStringSubmatch(log, -1) {
+		name := strings.TrimSpace(m[1])
+		if name == "build" || name == "smoke" || name == "push" || name == "export" || name == "attest" {
+			continue // the stages themselves
+		}
+		out = append(out, name+" "+m[2])
+	}
 	return out
+}
+
+// stepTime is the time a change's release gave a step ("" when it did not run).
+func stepTime(c Change, prefix string) time.Duration {
+	for _, r := range c.Reran {
+		if strings.HasPrefix(r, prefix) {
+			d, err := time.ParseDuration(r[strings.LastIndex(r, " ")+1:])
+			if err == nil {
+				return d
+			}
+		}
+	}
+	return 0
+}
+
+// newBytes are the compressed bytes of the layers the change's images
+// have that the base run's lack: what the change made the release push.
+func newBytes(ctx context.Context, c Config, base, changed string) int64 {
+	var total int64
+	for _, n := range images.Names() {
+		layersOf := func(tag string) map[string]int64 {
+			ref, err := name.NewTag(c.ImageRepo(n) + ":" + c.Version.Raw + "-" + tag)
+			if err != nil {
+				return nil
+			}
+			img, err := remote.Image(ref, append(registryAuth(), remote.WithContext(ctx))...)
+			if err != nil {
+				return nil
+			}
+			m, err := img.Manifest()
+			if err != nil {
+				return nil
+			}
+			out := map[string]int64{}
+			for _, l := range m.Layers {
+				out[l.Digest.String()] = l.Size
+			}
+			return out
+		}
+		old, now := layersOf(base), layersOf(changed)
+		for d, size := range now {
+			if _, ok := old[d]; !ok {
+				total += size
+			}
+		}
+	}
+	return total
 }
 
 // Print writes the figures.
 func (fig Figures) Print(out io.Writer) {
 	mb := func(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
-	d := func(t time.Duration) time.Duration { return t.Round(100 * time.Millisecond) }
-	fmt.Fprintf(out, "\nBenchmark (this machine)\n")
-	fmt.Fprintf(out, "  release from empty caches (Dagger's, uv's; bases and Go modules kept): %s\n", d(fig.Cold))
-	fmt.Fprintf(out, "  release, nothing changed:                                             %s (target ≤ %s)\n", d(fig.Warm), fig.WarmTarget)
-	if fig.LHCbDIRACCold > 0 {
-		fmt.Fprintf(out, "  lhcbdirac build, empty caches: %s; install phases %v; downloading %.0f%% of it\n", d(fig.LHCbDIRACCold), fig.InstallCold, 100*fig.DownloadShare)
-		fmt.Fprintf(out, "  lhcbdirac install phases with a full download cache: %v\n", fig.InstallWarm)
-		fmt.Fprintf(out, "  lhcbdirac build after a bump to %s, caches warm: %s\n", fig.BumpVersion, d(fig.Bump))
-		fmt.Fprintf(out, "  lhcbdirac image: %s compressed, %s uncompressed; a naive single-stage image: %s, %s (%.1f× / %.1f×)\n",
-			mb(fig.Sizes[images.LHCbDIRAC]), mb(fig.LHCbDIRACUncompressed), mb(fig.SingleStage), mb(fig.SingleStageU),
-			float64(fig.SingleStage)/float64(fig.Sizes[images.LHCbDIRAC]), float64(fig.SingleStageU)/float64(fig.LHCbDIRACUncompressed))
+	d := func(t time.Duration) time.Duration {
+		if t < time.Second {
+			return t.Round(time.Millisecond)
+		}
+		return t.Round(100 * time.Millisecond)
+	}
+	fmt.Fprintf(out, "\nBenchmark of %s (this machine; ratios measured in the same run)\n", fig.Version)
+	fmt.Fprintf(out, "  release from empty caches (Dagger's, uv's):        %s; its lhcbdirac build %s\n", d(fig.Cold), d(fig.LHCbDIRACCold))
+	noop := slices.Clone(fig.NoOp)
+	slices.Sort(noop)
+	if len(noop) > 0 {
+		fmt.Fprintf(out, "  no-op release, go run mage.go release (5 runs):     median %s (%s … %s; target ≤ 3s); in process %s\n", d(noop[len(noop)/2]), d(noop[0]), d(noop[len(noop)-1]), d(fig.NoOpInProcess))
+	}
+	for _, c := range fig.Changes {
+		if c.Err != nil {
+			fmt.Fprintf(out, "  %s: FAILED: %v\n", c.What, c.Err)
+			continue
+		}
+		fmt.Fprintf(out, "  %s: %s, %s of new layers pushed; reran: %s\n", c.What, d(c.Took), mb(c.Pushed), strings.Join(c.Reran, ", "))
+	}
+	if p := fig.Peer; p != nil {
+		ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f×", a.Seconds()/b.Seconds()) }
+		fmt.Fprintf(out, "  against the peer (docker build of the same lock, multi-stage):\n")
+		fmt.Fprintf(out, "    cold build:            project %s, peer %s: %s (goal ≤ 0.8×)\n", d(fig.LHCbDIRACCold), d(p.Cold), ratio(fig.LHCbDIRACCold, p.Cold))
+		fmt.Fprintf(out, "    warm rebuild:          project (no-op release) %s, peer %s\n", d(fig.NoOpInProcess), d(p.Warm))
+		fmt.Fprintf(out, "    entrypoint change:     project build %s + push %s, peer build %s + push %s: %s (goal ≤ 1×)\n",
+			d(fig.EntrypointBuild), d(fig.EntrypointPush), d(p.EntrypointBuild), d(p.EntrypointPush), ratio(fig.EntrypointBuild+fig.EntrypointPush, p.EntrypointChange()))
+		fmt.Fprintf(out, "    pushed size:           project %s, peer %s: %.2f× (goal ≤ 1×)\n", mb(fig.Sizes[images.LHCbDIRAC]), mb(p.Size), float64(fig.Sizes[images.LHCbDIRAC])/float64(p.Size))
+	}
+	for _, n := range images.Names() {
+		fmt.Fprintf(out, "  %-12s %s as pushed\n", n, mb(fig.Sizes[n]))
 	}
 	services := make([]string, 0, len(fig.Smoke))
 	for s := range fig.Smoke {
@@ -192,74 +363,31 @@ func (fig Figures) Print(out io.Writer) {
 	}
 	slices.Sort(services)
 	for _, s := range services {
-		fmt.Fprintf(out, "  smoke %-32s %s\n", s, d(fig.Smoke[s]))
+		fmt.Fprintf(out, "  smoke %-40s %s\n", s, d(fig.Smoke[s]))
 	}
-	fmt.Fprintf(out, "  all builds concurrently: %s\n", d(fig.Concurrent))
-	for _, n := range images.Names() {
-		fmt.Fprintf(out, "  %-12s alone: %-8s size: %s\n", n, d(fig.Alone[n]), mb(fig.Sizes[n]))
-	}
-	fmt.Fprintf(out, "  concurrent / slowest alone (%s): %.2f×\n", fig.SlowestAloneImage, fig.ConcurrentVsAlone)
 }
 
-// uncompressed is the size of an image's config and uncompressed layers.
-func uncompressed(ctx context.Context, ref string) (int64, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return 0, err
-	}
-	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
-	if err != nil {
-		return 0, err
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return 0, err
-	}
-	total := m.Config.Size
-	layers, err := img.Layers()
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			return 0, err
-		}
-		n, err := io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			return 0, err
-		}
-		total += n
-	}
-	return total, nil
-}
-
-// BenchVersions are the versions the benchmark releases: the newest final
-// LHCbDIRAC on the index, and the one before it (the version bump); on
-// the FIXTURE route, two pre-releases.
-func BenchVersions(ctx context.Context, p *progress.Reporter, rel settings.Release) (version.Version, version.Version, error) {
+// BenchVersion is the version the benchmark releases: the newest final
+// LHCbDIRAC on the index (v0.1-pre1 on the FIXTURE route).
+func BenchVersion(ctx context.Context, p *progress.Reporter, rel settings.Release) (version.Version, error) {
 	if rel.Fixture() {
-		a, _ := version.Parse("v0.1-pre1")
-		b, _ := version.Parse("v0.0-pre1")
-		return a, b, nil
+		return version.Parse("v0.1-pre1")
 	}
 	tools, err := pytools.Ensure(ctx, p, rel.PipIndexURL)
 	if err != nil {
-		return version.Version{}, version.Version{}, err
+		return version.Version{}, err
 	}
 	have, err := tools.Versions(ctx, "LHCbDIRAC")
 	if err != nil {
-		return version.Version{}, version.Version{}, err
+		return version.Version{}, err
 	}
-	var finals []version.Version
 	for _, h := range have { // newest first
 		if v, err := version.Parse("v" + h); err == nil && !v.Pre {
-			finals = append(finals, v)
-		}
-		if len(finals) == 2 {
-			return finals[0], finals[1], nil
+			return v, nil
 		}
 	}
-	return version.Version{}, version.Version{}, fmt.Errorf("the index has fewer than two final LHCbDIRAC releases")
+	return version.Version{}, fmt.Errorf("the index has no final LHCbDIRAC release")
 }
+
+// repoRoot is the checkout the benchmark's changes are made from.
+func repoRoot() (string, error) { return hostimages.RepoRoot() }

@@ -115,11 +115,15 @@ func RunBench(ctx context.Context, st settings.Settings, out io.Writer) error {
 	if err := st.Need(settings.AreaRelease); err != nil {
 		return err
 	}
-	v, bump, err := BenchVersions(ctx, p, st.Release)
+	v, err := BenchVersion(ctx, p, st.Release)
 	if err != nil {
 		return err
 	}
-	s, err := Open(ctx, st, p, Needs{Engine: true})
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	s, err := Open(ctx, st, p, Needs{Engine: true, Registry: true})
 	if err != nil {
 		return err
 	}
@@ -128,9 +132,11 @@ func RunBench(ctx context.Context, st settings.Settings, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The benchmark's images go to a repository of their own, under tags
+	// of their own: a release's tags never move for a benchmark.
 	cfg.Repository = s.Registry + "/lhcbdirac-pipeline-bench"
 	quiet := *s
 	quiet.P, quiet.Out = progress.Discard(), io.Discard
-	_, err = Bench(ctx, &quiet, cfg, bump, out)
+	_, err = Bench(ctx, &quiet, cfg, root, out)
 	return err
 }

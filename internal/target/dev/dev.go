@@ -11,7 +11,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
 )
 
-// Bench measures the release on this machine: from empty caches and warm, the lhcbdirac build's download share, a version bump, its size against a naive single-stage image, each service's smoke test, the builds concurrently against the slowest alone.
+// Bench measures the release as users wait for it: from empty caches, a no-op (five `go run mage.go release`), one entrypoint line, one Go program and one port changed, and the lhcbdirac image against the peer (a plain multi-stage Dockerfile of the same lock built by Docker) in the same run.
 func Bench(ctx context.Context) error { return pipeline.RunBench(ctx, settings.Load(), os.Stdout) }
 
 // BenchFresh measures the first release with every cache of the project's own new (pipeline cache, engine and its state, registry, Go's build cache) and prints each stage's share: the fresh-machine figure, without a new machine.

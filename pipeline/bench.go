@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/pytools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
@@ -367,26 +366,18 @@ func (fig Figures) Print(out io.Writer) {
 	}
 }
 
-// BenchVersion is the version the benchmark releases: the newest final
-// LHCbDIRAC on the index (v0.1-pre1 on the FIXTURE route).
+// BenchVersion is the version the benchmark releases: LHCBDIRAC_VERSION's,
+// else the newest final LHCbDIRAC on the index (v0.1-pre1 on the FIXTURE
+// route).
 func BenchVersion(ctx context.Context, p *progress.Reporter, rel settings.Release) (version.Version, error) {
-	if rel.Fixture() {
+	if rel.Fixture() && rel.Version == "" {
 		return version.Parse("v0.1-pre1")
 	}
-	tools, err := pytools.Ensure(ctx, p, rel.PipIndexURL)
+	v, err := DefaultVersion(ctx, p, rel)
 	if err != nil {
 		return version.Version{}, err
 	}
-	have, err := tools.Versions(ctx, "LHCbDIRAC")
-	if err != nil {
-		return version.Version{}, err
-	}
-	for _, h := range have { // newest first
-		if v, err := version.Parse("v" + h); err == nil && !v.Pre {
-			return v, nil
-		}
-	}
-	return version.Version{}, fmt.Errorf("the index has no final LHCbDIRAC release")
+	return version.Parse(v)
 }
 
 // repoRoot is the checkout the benchmark's changes are made from.

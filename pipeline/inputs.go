@@ -140,12 +140,22 @@ func inputs(ctx context.Context, s *Session, c Config, knobs BuildKnobs) (*Input
 			return nil, fmt.Errorf("LHCBDIRAC_DIRACOS_INSTALLER=%q: %w", installer, err)
 		}
 	}
-	if !c.Fixture() {
-		if in.Lock, err = findLock(ctx, s.P, c); err != nil {
-			return nil, err
+	// The lock (the index's answer) and the bases (debootstrap and apt) wait
+	// on different things: found side by side.
+	var lockErr error
+	lockDone := make(chan struct{})
+	go func() {
+		defer close(lockDone)
+		if !c.Fixture() {
+			in.Lock, lockErr = findLock(ctx, s.P, c)
 		}
+	}()
+	in.Bases, err = bases(ctx, s, c)
+	<-lockDone
+	if lockErr != nil {
+		return nil, lockErr
 	}
-	if in.Bases, err = bases(ctx, s, c); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	root, err := hostimages.RepoRoot()
@@ -185,10 +195,14 @@ func renderApps(c Config, pins map[string]string) ([]render.App, error) {
 }
 
 // bases pins every base: a configured one must be pullable now; an offline
-// one is made with debootstrap (or found made before) and pushed.
+// one is made (one debootstrap, each base apt's packages on a copy of it;
+// several at once) or found made before, and pushed.
 func bases(ctx context.Context, s *Session, c Config) (images.Bases, error) {
 	var b images.Bases
 	configured := map[string]string{"LHCBDIRAC_BASE_LHCBDIRAC": c.LHCbDIRACBase, "LHCBDIRAC_BASE_MESOS_SLAVE": c.MesosSlaveBase}
+	var made []images.BaseSpec
+	var specs []baseimage.Spec
+	var refs []string
 	for _, spec := range images.BaseSpecs {
 		if c.Fixture() && !spec.Fixture {
 			continue // the FIXTURE's services read no database
@@ -204,11 +218,16 @@ func bases(ctx context.Context, s *Session, c Config) (images.Bases, error) {
 			spec.Set(&b, val)
 			continue
 		}
-		ref, err := baseimage.Build(ctx, s.P, spec.Spec, c.Registry+"/lhcbdirac-pipeline/base:"+spec.Spec.Suite+"-"+spec.Spec.Key())
-		if err != nil {
-			return b, err
-		}
-		spec.Set(&b, ref)
+		made = append(made, spec)
+		specs = append(specs, spec.Spec)
+		refs = append(refs, c.Registry+"/lhcbdirac-pipeline/base:"+spec.Spec.Suite+"-"+spec.Spec.Key())
+	}
+	pinned, err := baseimage.BuildAll(ctx, s.P, specs, refs)
+	if err != nil {
+		return b, err
+	}
+	for i, spec := range made {
+		spec.Set(&b, pinned[i])
 	}
 	return b, nil
 }

@@ -3,6 +3,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
@@ -73,8 +74,9 @@ func agentDockerRunServes(t *testing.T, apps []render.App, service string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		dockercli.RemoveContainer(ctx, spec.ContainerName)
-		dockercli.Run(ctx, "image", "rm", spec.Image)
+		// t.Context() is cancelled before cleanups run.
+		dockercli.RemoveContainer(context.Background(), spec.ContainerName)
+		dockercli.Run(context.Background(), "image", "rm", spec.Image)
 	})
 	argv := spec.DockerRun()
 	t.Logf("the agent's line: %s", spec.DockerRunLine())

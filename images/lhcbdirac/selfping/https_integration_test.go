@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/releaseimage"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -24,14 +25,15 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/dipstest"
 )
 
-// The release image in the local registry (LHCBDIRAC_SELFPING_IMAGE
-// overrides it); LHCBDIRAC_DIRAC_TREE, when set, is an /opt/dirac already
-// extracted (from that image, possibly with a hotfix) to use instead.
-func releaseImage() string {
+// The 12.0.21 release image, built and pushed by the test itself
+// (LHCBDIRAC_SELFPING_IMAGE names another instead); LHCBDIRAC_DIRAC_TREE,
+// when set, is an /opt/dirac already extracted (from such an image,
+// possibly with a hotfix) to use instead.
+func releaseImage(t *testing.T) string {
 	if r := settings.Read("LHCBDIRAC_SELFPING_IMAGE"); r != "" {
 		return r
 	}
-	return "127.0.0.1:5000/lhcbdirac-pipeline/lhcbdirac:v12.0.21"
+	return releaseimage.Ref(t)
 }
 
 // TestHTTPSPingOfARealTornadoService starts a real DIRAC HTTPS service
@@ -49,7 +51,7 @@ func TestHTTPSPingOfARealTornadoService(t *testing.T) {
 	tree := settings.Read("LHCBDIRAC_DIRAC_TREE")
 	if tree == "" {
 		tree = filepath.Join(t.TempDir(), "opt", "dirac")
-		extractDIRAC(t, releaseImage(), filepath.Dir(filepath.Dir(tree)))
+		extractDIRAC(t, releaseImage(t), filepath.Dir(filepath.Dir(tree)))
 	}
 	python := filepath.Join(tree, "bin", "python")
 	if _, err := os.Stat(python); err != nil {

@@ -7,8 +7,12 @@ package lhcbdirac
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"fmt"
+	"io/fs"
+	"maps"
+	"path"
+	"slices"
 	"strings"
 
 	"dagger.io/dagger"
@@ -34,6 +38,29 @@ const LockPath = DiracRoot + "/lhcbdirac.lock"
 
 //go:embed install.sh
 var installScript string
+
+// patchFiles are the project's patches to source-built distributions
+// (patches/<name>-<version>.patch, each saying what it changes and why):
+// install.sh applies each to /src/<name>-<version> before building it.
+// They reach the build as files of its own step, so a changed patch is a
+// new install (and, being under images/, a new inputs digest).
+//
+//go:embed patches/*.patch
+var patchFiles embed.FS
+
+// Patches are the project's patches, by file name.
+func Patches() map[string]string {
+	out := map[string]string{}
+	names, _ := fs.Glob(patchFiles, "patches/*.patch")
+	for _, n := range names {
+		b, err := patchFiles.ReadFile(n)
+		if err != nil {
+			panic(err) // embedded: cannot fail
+		}
+		out[path.Base(n)] = string(b)
+	}
+	return out
+}
 
 // Inputs are what the lhcbdirac image is made from.
 type Inputs struct {
@@ -236,6 +263,10 @@ func lockInstall(c *dagger.Client, in Inputs) *dagger.Container {
 		WithNewFile("/in/tools.lock", string(pytools.Lock))
 	for _, f := range installInputs(l, in.Sources) {
 		ctr = ctr.WithNewFile(f.path, f.text)
+	}
+	patches := Patches()
+	for _, name := range slices.Sorted(maps.Keys(patches)) {
+		ctr = ctr.WithNewFile("/in/patches/"+name, patches[name])
 	}
 	if in.IndexURL != nil {
 		ctr = ctr.WithSecretVariable("PIP_INDEX_URL", in.IndexURL).

@@ -42,3 +42,19 @@ func TestPatchesAreForTheLocksSourceBuiltDistributions(t *testing.T) {
 		}
 	}
 }
+
+// TestAppliedPatches: what provenance names is what install.sh applies
+// for the lock: tornado's patch, unless tornado is hotfixed.
+func TestAppliedPatches(t *testing.T) {
+	l, err := ReadLock(filepath.Join("testdata", "resolved.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := AppliedPatches(l)
+	if len(got) != 1 || got[0].Name != "tornado-5.1.1.patch" || len(got[0].SHA256) != 64 {
+		t.Fatalf("applied patches: %+v", got)
+	}
+	if got := AppliedPatches(l, "Tornado"); len(got) != 0 {
+		t.Fatalf("with tornado hotfixed: %+v", got)
+	}
+}

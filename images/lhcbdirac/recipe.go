@@ -7,7 +7,9 @@ package lhcbdirac
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -59,6 +61,29 @@ func Patches() map[string]string {
 		}
 		out[path.Base(n)] = string(b)
 	}
+	return out
+}
+
+// AppliedPatch is a patch the install applies, by its file's sha256 (hex).
+type AppliedPatch struct{ Name, SHA256 string }
+
+// AppliedPatches are the patches install.sh applies for this lock: those
+// named after one of its source-built distributions at its locked
+// version, the hotfixed ones (skip) aside. The DIRACOS route builds
+// nothing from source and applies none.
+func AppliedPatches(l *Lock, skip ...string) []AppliedPatch {
+	patches := Patches()
+	var out []AppliedPatch
+	for _, p := range l.Runtime {
+		name := p.Name + "-" + p.Version + ".patch"
+		text, ok := patches[name]
+		if !ok || !slices.Contains(l.SourceBuilt, p.Key()) || containsNorm(skip, p.Key()) {
+			continue
+		}
+		sum := sha256.Sum256([]byte(text))
+		out = append(out, AppliedPatch{Name: name, SHA256: hex.EncodeToString(sum[:])})
+	}
+	slices.SortFunc(out, func(a, b AppliedPatch) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence/provenance"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence/sbom"
@@ -204,6 +205,17 @@ func provenanceOf(e *Exported, imageName string) provenance.Input {
 		for _, d := range lockDistributions(in) {
 			if len(d.SHA256) > 0 {
 				pi.Dependencies = append(pi.Dependencies, provenance.Dependency{Name: "pypi:" + d.Name, URI: "pkg:pypi/" + d.Name + "@" + d.Version, Digest: "sha256:" + d.SHA256[0]})
+			}
+		}
+		// The project's patches to source-built distributions (their
+		// sdists are the pypi: entries above, as downloaded).
+		if in.installer == "" {
+			var skip []string
+			for _, src := range in.Sources {
+				skip = append(skip, src.Name)
+			}
+			for _, p := range lhcbdirac.AppliedPatches(in.Lock, skip...) {
+				pi.Dependencies = append(pi.Dependencies, provenance.Dependency{Name: "patch:" + p.Name, URI: "images/lhcbdirac/patches/" + p.Name, Digest: "sha256:" + p.SHA256})
 			}
 		}
 	}

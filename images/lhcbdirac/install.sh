@@ -9,6 +9,8 @@
 #   /in/sources.txt   the source-built distributions (no wheel for this platform)
 #   /in/extra.txt     the build tools the image keeps (a hotfix at container start needs them)
 #   /in/src/<Name>    hotfix checkouts; SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME> gives their version
+#   /in/patches/<name>-<version>.patch  the project's patches (patches/): each is applied
+#                     to the unpacked /src/<name>-<version> before it is built
 #   $DIRACOS_INSTALLER  when set, DIRACOS2's installer: Python and the compiled
 #                       distributions come from it, the rest from the lock
 # The index, when not the default, arrives as the secret variables
@@ -44,6 +46,22 @@ if [ -z "${DIRACOS_INSTALLER:-}" ] && [ -s /in/sources.txt ]; then
       *.zip) python3 -m zipfile -e "$a" /src ;;
       *) echo "unknown source archive $a" >&2; exit 1 ;;
     esac
+  done
+  # The project's patches (patches/*.patch, each with a header saying why),
+  # onto the sources of the locked version they were written for; one that
+  # does not apply whole stops the build. (patch comes with build-essential.)
+  for p in /in/patches/*.patch; do
+    [ -e "$p" ] || continue
+    d=/src/$(basename "$p" .patch)
+    if [ ! -d "$d" ]; then
+      echo "patch $(basename "$p"): no $d in this lock's sources, not applied"
+      continue
+    fi
+    echo "patching $(basename "$d") with $(basename "$p")"
+    if ! patch -d "$d" -p1 --forward --batch --no-backup-if-mismatch -i "$p"; then
+      echo "$(basename "$p") does not apply to $d" >&2
+      exit 1
+    fi
   done
 fi
 phase download-sources

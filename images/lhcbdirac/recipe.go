@@ -7,8 +7,14 @@ package lhcbdirac
 
 import (
 	"context"
-	_ "embed"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
+	"maps"
+	"path"
+	"slices"
 	"strings"
 
 	"dagger.io/dagger"
@@ -34,6 +40,52 @@ const LockPath = DiracRoot + "/lhcbdirac.lock"
 
 //go:embed install.sh
 var installScript string
+
+// patchFiles are the project's patches to source-built distributions
+// (patches/<name>-<version>.patch, each saying what it changes and why):
+// install.sh applies each to /src/<name>-<version> before building it.
+// They reach the build as files of its own step, so a changed patch is a
+// new install (and, being under images/, a new inputs digest).
+//
+//go:embed patches/*.patch
+var patchFiles embed.FS
+
+// Patches are the project's patches, by file name.
+func Patches() map[string]string {
+	out := map[string]string{}
+	names, _ := fs.Glob(patchFiles, "patches/*.patch")
+	for _, n := range names {
+		b, err := patchFiles.ReadFile(n)
+		if err != nil {
+			panic(err) // embedded: cannot fail
+		}
+		out[path.Base(n)] = string(b)
+	}
+	return out
+}
+
+// AppliedPatch is a patch the install applies, by its file's sha256 (hex).
+type AppliedPatch struct{ Name, SHA256 string }
+
+// AppliedPatches are the patches install.sh applies for this lock: those
+// named after one of its source-built distributions at its locked
+// version, the hotfixed ones (skip) aside. The DIRACOS route builds
+// nothing from source and applies none.
+func AppliedPatches(l *Lock, skip ...string) []AppliedPatch {
+	patches := Patches()
+	var out []AppliedPatch
+	for _, p := range l.Runtime {
+		name := p.Name + "-" + p.Version + ".patch"
+		text, ok := patches[name]
+		if !ok || !slices.Contains(l.SourceBuilt, p.Key()) || containsNorm(skip, p.Key()) {
+			continue
+		}
+		sum := sha256.Sum256([]byte(text))
+		out = append(out, AppliedPatch{Name: name, SHA256: hex.EncodeToString(sum[:])})
+	}
+	slices.SortFunc(out, func(a, b AppliedPatch) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
 
 // Inputs are what the lhcbdirac image is made from.
 type Inputs struct {
@@ -236,6 +288,10 @@ func lockInstall(c *dagger.Client, in Inputs) *dagger.Container {
 		WithNewFile("/in/tools.lock", string(pytools.Lock))
 	for _, f := range installInputs(l, in.Sources) {
 		ctr = ctr.WithNewFile(f.path, f.text)
+	}
+	patches := Patches()
+	for _, name := range slices.Sorted(maps.Keys(patches)) {
+		ctr = ctr.WithNewFile("/in/patches/"+name, patches[name])
 	}
 	if in.IndexURL != nil {
 		ctr = ctr.WithSecretVariable("PIP_INDEX_URL", in.IndexURL).

@@ -92,7 +92,7 @@ func ExtractSitePackages(img v1.Image, dir string) error {
 		rel := strings.TrimPrefix(name, root+"/")
 		top, _, _ := strings.Cut(rel, "/")
 		switch rel { // what tornadoProblem reads
-		case "tornado/iostream.py", "tornado/httputil.py":
+		case "tornado/iostream.py", "tornado/httputil.py", "tornado/tcpserver.py":
 			return write(dir, rel, r)
 		}
 		if strings.HasPrefix(top, "tornado-") && strings.HasSuffix(top, ".dist-info") && path.Base(rel) == "METADATA" {

@@ -85,11 +85,23 @@ func TestTornadoProblem(t *testing.T) {
 		t.Errorf("PyPI's tornado 5.1.1: %q", p)
 	}
 	patched := fstest.MapFS{
-		"tornado/iostream.py": {Data: []byte("class SSLIOStream(IOStream, Configurable):\n")},
-		"tornado/httputil.py": {Data: []byte("class HTTPHeaders(collections.abc.MutableMapping):\n")},
+		"tornado/iostream.py":  {Data: []byte("class SSLIOStream(IOStream, Configurable):\n")},
+		"tornado/tcpserver.py": {Data: []byte("stream = SSLIOStream(connection, server_side=True, create_context_on_init=True)\n")},
+		"tornado/httputil.py": {Data: []byte("class HTTPHeaders(collections.abc.MutableMapping):\n" +
+			"    def get_ssl_certificate(self, **kwargs):\n        return self.connection.stream.get_ssl_certificate(**kwargs)\n")},
 	}
 	if p := tornadoProblem(patched); p != "" {
 		t.Errorf("patched tornado: %q", p)
+	}
+	// Configurable alone: the server still wraps the socket with Python's
+	// ssl, and the certificate is read off that socket.
+	half := fstest.MapFS{
+		"tornado/iostream.py":  patched["tornado/iostream.py"],
+		"tornado/tcpserver.py": {Data: []byte("connection = ssl_wrap_socket(connection, self.ssl_options, server_side=True)\n")},
+		"tornado/httputil.py":  {Data: []byte("class HTTPHeaders(collections.abc.MutableMapping):\n")},
+	}
+	if p := tornadoProblem(half); !strings.Contains(p, "create_context_on_init") || !strings.Contains(p, "certificate") || strings.Contains(p, "not Configurable") {
+		t.Errorf("Configurable, the rest not patched: %q", p)
 	}
 	if p := tornadoProblem(fstest.MapFS{}); !strings.Contains(p, "not installed") {
 		t.Errorf("no tornado: %q", p)

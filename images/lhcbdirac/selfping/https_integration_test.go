@@ -41,9 +41,10 @@ func releaseImage(t *testing.T) string {
 // database) with DIRAC's own tornado-start-all, in a network namespace of
 // its own (Tornado listens on every address), and health-checks it with
 // dirac-self-ping -protocol https (dips.PingHTTPS: POST method=ping). It
-// fails, with the service's log, when the service cannot start: on the
-// 12.0.21 image it does, because that image's tornado lacks DIRAC's
-// patches (catalog.Catalog.HTTPSProblem says the same from the sources).
+// fails, with the service's log, when the service cannot start: PyPI's
+// tornado 5.1.1 lacks what DIRAC needs of DIRACGrid's (SSLIOStream.configure
+// at import); the image installs it patched (patches/tornado-5.1.1.patch),
+// and catalog.Catalog.HTTPSProblem tells from the sources which one a tree has.
 func TestHTTPSPingOfARealTornadoService(t *testing.T) {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatal("unshare (util-linux) is needed to give the service a network namespace of its own")

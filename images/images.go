@@ -274,7 +274,13 @@ func PingerSummary(l SmokeResult) string {
 	if !l.Passed {
 		return "FAILED (see services)"
 	}
-	return fmt.Sprintf("passed (%s)", plural(len(l.Services), "ping"))
+	pings := 0
+	for _, s := range l.Services {
+		if s.CannotRun == "" {
+			pings++
+		}
+	}
+	return fmt.Sprintf("passed (%s)", plural(pings, "ping"))
 }
 
 func mesosSlaveSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {

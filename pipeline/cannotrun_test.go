@@ -34,6 +34,9 @@ func TestCannotRunIsNeitherPassedNorFailed(t *testing.T) {
 	if svcs[1].Passed() || !svcs[0].Passed() {
 		t.Fatal("a cannot-run service counts as passed")
 	}
+	if got := images.PingerSummary(images.SmokeResult{Passed: true, Services: svcs}); got != "passed (2 pings)" {
+		t.Errorf("the pinger's summary counts a service that was not run: %q", got)
+	}
 	r := &Release{Config: c, S: &Session{P: progress.New(nil)},
 		Smoked: &Smoked{Images: map[string]images.SmokeResult{images.LHCbDIRAC: {Services: svcs, Summary: "FAILED (1 of 2 services; 1 cannot run here)"}}}}
 	var sum strings.Builder

@@ -25,6 +25,8 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/target/metrics"
 	//mage:import
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/target/release"
+	//mage:import services
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/target/services"
 )
 
 // Aliases: `lock VERSION` is lock:resolve, as it always was.
@@ -44,6 +46,7 @@ var magecliTargets = map[string]any{
 	"ci:plan": ci.Plan, "ci:release": ci.Release, "ci:login": ci.Login, "ci:testChanged": ci.TestChanged,
 	"bench": dev.Bench, "benchFresh": dev.BenchFresh, "smoke": dev.Smoke, "lint": dev.Lint, "test": dev.Test,
 	"metrics:report": metrics.Report,
+	"services:all":   services.All,
 }
 
 func init() {

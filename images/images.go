@@ -185,10 +185,14 @@ type ServiceResult struct {
 	// Attested is true when the service was not run: an earlier run's
 	// smoke attestation of the same digest and app says it passed.
 	Attested bool
+	// CannotRun, when set, is why the service was not run: what this
+	// machine lacks ("cannot run here: …", from the services file or the
+	// image's catalog). It neither passed nor failed.
+	CannotRun string
 }
 
-// Passed is true when every check passed.
-func (s ServiceResult) Passed() bool { return s.Err == nil }
+// Passed is true when the service ran and every check passed.
+func (s ServiceResult) Passed() bool { return s.Err == nil && s.CannotRun == "" }
 
 // Check is one check of a smoke test.
 type Check struct {
@@ -227,9 +231,14 @@ func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 			MariaDBBase: s.Bases.MariaDB, Database: !s.Fixture, Fresh: s.Fresh, P: s.P})
 	}
 	res.Took = time.Since(start)
-	failed := 0
+	failed, cannot := 0, 0
 	for _, r := range results {
-		sr := ServiceResult{Service: r.Service, App: r.App, Log: r.Log, Took: r.Elapsed, Err: r.Err}
+		sr := ServiceResult{Service: r.Service, App: r.App, Log: r.Log, Took: r.Elapsed, Err: r.Err, CannotRun: r.CannotRun}
+		if r.CannotRun != "" {
+			cannot++
+			res.Services = append(res.Services, sr)
+			continue
+		}
 		if r.Health != "" || r.Err != nil {
 			sr.Checks = append(sr.Checks, Check{Name: CheckHealth, Passed: r.HealthPassed, Output: r.Health, Took: r.HealthTook, At: r.Start.Add(r.HealthTook)})
 		}
@@ -242,15 +251,19 @@ func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 		res.Services = append(res.Services, sr)
 	}
 	sort.Slice(res.Services, func(i, j int) bool { return res.Services[i].Service < res.Services[j].Service })
-	n := len(res.Services)
+	n := len(res.Services) - cannot
+	notHere := ""
+	if cannot > 0 {
+		notHere = fmt.Sprintf("; %d cannot run here", cannot)
+	}
 	switch {
 	case err != nil && n == 0:
-		res.Summary = "FAILED"
+		res.Summary = "FAILED" + notHere
 	case failed > 0 || err != nil:
-		res.Summary = fmt.Sprintf("FAILED (%d of %d services)", failed, n)
+		res.Summary = fmt.Sprintf("FAILED (%d of %d services%s)", failed, n, notHere)
 	default:
 		res.Passed = true
-		res.Summary = fmt.Sprintf("passed (%s: health check + DIPS ping)", plural(n, "service"))
+		res.Summary = fmt.Sprintf("passed (%s: health check + DIPS ping%s)", plural(n, "service"), notHere)
 	}
 	return res, err
 }
@@ -261,7 +274,13 @@ func PingerSummary(l SmokeResult) string {
 	if !l.Passed {
 		return "FAILED (see services)"
 	}
-	return fmt.Sprintf("passed (%s)", plural(len(l.Services), "ping"))
+	pings := 0
+	for _, s := range l.Services {
+		if s.CannotRun == "" {
+			pings++
+		}
+	}
+	return fmt.Sprintf("passed (%s)", plural(pings, "ping"))
 }
 
 func mesosSlaveSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {

@@ -254,6 +254,9 @@ func smokeOf(sm *Smoked, imageName, commit string) (*smokeattest.Predicate, erro
 	var services []smokeattest.Service
 	start, end := time.Now(), time.Time{}
 	for _, sv := range res.Services {
+		if sv.CannotRun != "" {
+			continue // not run: nothing to attest
+		}
 		ss := smokeattest.Service{Name: sv.Service, App: smokeattest.App{ID: sv.App.ID, SHA256: sha(sv.App.JSON)}}
 		for _, ch := range sv.Checks {
 			kind := map[string]string{images.CheckHealth: smokeattest.CheckCommandHealth, images.CheckPing: smokeattest.CheckDIPSPing}[ch.Name]

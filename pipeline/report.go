@@ -22,6 +22,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/deploy"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 
 // The release report: dist/<version>/report.html and release-notes.md,
@@ -111,6 +112,10 @@ func (r *Release) Report(ctx context.Context) report.Release {
 	if r.Smoked != nil {
 		for _, sv := range r.Smoked.Services() {
 			rs := report.Service{Name: sv.Service, Log: lastLinesOf(sv.Log, 20)}
+			if sv.CannotRun != "" {
+				rs.Checks = []report.Check{{Name: images.CheckHealth + " & " + images.CheckPing, Outcome: report.CannotRunHere,
+					Reason: strings.TrimPrefix(sv.CannotRun, services.CannotRunPrefix)}}
+			}
 			for _, ch := range sv.Checks {
 				rs.Checks = append(rs.Checks, report.Check{Name: ch.Name, Outcome: passFail(ch.Passed), Duration: ch.Took})
 			}

@@ -132,6 +132,12 @@ func (r *Release) WriteSummary(w io.Writer) {
 			}
 		}
 	}
+	// A service this machine cannot run: why (neither passed nor failed).
+	for _, s := range r.Smoked.Services() {
+		if s.CannotRun != "" {
+			fmt.Fprintf(w, "%s: %s\n", s.Service, s.CannotRun)
+		}
+	}
 	// A service that did not start: the last lines of what it printed.
 	for _, s := range r.Smoked.Services() {
 		if s.Err != nil {

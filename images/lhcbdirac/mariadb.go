@@ -69,9 +69,14 @@ func AccountsSQL(db DBSettings) string {
 func MariaDB(ctx context.Context, c *dagger.Client, base string, img *dagger.Container, kit Kit) (*dagger.Service, error) {
 	ctr := c.Container().From(base).
 		WithEnvVariable("PATH", baseimage.StandardPath).
-		WithNewFile("/init/accounts.sql", AccountsSQL(kit.DB)).
 		WithNewFile("/init/start.sh", mariadbScript).
 		WithExposedPort(3306)
+	if kit.Accounts != "" { // the catalog's kit
+		return ctr.WithMountedFile("/init/accounts.sql", c.Host().File(kit.Accounts)).
+			WithMountedDirectory("/init/schema", c.Host().Directory(kit.SchemaDir)).
+			AsService(dagger.ContainerAsServiceOpts{Args: []string{"sh", "/init/start.sh"}}), nil
+	}
+	ctr = ctr.WithNewFile("/init/accounts.sql", AccountsSQL(kit.DB))
 	var pkg string
 	for _, d := range kit.DB.Databases {
 		rel, ok := Schemas[d]

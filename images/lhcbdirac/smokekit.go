@@ -28,6 +28,10 @@ type Kit struct {
 	GridSecurity string
 	DiracCfg     string
 	DB           DBSettings
+	// The catalog's kit (NewCatalogKit): the accounts and databases, and
+	// the schemas (<DBName>.sql, each selecting its database) to load, as
+	// files; "" for the fixed kit, whose schemas are read from the image.
+	Accounts, SchemaDir string
 }
 
 // DBSettings are the smoke database's account.

@@ -193,6 +193,10 @@ func writeSmokeNotes(b *bytes.Buffer, sv smokeView) {
 		for _, s := range list {
 			var checks []string
 			for _, c := range s.Checks {
+				if c.Reason != "" {
+					checks = append(checks, fmt.Sprintf("%s %s: %s", md(c.Name), md(c.Label), md(c.Reason)))
+					continue
+				}
 				checks = append(checks, fmt.Sprintf("%s %s (%s)", md(c.Name), md(c.Label), md(c.Dur)))
 			}
 			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", md(s.Name), md(s.Label), strings.Join(checks, ", "), md(s.Total))

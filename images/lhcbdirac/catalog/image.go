@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -151,4 +152,22 @@ func write(dir, rel string, r io.Reader) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Extensions are the DIRAC extensions a site-packages tree declares (its
+// dist-infos' "dirac" entry points), by name: what ExtractSitePackages
+// keeps of a tree, for a reader that copies it another way (the smoke
+// test, from a built image).
+func Extensions(fsys fs.FS) ([]Extension, error) { return findExtensions(fsys) }
+
+// SitePackagesFiles are the patterns (relative to site-packages, as
+// Dagger's Include takes them) of what the catalog reads of the given
+// extensions: their sources, schemas and templates, and tornado's files
+// HTTPSProblem reads.
+func SitePackagesFiles(exts []Extension) []string {
+	out := []string{"*.dist-info/entry_points.txt", "tornado/iostream.py", "tornado/httputil.py", "tornado-*.dist-info/METADATA"}
+	for _, e := range exts {
+		out = append(out, e.Name+"/**/*.py", e.Name+"/**/*.sql", e.Name+"/**/ConfigTemplate.cfg")
+	}
+	return out
 }

@@ -1,0 +1,177 @@
+//go:build integration
+
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testengine"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testenv"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/pipeline"
+)
+
+// allServicesFile is the services file services:all writes for 12.0.21
+// (the catalog's golden), cut to its first n runnable services
+// (LHCBDIRAC_ALLSVC_N; 0 or unset: all), the cannot-run ones kept.
+func allServicesFile(t *testing.T) (string, int) {
+	t.Helper()
+	golden := filepath.Join("..", "images", "lhcbdirac", "catalog", "testdata", "v12.0.21.services.yaml")
+	n, _ := strconv.Atoi(settings.Read("LHCBDIRAC_ALLSVC_N"))
+	if n <= 0 {
+		return golden, 0
+	}
+	f, err := services.Load(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []services.Service
+	runnable := 0
+	for _, s := range f.Services {
+		if s.CannotRun != "" || s.Protocol == services.ProtocolHTTPS || s.Name == "Framework/Gateway" {
+			keep = append(keep, s)
+			continue
+		}
+		if runnable < n {
+			keep = append(keep, s)
+			runnable++
+		}
+	}
+	f.Services = keep
+	y, err := yaml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "services.yaml")
+	if err := os.WriteFile(p, y, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, n
+}
+
+// engineMemory samples the Dagger engine container's memory (docker
+// stats) until stop is closed, and returns the peak in MiB. The engine is
+// shared with whatever else runs on the machine: an upper bound.
+func engineMemory(stop <-chan struct{}) func() float64 {
+	var mu sync.Mutex
+	peak := 0.0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			out, err := exec.Command("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", "lhcbdirac-dagger-engine").Output()
+			if err == nil {
+				if mib := parseMiB(strings.TrimSpace(strings.Split(string(out), "/")[0])); mib > 0 {
+					mu.Lock()
+					peak = max(peak, mib)
+					mu.Unlock()
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	return func() float64 { <-done; mu.Lock(); defer mu.Unlock(); return peak }
+}
+
+func parseMiB(s string) float64 {
+	for _, u := range []struct {
+		suffix string
+		mul    float64
+	}{{"GiB", 1024}, {"MiB", 1}, {"KiB", 1.0 / 1024}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f * u.mul
+		}
+	}
+	return 0
+}
+
+// TestIntegrationReleaseAllServicesRealLHCbDIRAC is the release of the
+// real 12.0.21 with every service it ships (services:all's file): the
+// smoke kit comes from the catalog of the image under test, every
+// runnable service is started for real as Marathon would and pinged, the
+// others are "cannot run here" results. It logs the smoke stage's time
+// and the engine's peak memory. Then services:all, run against the image
+// the release pushed, writes what the catalog's golden says.
+func TestIntegrationReleaseAllServicesRealLHCbDIRAC(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	dist := t.TempDir()
+	file, n := allServicesFile(t)
+	repo := f.Registry + "/itest-allsvc-" + strconv.Itoa(n) + "-" + strconv.FormatInt(time.Now().Unix(), 36)
+	cfg, err := configFor(realVersion, f.Registry, map[string]string{"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist, "LHCBDIRAC_SERVICES": file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &pipeline.Release{Config: cfg, S: &pipeline.Session{Client: f.Client, Registry: f.Registry, P: testenv.Reporter(t), Out: &out}}
+	stop := make(chan struct{})
+	peak := engineMemory(stop)
+	err = r.Run(ctx)
+	close(stop)
+	t.Log(out.String())
+	for _, st := range r.Stages {
+		t.Logf("stage %s: %s", st.Name, st.Took.Round(time.Second))
+	}
+	t.Logf("engine peak memory during the release: %.0f MiB", peak())
+	if err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	passed, cannot := 0, 0
+	for _, s := range r.Smoked.Services() {
+		switch {
+		case s.CannotRun != "":
+			cannot++
+			if !strings.HasPrefix(s.CannotRun, services.CannotRunPrefix) {
+				t.Errorf("%s: %q", s.Service, s.CannotRun)
+			}
+		case s.Passed():
+			passed++
+			t.Logf("smoke %s: %s", s.Service, s.Took.Round(100*time.Millisecond))
+		default:
+			t.Errorf("%s: %v", s.Service, s.Err)
+		}
+	}
+	t.Logf("%d services passed, %d cannot run here", passed, cannot)
+	if len(r.Smoked.Services()) != len(cfg.Services.Services) {
+		t.Errorf("%d results for %d services", len(r.Smoked.Services()), len(cfg.Services.Services))
+	}
+	for _, p := range []string{"release-notes.md", "report.html", "summary.txt"} {
+		b, err := os.ReadFile(filepath.Join(cfg.Dist, p))
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if !strings.Contains(string(b), "cannot run here") {
+			t.Errorf("%s does not say which services cannot run here", p)
+		}
+	}
+	if n == 0 {
+		// services:all on the image the release pushed: the golden file.
+		path, _, err := pipeline.WriteServicesAll(context.Background(), cfg, pipeline.ReleaseImageCatalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(path)
+		want, _ := os.ReadFile(file)
+		if !bytes.Equal(got, want) {
+			t.Errorf("services:all on %s/lhcbdirac:%s differs from %s", repo, realVersion, file)
+		}
+	}
+}

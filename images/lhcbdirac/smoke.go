@@ -381,6 +381,20 @@ func smokeCatalog(ctx context.Context, c *dagger.Client, imgs SmokeImages, apps 
 		}
 		waves = append(waves, wave)
 	}
+	// What the catalog does not know (a service the image does not ship)
+	// is in no wave: it starts with the last one and fails with its log.
+	inWave := map[string]bool{}
+	for _, s := range run {
+		inWave[s.Name] = true
+	}
+	for _, a := range apps {
+		if _, ok := byName[a.Service.Name]; ok && !inWave[a.Service.Name] {
+			if len(waves) == 0 {
+				waves = append(waves, nil)
+			}
+			waves[len(waves)-1] = append(waves[len(waves)-1], a)
+		}
+	}
 	if len(kit.DB.Databases) > 0 {
 		if imgs.Database, err = MariaDB(ctx, c, o.MariaDBBase, imgs.LHCbDIRAC, kit); err != nil {
 			return nil, err

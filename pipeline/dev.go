@@ -49,14 +49,16 @@ func RunLint(ctx context.Context) error {
 
 // RunTest is `mage test`: the host set up for the tests (Docker,
 // debootstrap, etcd, InfluxDB, Chromium… when missing), the engine and the
-// registry provisioned, then every test with the integration tag.
+// registry provisioned, then every test with the integration tag. The
+// timeout is per package: the pipeline's runs real releases one after
+// another, the release of every service 12.0.21 ships among them.
 func RunTest(ctx context.Context, st settings.Settings) error {
 	p := progress.New(nil)
 	if _, err := Open(ctx, st, p, Needs{Registry: true, ExportEngine: true, Tests: true}); err != nil {
 		return err
 	}
 	p.Summary("provisioning")
-	cmd := exec.CommandContext(ctx, "go", "test", "-tags", "integration", "-count=1", "-timeout", "40m", "-v", "./...")
+	cmd := exec.CommandContext(ctx, "go", "test", "-tags", "integration", "-count=1", "-timeout", "60m", "-v", "./...")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }

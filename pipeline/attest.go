@@ -121,6 +121,11 @@ func attestations(ctx context.Context, p *Pushed, imageName string) ([]evidence.
 		// Its smoke attestation from the run that tested this digest stands.
 		return []evidence.Attestation{sbomAtt, provAtt}, nil
 	}
+	if why := smokeNotRun(p.Smoked, imageName); why != "" {
+		// Nothing was tested (the registrator without discovery in the
+		// services file): no smoke attestation, so nothing deploys it.
+		return []evidence.Attestation{sbomAtt, provAtt}, nil
+	}
 	pred, err := smokeOf(p.Smoked, imageName, in.Commit)
 	if err != nil {
 		return nil, err
@@ -242,6 +247,19 @@ func cutDigest(ref string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// smokeNotRun is why an image's smoke test (or its tester's) did not run;
+// "" when it ran.
+func smokeNotRun(sm *Smoked, imageName string) string {
+	if sm == nil {
+		return ""
+	}
+	res := sm.Images[imageName]
+	if tb := testedBy(imageName); tb != "" {
+		res = sm.Images[tb]
+	}
+	return res.NotRun
 }
 
 // smokeOf is one image's smoke attestation: the checks it passed, each

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -112,7 +113,9 @@ func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	dist := t.TempDir()
-	repo := f.Registry + "/itest-real"
+	// A repository of this run's own: version tags never move, and the
+	// registry may hold an earlier run's 12.0.21 built by other code.
+	repo := f.Registry + "/itest-real-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	cfg, err := configFor(realVersion, f.Registry, map[string]string{"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist})
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +333,7 @@ func TestIntegrationServiceThatDoesNotStartFailsTheRelease(t *testing.T) {
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	dist := t.TempDir()
-	repo := f.Registry + "/itest-real-broken"
+	repo := f.Registry + "/itest-real-broken-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	cfg, err := configFor(realVersion, f.Registry, map[string]string{
 		"LHCBDIRAC_REPOSITORY": repo, "LHCBDIRAC_DIST": dist, "LHCBDIRAC_SERVICES": "testdata/broken-service.yaml",
 	})

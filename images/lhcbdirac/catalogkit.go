@@ -10,7 +10,6 @@ package lhcbdirac
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -25,7 +24,6 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/dips/pki"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/catalog"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
@@ -192,19 +190,8 @@ func NewCatalogKit(apps []render.App, cat *catalog.Catalog, site string) (Kit, [
 	k := Kit{Dir: dir, GridSecurity: filepath.Join(dir, "grid-security"), DiracCfg: filepath.Join(dir, "dirac.cfg"), DB: db,
 		SchemaDir: filepath.Join(dir, "schema"), Accounts: filepath.Join(dir, "accounts.sql")}
 	built, err := cachedir.Entry{Dir: dir, MaxAge: kitMaxAge}.Ensure(func(tmp string) error {
-		ca, err := pki.NewPKI(filepath.Join(tmp, "grid-security"), "LHCbDIRAC smoke-test CA")
-		if err != nil {
-			return err
-		}
-		if _, err := ca.Host("host", names...); err != nil {
-			return err
-		}
-		pw := make([]byte, 16)
-		if _, err := rand.Read(pw); err != nil {
-			return err
-		}
-		k.DB.Password = hex.EncodeToString(pw)
-		if err := os.WriteFile(filepath.Join(tmp, "db-password"), []byte(k.DB.Password), 0o600); err != nil {
+		var err error
+		if k.DB.Password, err = newKitSecrets(tmp, names); err != nil {
 			return err
 		}
 		acct := fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s';\n", db.User, k.DB.Password) + accounts

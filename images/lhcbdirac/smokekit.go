@@ -103,21 +103,8 @@ func NewKit(apps []render.App) (Kit, error) {
 	k := Kit{Dir: dir, GridSecurity: filepath.Join(dir, "grid-security"), DiracCfg: filepath.Join(dir, "dirac.cfg"), DB: db}
 	pwFile := filepath.Join(dir, "db-password")
 	built, err := cachedir.Entry{Dir: dir, MaxAge: kitMaxAge}.Ensure(func(tmp string) error {
-		ca, err := pki.NewPKI(filepath.Join(tmp, "grid-security"), "LHCbDIRAC smoke-test CA")
-		if err != nil {
-			return err
-		}
-		if _, err := ca.Host("host", names...); err != nil {
-			return err
-		}
-		// Letters and digits only: DIRAC builds the ReqDB's SQLAlchemy URL
-		// without quoting the password.
-		pw := make([]byte, 16)
-		if _, err := rand.Read(pw); err != nil {
-			return err
-		}
-		k.DB.Password = hex.EncodeToString(pw)
-		if err := os.WriteFile(filepath.Join(tmp, "db-password"), []byte(k.DB.Password), 0o600); err != nil {
+		var err error
+		if k.DB.Password, err = newKitSecrets(tmp, names); err != nil {
 			return err
 		}
 		return os.WriteFile(filepath.Join(tmp, "dirac.cfg"), []byte(DiracCfg(apps, k.DB)), 0o644)
@@ -175,4 +162,28 @@ func DiracCfg(apps []render.App, db DBSettings) string {
 		}
 	}
 	return "# dirac.cfg of the smoke tests (written by the pipeline)\n" + root.String()
+}
+
+// newKitSecrets writes what every kit's entry holds besides its dirac.cfg:
+// the TEST CA with one host certificate for names (grid-security/) and a
+// new database password (db-password, 0600), which it returns.
+func newKitSecrets(tmp string, names []string) (string, error) {
+	ca, err := pki.NewPKI(filepath.Join(tmp, "grid-security"), "LHCbDIRAC smoke-test CA")
+	if err != nil {
+		return "", err
+	}
+	if _, err := ca.Host("host", names...); err != nil {
+		return "", err
+	}
+	// Letters and digits only: DIRAC builds the ReqDB's SQLAlchemy URL
+	// without quoting the password.
+	pw := make([]byte, 16)
+	if _, err := rand.Read(pw); err != nil {
+		return "", err
+	}
+	password := hex.EncodeToString(pw)
+	if err := os.WriteFile(filepath.Join(tmp, "db-password"), []byte(password), 0o600); err != nil {
+		return "", err
+	}
+	return password, nil
 }

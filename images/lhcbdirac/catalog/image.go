@@ -165,7 +165,7 @@ func Extensions(fsys fs.FS) ([]Extension, error) { return findExtensions(fsys) }
 // extensions: their sources, schemas and templates, and tornado's files
 // HTTPSProblem reads.
 func SitePackagesFiles(exts []Extension) []string {
-	out := []string{"*.dist-info/entry_points.txt", "tornado/iostream.py", "tornado/httputil.py", "tornado-*.dist-info/METADATA"}
+	out := append([]string{"*.dist-info/entry_points.txt"}, tornadoFiles...)
 	for _, e := range exts {
 		out = append(out, e.Name+"/**/*.py", e.Name+"/**/*.sql", e.Name+"/**/ConfigTemplate.cfg")
 	}

@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"io/fs"
+	"path"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -183,5 +185,52 @@ func TestWavesKeepSelfCreatingServicesApart(t *testing.T) {
 	}
 	if want := "W/JobManager,W/PilotManager,X/Search|W/Matcher,W/OptimizationMind"; strings.Join(got, "|") != want {
 		t.Fatalf("waves %q, want %q", strings.Join(got, "|"), want)
+	}
+}
+
+// readRecorder is an fs.FS that records the names read through it.
+type readRecorder struct {
+	fs.FS
+	read map[string]bool
+}
+
+func (r readRecorder) Open(name string) (fs.File, error) {
+	r.read[name] = true
+	return r.FS.Open(name)
+}
+
+// The image's catalog exports only SitePackagesFiles from the image: every
+// file tornadoProblem reads must be among them, or a patched tornado reads
+// as unpatched (tcpserver.py once was not, and every HTTPS service of the
+// image said "cannot run here").
+func TestSitePackagesFilesHoldWhatTornadoProblemReads(t *testing.T) {
+	patched := fstest.MapFS{
+		"tornado-5.1.1+lhcbdirac.1.dist-info/METADATA": {},
+		"tornado/iostream.py":                          {Data: []byte("class SSLIOStream(IOStream, Configurable):\n")},
+		"tornado/tcpserver.py":                         {Data: []byte("create_context_on_init=True\n")},
+		"tornado/httputil.py":                          {Data: []byte("self.connection.stream.get_ssl_certificate(\n")},
+	}
+	rec := readRecorder{patched, map[string]bool{}}
+	if p := tornadoProblem(rec); p != "" {
+		t.Fatalf("patched tornado: %q", p)
+	}
+	exported := fstest.MapFS{}
+	for name := range rec.read {
+		if name == "." {
+			continue
+		}
+		for _, pat := range SitePackagesFiles(nil) {
+			if ok, _ := path.Match(pat, name); ok {
+				if f, ok := patched[name]; ok {
+					exported[name] = f
+				}
+			}
+		}
+		if _, ok := exported[name]; !ok && patched[name] != nil {
+			t.Errorf("tornadoProblem reads %s, which SitePackagesFiles does not export", name)
+		}
+	}
+	if p := tornadoProblem(exported); p != "" {
+		t.Errorf("the patched tornado as the catalog exports it: %q", p)
 	}
 }

@@ -24,6 +24,11 @@ var (
 	mutableMapping = regexp.MustCompile(`(?m)^class HTTPHeaders\(collections\.MutableMapping\)`)
 )
 
+// tornadoFiles are the files of site-packages tornadoProblem reads: the
+// image's catalog exports them (SitePackagesFiles), and what is not
+// exported reads as missing.
+var tornadoFiles = []string{"tornado-*.dist-info/METADATA", "tornado/iostream.py", "tornado/tcpserver.py", "tornado/httputil.py"}
+
 // tornadoProblem reads the installed tornado package; "" when DIRAC's
 // HTTPS services can start on it.
 func tornadoProblem(fsys fs.FS) string {

@@ -1,6 +1,7 @@
 // Package pinger is the HTTP front of DIPS pings that Consul health checks
 // call: GET /ping?host=&port=&service= pings dips://host:port/service with
-// the pinger's host certificate. It keeps the seed pinger's API (200 / 400
+// the pinger's host certificate (&protocol=https pings a DIRAC Tornado
+// service, https://host:port/service, with DIRAC's POST method=ping). It keeps the seed pinger's API (200 / 400
 // naming the missing parameter / 418 on a failed ping / 404 elsewhere,
 // /self for its own health) and adds what a network-facing service needs: an
 // allow-list (403 outside it, and for names that resolve into loopback,
@@ -40,7 +41,9 @@ type Pinger interface {
 }
 
 // NamedPinger pings url, whose host is an address, checking the server's
-// certificate (and sending SNI) for serverName; "" means the address.
+// certificate (and sending SNI) for serverName; "" means the address. The
+// URL's scheme is the protocol: dips://, or https:// for DIRAC's Tornado
+// services.
 type NamedPinger interface {
 	PingNamed(ctx context.Context, url, serverName string) (*dips.Dict, error)
 }
@@ -62,11 +65,13 @@ func namedPing(c Pinger) (func(ctx context.Context, url, serverName string) (*di
 		return p.PingNamed, nil
 	case *dips.Client:
 		return func(ctx context.Context, url, serverName string) (*dips.Dict, error) {
-			if serverName == "" {
-				return p.Ping(ctx, url)
-			}
 			named := *p
-			named.ServerName = serverName
+			if serverName != "" {
+				named.ServerName = serverName
+			}
+			if strings.HasPrefix(url, "https://") {
+				return named.PingHTTPS(ctx, url)
+			}
 			return named.Ping(ctx, url)
 		}, nil
 	}
@@ -154,6 +159,17 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	host, portText, service := vals[0], vals[1], vals[2]
+	// protocol is optional (the seed's checks have none): dips, or https
+	// for a Tornado service.
+	scheme := "dips"
+	switch p := q.Get("protocol"); p {
+	case "", "dips":
+	case "https":
+		scheme = "https"
+	default:
+		h.finish(r, start, "bad_request", http.StatusBadRequest, w, fmt.Sprintf("Bad Param ! protocol %q: want dips (the default) or https", p), nil)
+		return
+	}
 	port, err := strconv.Atoi(portText)
 	if err != nil || port < 1 || port > 65535 {
 		h.finish(r, start, "bad_request", http.StatusBadRequest, w, fmt.Sprintf("Bad Param ! port %q is not a port number", portText), nil)
@@ -192,7 +208,7 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
 	defer cancel()
 	h.flight.Inc()
-	v, err := h.pingTarget(ctx, target, port, path)
+	v, err := h.pingTarget(ctx, scheme, target, port, path)
 	h.flight.Dec()
 	<-h.slots
 	h.latency.Observe(time.Since(start).Seconds())
@@ -207,21 +223,21 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.pings.WithLabelValues("ok").Inc()
-	h.cfg.Logger.Info("ping", "target", fmt.Sprintf("dips://%s/%s", net.JoinHostPort(target.String(), strconv.Itoa(port)), path), "status", 200, "duration_ms", time.Since(start).Milliseconds())
+	h.cfg.Logger.Info("ping", "target", fmt.Sprintf("%s://%s/%s", scheme, net.JoinHostPort(target.String(), strconv.Itoa(port)), path), "status", 200, "duration_ms", time.Since(start).Milliseconds())
 	writeJSON(w, http.StatusOK, toJSON(v))
 }
 
 // pingTarget resolves the target once (Resolve checks every address) and
 // pings the first address that takes the connection, with the certificate
 // checked for the name asked for.
-func (h *Handler) pingTarget(ctx context.Context, t Target, port int, path string) (*dips.Dict, error) {
+func (h *Handler) pingTarget(ctx context.Context, scheme string, t Target, port int, path string) (*dips.Dict, error) {
 	addrs, err := h.cfg.Allow.Resolve(ctx, h.cfg.Resolver, t, port)
 	if err != nil {
 		return nil, err
 	}
 	var last error
 	for _, a := range addrs {
-		v, err := h.dial(ctx, fmt.Sprintf("dips://%s/%s", net.JoinHostPort(a.String(), strconv.Itoa(port)), path), t.Name)
+		v, err := h.dial(ctx, fmt.Sprintf("%s://%s/%s", scheme, net.JoinHostPort(a.String(), strconv.Itoa(port)), path), t.Name)
 		var ce *dips.ConnectError
 		if err == nil || !errors.As(err, &ce) || ctx.Err() != nil {
 			if err != nil && t.Name != "" {
@@ -264,6 +280,7 @@ func failureKind(err error) string {
 	var te *dips.TLSError
 	var re *dips.RemoteError
 	var rse *ResolveError
+	var he *dips.HTTPError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
@@ -275,6 +292,8 @@ func failureKind(err error) string {
 		return "tls"
 	case errors.As(err, &re):
 		return "remote_error"
+	case errors.As(err, &he):
+		return "http_status"
 	default:
 		return "protocol"
 	}

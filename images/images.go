@@ -24,6 +24,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 
 // Image names, in the order the summary lists them.
@@ -243,7 +244,7 @@ func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 			sr.Checks = append(sr.Checks, Check{Name: CheckHealth, Passed: r.HealthPassed, Output: r.Health, Took: r.HealthTook, At: r.Start.Add(r.HealthTook)})
 		}
 		if r.HealthPassed {
-			sr.Checks = append(sr.Checks, Check{Name: CheckPing, Passed: r.Err == nil, Output: r.Ping, Took: r.PingTook, At: r.Start.Add(r.HealthTook + r.PingTook)})
+			sr.Checks = append(sr.Checks, Check{Name: PingCheck(r.App.Service.Protocol), Passed: r.Err == nil, Output: r.Ping, Took: r.PingTook, At: r.Start.Add(r.HealthTook + r.PingTook)})
 		}
 		if r.Err != nil {
 			failed++
@@ -261,11 +262,37 @@ func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 		res.Summary = "FAILED" + notHere
 	case failed > 0 || err != nil:
 		res.Summary = fmt.Sprintf("FAILED (%d of %d services%s)", failed, n, notHere)
+	case n == 0:
+		// Nothing was tested: no smoke attestation, so nothing deploys it.
+		res.NotRun = fmt.Sprintf("all %s cannot run here", plural(cannot, "service"))
+		res.Summary = NotRunSummary(res.NotRun)
 	default:
 		res.Passed = true
-		res.Summary = fmt.Sprintf("passed (%s: health check + DIPS ping%s)", plural(n, "service"), notHere)
+		res.Summary = fmt.Sprintf("passed (%s: health check + %s%s)", plural(n, "service"), pings(res.Services), notHere)
 	}
 	return res, err
+}
+
+// pings says which pings the services that ran passed: "DIPS ping",
+// "HTTPS ping", or both with the HTTPS count.
+func pings(svcs []ServiceResult) string {
+	dips, https := 0, 0
+	for _, s := range svcs {
+		switch {
+		case s.CannotRun != "":
+		case s.App.Service.Protocol == services.ProtocolHTTPS:
+			https++
+		default:
+			dips++
+		}
+	}
+	switch {
+	case https == 0:
+		return "DIPS ping"
+	case dips == 0:
+		return "HTTPS ping"
+	}
+	return fmt.Sprintf("DIPS ping, or HTTPS ping for %d Tornado", https)
 }
 
 // PingerSummary is what the pinger's column says: it is tested by every
@@ -370,6 +397,16 @@ func (s ServiceResult) Output(check string) string {
 
 // Names of the services' checks.
 const (
-	CheckHealth = "COMMAND health check"
-	CheckPing   = "DIPS ping through the pinger"
+	CheckHealth    = "COMMAND health check"
+	CheckPing      = "DIPS ping through the pinger"
+	CheckHTTPSPing = "HTTPS ping through the pinger" // a Tornado service's: DIRAC's POST method=ping
 )
+
+// PingCheck is the name of the ping check of a service speaking protocol
+// (services.ProtocolDIPS or services.ProtocolHTTPS).
+func PingCheck(protocol string) string {
+	if protocol == services.ProtocolHTTPS {
+		return CheckHTTPSPing
+	}
+	return CheckPing
+}

@@ -277,8 +277,9 @@ func smokeOf(sm *Smoked, imageName, commit string) (*smokeattest.Predicate, erro
 		}
 		ss := smokeattest.Service{Name: sv.Service, App: smokeattest.App{ID: sv.App.ID, SHA256: sha(sv.App.JSON)}}
 		for _, ch := range sv.Checks {
-			kind := map[string]string{images.CheckHealth: smokeattest.CheckCommandHealth, images.CheckPing: smokeattest.CheckDIPSPing}[ch.Name]
-			if kind == "" || imageName == images.Pinger && kind != smokeattest.CheckDIPSPing {
+			kind := map[string]string{images.CheckHealth: smokeattest.CheckCommandHealth, images.CheckPing: smokeattest.CheckDIPSPing, images.CheckHTTPSPing: smokeattest.CheckHTTPSPing}[ch.Name]
+			ping := kind == smokeattest.CheckDIPSPing || kind == smokeattest.CheckHTTPSPing
+			if kind == "" || imageName == images.Pinger && !ping {
 				continue // the pinger is vouched for by the pings that went through it
 			}
 			ss.Checks = append(ss.Checks, smokeattest.Check{Kind: kind, Passed: ch.Passed, At: ch.At, Detail: detail(ch)})

@@ -121,7 +121,7 @@ func (r *Release) TestService(ctx context.Context, service string) error {
 	err = r.finish(ctx, r.testService(ctx))
 	for _, s := range r.Smoked.Services() {
 		fmt.Fprintf(r.S.Out, "\n%s health check:\n%s\n%s log:\n%s\nping through the pinger:\n%s\n",
-			s.Service, s.Output(images.CheckHealth), s.Service, s.Log, s.Output(images.CheckPing))
+			s.Service, s.Output(images.CheckHealth), s.Service, s.Log, s.Output(images.PingCheck(s.App.Service.Protocol)))
 	}
 	return err
 }

@@ -113,7 +113,7 @@ func (r *Release) Report(ctx context.Context) report.Release {
 		for _, sv := range r.Smoked.Services() {
 			rs := report.Service{Name: sv.Service, Log: lastLinesOf(sv.Log, 20)}
 			if sv.CannotRun != "" {
-				rs.Checks = []report.Check{{Name: images.CheckHealth + " & " + images.CheckPing, Outcome: report.CannotRunHere,
+				rs.Checks = []report.Check{{Name: images.CheckHealth + " & " + images.PingCheck(sv.App.Service.Protocol), Outcome: report.CannotRunHere,
 					Reason: strings.TrimPrefix(sv.CannotRun, services.CannotRunPrefix)}}
 			}
 			for _, ch := range sv.Checks {

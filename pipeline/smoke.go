@@ -152,6 +152,8 @@ func checksOf(sv smokeattest.Service) []images.Check {
 			ch.Name = images.CheckHealth
 		case smokeattest.CheckDIPSPing:
 			ch.Name = images.CheckPing
+		case smokeattest.CheckHTTPSPing:
+			ch.Name = images.CheckHTTPSPing
 		}
 		out = append(out, ch)
 	}

@@ -41,6 +41,14 @@ const LockPath = DiracRoot + "/lhcbdirac.lock"
 //go:embed install.sh
 var installScript string
 
+// TornadoServicePath is dirac-tornado-service, which runs one HTTPS
+// (Tornado) service as dirac-service runs a DIPS one: the rendered app of
+// an HTTPS service runs it (marathon/render/app.json.tmpl).
+const TornadoServicePath = "/usr/local/bin/dirac-tornado-service"
+
+//go:embed tornado-service/dirac-tornado-service
+var tornadoService string
+
 // patchFiles are the project's patches to source-built distributions
 // (patches/<name>-<version>.patch, each saying what it changes and why):
 // install.sh applies each to /src/<name>-<version> before building it.
@@ -166,11 +174,11 @@ export X509_CERT_DIR=/opt/dirac/etc/grid-security/certificates
 // above it: the base; the tree installed from the lock (hundreds of
 // megabytes, new only with the lock, the bases or a hotfix); the small
 // configuration files (bashrc, the lock's text, the grid-security mount
-// point); then the project's programs, dirac-discover, dirac-self-ping and
-// the entrypoint, a few megabytes each. Every time in the layers is
-// zeroed when the image is pushed (the canonical form, internal/build/push),
-// so the same inputs give the same digest without touching the tree's
-// files here.
+// point); then the project's programs, dirac-discover, dirac-self-ping,
+// dirac-tornado-service and the entrypoint, a few megabytes each. Every
+// time in the layers is zeroed when the image is pushed (the canonical
+// form, internal/build/push), so the same inputs give the same digest
+// without touching the tree's files here.
 func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 	var tree *dagger.Directory
 	if in.Lock != nil {
@@ -186,6 +194,7 @@ func Recipe(c *dagger.Client, b *gobuild.Builder, in Inputs) *dagger.Container {
 		WithDirectory(DiracRoot, configFiles(c, in)).
 		WithFile("/usr/local/bin/dirac-discover", b.Binary("./images/lhcbdirac/dirac-discover")).
 		WithFile("/usr/local/bin/dirac-self-ping", b.Binary("./images/lhcbdirac/dirac-self-ping")).
+		WithNewFile(TornadoServicePath, tornadoService, dagger.ContainerWithNewFileOpts{Permissions: 0o755}).
 		WithFile(EntrypointPath, b.Binary("./images/lhcbdirac/entrypoint")).
 		WithEnvVariable("PATH", baseimage.StandardPath).
 		WithEnvVariable("LHCB_DIRAC_VERSION", in.Version.Raw).

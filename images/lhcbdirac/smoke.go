@@ -2,7 +2,8 @@ package lhcbdirac
 
 // The smoke test runs each service as Marathon would run it from its
 // rendered app definition, checks its COMMAND health check inside the
-// container and pings it over DIPS through the pinger image. A failure
+// container and pings it through the pinger image: over DIPS, or over
+// HTTPS for DIRAC's Tornado services. A failure
 // stops the release before anything is pushed.
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
 
 // SmokeImages are the built images a service smoke test uses.
@@ -212,7 +214,7 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 	r.HealthPassed = true
 	pingStart := time.Now()
 
-	// (2) A DIPS ping through the pinger, over the Dagger network.
+	// (2) A ping through the pinger, over the Dagger network.
 	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: args})
 	alias := Alias(app.Service.Name)
 	port := app.Service.Port
@@ -222,6 +224,11 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 		WithServiceBinding(alias, svc).
 		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
 	q := url.Values{"host": {alias}, "port": {strconv.Itoa(port)}, "service": {app.Service.Name}}
+	what := "DIPS ping"
+	if app.Service.Protocol == services.ProtocolHTTPS {
+		q.Set("protocol", services.ProtocolHTTPS) // DIRAC's POST method=ping, as Consul's check asks
+		what = "HTTPS ping"
+	}
 	get := fmt.Sprintf("http://pinger:%d/ping?%s", imgs.PingerPort, q.Encode())
 	client := imgs.Client.WithServiceBinding("pinger", pingerSvc)
 	if o.Fresh {
@@ -237,7 +244,7 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 	r.PingTook = time.Since(pingStart)
 	if pcode != 0 || !strings.Contains(r.Ping, fmt.Sprintf("%q", app.Service.Name)) {
 		stderr, _ := ping.Stderr(ctx)
-		return r, fmt.Errorf("%s: DIPS ping through the pinger (GET %s) failed (exit %d): %s %s", app.Service.Name, get, pcode, r.Ping, stderr)
+		return r, fmt.Errorf("%s: %s through the pinger (GET %s) failed (exit %d): %s %s", app.Service.Name, what, get, pcode, r.Ping, stderr)
 	}
 	r.Elapsed = time.Since(start)
 	return r, nil
@@ -363,21 +370,13 @@ func smokeCatalog(ctx context.Context, c *dagger.Client, imgs SmokeImages, apps 
 		}
 		byName[a.Service.Name] = a
 	}
-	// An HTTPS service is served by tornado-start-all (one process, one
-	// port, for every HTTPS service of the dirac.cfg), which the rendered
-	// app does not run: say so rather than report dirac-service's failure.
+	// HTTPS services run as their apps say (dirac-tornado-service) and
+	// are pinged over HTTPS, like the DIPS ones in the same waves.
 	var waves [][]render.App
 	for _, w := range catalog.Waves(run) {
 		var wave []render.App
 		for _, s := range w {
-			a := byName[s.Name]
-			if s.Protocol == catalog.HTTPS {
-				err := fmt.Errorf("%s: an HTTPS (Tornado) service: the smoke test does not start tornado-start-all yet, and the rendered app runs dirac-service, which cannot serve it", s.Name)
-				r.results = append(r.results, SmokeResult{Service: s.Name, App: a, Start: time.Now(), Err: err})
-				r.errs = append(r.errs, o.P.Start("smoke %s", s.Name).Fail(err))
-				continue
-			}
-			wave = append(wave, a)
+			wave = append(wave, byName[s.Name])
 		}
 		waves = append(waves, wave)
 	}

@@ -215,6 +215,9 @@ func (r *Renderer) one(s services.Resolved, ver string) (App, error) {
 	}
 	if s.PingerURL != "" {
 		labels["check_http"] = strings.TrimRight(s.PingerURL, "/") + "/ping?host={host}&port={port}&service=" + s.Name
+		if s.Protocol == services.ProtocolHTTPS {
+			labels["check_http"] += "&protocol=https" // a Tornado service: DIRAC's POST method=ping
+		}
 	}
 	for k, v := range s.Labels {
 		labels[k] = v

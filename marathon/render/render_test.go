@@ -446,3 +446,61 @@ discovery:
 		}
 	}
 }
+
+// TestHTTPSServiceApp renders a Tornado service next to a DIPS one: the
+// HTTPS one runs dirac-tornado-service, names its port "https", is
+// health-checked with DIRAC's HTTPS ping and asks the pinger for one; the
+// DIPS one is what it always was. Both pass Marathon's own schema.
+func TestHTTPSServiceApp(t *testing.T) {
+	f, err := services.Parse("services.yaml", []byte(`image: reg.example/lhcb/lhcbdirac
+pingerURL: http://lbdiracgw:1234
+environments:
+  production: {diracCfg: /etc/dirac/p.cfg, gridSecurity: /etc/grid-security, system: prod}
+services:
+  - {name: Framework/Notification, port: 9154}
+  - {name: Framework/TornadoNotification, port: 10154, protocol: https}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New("", nil, officialSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := r.Render(f, "production", "v12.0.21")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2 {
+		t.Fatalf("%d apps", len(apps))
+	}
+	view := func(a App) map[string]any {
+		var doc map[string]any
+		if err := json.Unmarshal(a.JSON, &doc); err != nil {
+			t.Fatal(err)
+		}
+		c := doc["container"].(map[string]any)
+		return map[string]any{
+			"args":   doc["args"],
+			"port":   c["portMappings"].([]any)[0].(map[string]any)["name"],
+			"health": doc["healthChecks"].([]any)[0].(map[string]any)["command"].(map[string]any)["value"],
+			"http":   doc["labels"].(map[string]any)["check_http"],
+		}
+	}
+	want := []map[string]any{{
+		"args":   []any{"dirac-service", "Framework/Notification"},
+		"port":   "dips",
+		"health": "/opt/dirac/dockerEntrypoint.sh dirac-self-ping 9154/Framework/Notification",
+		"http":   "http://lbdiracgw:1234/ping?host={host}&port={port}&service=Framework/Notification",
+	}, {
+		"args":   []any{"dirac-tornado-service", "Framework/TornadoNotification"},
+		"port":   "https",
+		"health": "/opt/dirac/dockerEntrypoint.sh dirac-self-ping -protocol https 10154/Framework/TornadoNotification",
+		"http":   "http://lbdiracgw:1234/ping?host={host}&port={port}&service=Framework/TornadoNotification&protocol=https",
+	}}
+	for i, a := range apps {
+		if got := view(a); !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("%s:\n got %v\nwant %v", a.ID, got, want[i])
+		}
+	}
+}

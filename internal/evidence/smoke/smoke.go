@@ -29,6 +29,7 @@ const (
 const (
 	CheckCommandHealth = "command-health" // the app's COMMAND health check, as Marathon runs it
 	CheckDIPSPing      = "dips-ping"      // a DIPS ping (DIRAC's TLS + X.509 RPC) through the pinger
+	CheckHTTPSPing     = "https-ping"     // a Tornado service's HTTPS ping (POST method=ping) through the pinger
 	CheckHTTPHealth    = "http-health"
 )
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/marathontest"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
@@ -59,4 +60,32 @@ func BenchmarkDeploy50(b *testing.B) {
 		}
 		b.StopTimer()
 	}
+}
+
+// BenchmarkPlanAndDeployEveryService: the 70 apps of the full 12.0.21
+// release (services:all's file) planned, then deployed until healthy, on a
+// new STAND-IN Marathon each time (30 ms to start an app); apps/s of each.
+func BenchmarkPlanAndDeployEveryService(b *testing.B) {
+	apps := renderAllServices(b, "v12.0.21")
+	var planned, deployed time.Duration
+	for range b.N {
+		srv, c, o, _ := setup(b)
+		srv.Behaviour = func(map[string]any) marathontest.Outcome {
+			return marathontest.Outcome{Healthy: true, Delay: 30 * time.Millisecond}
+		}
+		o.Timeout = time.Minute
+		start := time.Now()
+		if _, err := Plan(context.Background(), c, apps); err != nil {
+			b.Fatal(err)
+		}
+		planned += time.Since(start)
+		start = time.Now()
+		if _, err := Apply(context.Background(), c, apps, o); err != nil {
+			b.Fatal(err)
+		}
+		deployed += time.Since(start)
+	}
+	n := float64(len(apps) * b.N)
+	b.ReportMetric(n/planned.Seconds(), "apps/s-planned")
+	b.ReportMetric(n/deployed.Seconds(), "apps/s-deployed")
 }

@@ -51,7 +51,7 @@ type SmokeResult struct {
 	HealthTook   time.Duration
 	Ping         string // the pinger's answer
 	PingTook     time.Duration
-	Log          string // the service's own output while the health check ran
+	Log          string // the service's own output, through its health check and ping
 	Elapsed      time.Duration
 	Err          error // why it failed, nil when it passed
 	// CannotRun, when set, is why the service was not run: what this
@@ -112,7 +112,10 @@ func container(c *dagger.Client, imgs SmokeImages, app render.App, spec runspec.
 	}
 	for _, p := range spec.Ports {
 		if p.Protocol == "tcp" || p.Protocol == "" {
-			ctr = ctr.WithExposedPort(p.ContainerPort)
+			// Not waited for by Dagger: the health check says when the
+			// task is up, and a task that never listens must still give
+			// its log.
+			ctr = ctr.WithExposedPort(p.ContainerPort, dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: true})
 		}
 	}
 	for k, v := range spec.Labels {
@@ -133,30 +136,78 @@ func argv(ctx context.Context, img *dagger.Container, spec runspec.Spec) ([]stri
 	return append(append([]string{}, entry...), spec.Args...), nil
 }
 
-// healthScript starts the task in the background and runs the app's
-// COMMAND health check the way Mesos does (sh -c, bounded by
-// timeoutSeconds) until it passes or the grace period ends. The task's
-// argv arrives as "$@" and the check as $SMOKE_HEALTH: nothing from the app
-// is spliced into the script.
-const healthScript = `"$@" >/tmp/smoke-service.log 2>&1 &
+// One instance per service, as on Marathon: the task runs once, in a
+// Dagger service container, where its COMMAND health check runs beside it
+// (as Mesos runs it inside the task's container); once the check passes,
+// the pinger pings that same instance over the Dagger network, as Consul
+// pings the instance Marathon health-checked. The service container and
+// the client that asks the pinger share a cache volume (one directory per
+// run): the service's side writes the check's result and the task's
+// output there, the client waits for the result, pings, and reads the log.
+
+// smokeResults is the cache volume the two sides share, mounted at
+// smokeResultsPath in both.
+const (
+	smokeResults     = "lhcbdirac-smoke-results"
+	smokeResultsPath = "/smoke-results"
+)
+
+// serviceScript is the task's container: it starts the task in the
+// background and runs the app's COMMAND health check the way Mesos does
+// (sh -c, bounded by timeoutSeconds) until it passes or the grace period
+// ends, writes the outcome (health.done last, atomically), then keeps the
+// container up for the ping. The task's argv arrives as "$@" and the check
+// as $SMOKE_HEALTH: nothing from the app is spliced into the script.
+const serviceScript = `dir=$SMOKE_RESULT
+rm -rf "$dir"; mkdir -p "$dir"
+date +%s%N >"$dir/start"
+"$@" >"$dir/service.log" 2>&1 &
 task=$!
 i=0
-while [ "$i" -lt "$SMOKE_GRACE" ]; do
+result=1
+while :; do
   if ! kill -0 "$task" 2>/dev/null; then
-    echo "the task exited before its health check passed"
-    echo "--- service output"; cat /tmp/smoke-service.log
-    exit 1
+    echo "the task exited before its health check passed" >"$dir/health"; break
   fi
-  if timeout "$SMOKE_TIMEOUT" /bin/sh -c "$SMOKE_HEALTH" >/tmp/smoke-health.log 2>&1; then
-    echo "healthy after ${i}s:"; cat /tmp/smoke-health.log
-    echo "--- service output"; cat /tmp/smoke-service.log
-    exit 0
+  if timeout "$SMOKE_TIMEOUT" /bin/sh -c "$SMOKE_HEALTH" >"$dir/check.log" 2>&1; then
+    { echo "healthy after ${i}s:"; cat "$dir/check.log"; } >"$dir/health"; result=0; break
   fi
-  i=$((i+1)); sleep 1
+  i=$((i+1))
+  if [ "$i" -ge "$SMOKE_GRACE" ]; then
+    { echo "not healthy within ${SMOKE_GRACE}s; last check:"; cat "$dir/check.log"; } >"$dir/health"; break
+  fi
+  sleep 1
 done
-echo "not healthy within ${SMOKE_GRACE}s; last check:"; cat /tmp/smoke-health.log
-echo "--- service output"; cat /tmp/smoke-service.log
-exit 1
+date +%s%N >"$dir/checked"
+echo "$result" >"$dir/health.tmp" && mv "$dir/health.tmp" "$dir/health.done"
+wait "$task"
+echo "the task exited ($?)" >>"$dir/service.log"
+while :; do sleep 3600; done
+`
+
+// clientScript waits for the service side's result, then (when healthy)
+// asks the pinger for a ping of that instance, as Consul's check does, and
+// prints sections the test reads: "@@@health <result> <start> <checked>",
+// "@@@ping <wget's exit>", "@@@log" (the task's output, last).
+const clientScript = `dir=$SMOKE_RESULT
+i=0
+while [ ! -f "$dir/health.done" ] && [ "$i" -lt "$SMOKE_WAIT" ]; do i=$((i+1)); sleep 1; done
+if [ -f "$dir/health.done" ]; then
+  echo "@@@health $(cat "$dir/health.done") $(cat "$dir/start") $(cat "$dir/checked")"
+  cat "$dir/health"
+  if [ "$(cat "$dir/health.done")" = 0 ]; then
+    # timeout(1), not wget -T: busybox wget -T segfaults in bookworm.
+    out=$(timeout 60 busybox wget -q -O - "$SMOKE_PING" 2>&1)
+    echo "@@@ping $?"
+    printf '%s\n' "$out"
+  fi
+else
+  echo "@@@health none"
+  echo "the task's container wrote no health check result within ${SMOKE_WAIT}s"
+fi
+echo "@@@log"
+cat "$dir/service.log" 2>/dev/null
+rm -rf "$dir"
 `
 
 // Smoke smoke-tests one app.
@@ -175,11 +226,6 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 	if err != nil {
 		return r, err
 	}
-	if o.Fresh {
-		ctr = ctr.WithEnvVariable("SMOKE_RUN", strconv.FormatInt(time.Now().UnixNano(), 10))
-	}
-
-	// (1) The COMMAND health check, inside the container.
 	var hc *runspec.HealthCheck
 	for i := range spec.Health {
 		if spec.Health[i].Protocol == "COMMAND" {
@@ -190,32 +236,36 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 	if hc == nil {
 		return r, fmt.Errorf("%s: the app has no COMMAND health check to run", app.Service.Name)
 	}
-	// Marathon's grace period bounds the wait (at most MaxGrace here: a
-	// smoke test should not take minutes to say a service never came up).
-	grace := min(max(hc.GracePeriodSeconds, 10), int(MaxGrace/time.Second))
-	check := ctr.
-		WithEnvVariable("SMOKE_HEALTH", hc.Command).
-		WithEnvVariable("SMOKE_GRACE", strconv.Itoa(grace)).
-		WithEnvVariable("SMOKE_TIMEOUT", strconv.Itoa(max(hc.TimeoutSeconds, 1))).
-		WithExec(append([]string{"/bin/sh", "-c", healthScript, "smoke"}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := check.ExitCode(ctx)
-	r.HealthTook = time.Since(start)
-	if err != nil {
-		return r, fmt.Errorf("%s: running the task: %w", app.Service.Name, err)
-	}
-	out, err := check.Stdout(ctx)
+	// The run's directory in the shared volume: named by the app and the
+	// image (two runs of one app on two images at once keep apart), and by
+	// a nonce when fresh. Otherwise it is the same for the same inputs, so
+	// Dagger may answer an unchanged test from its cache.
+	imgID, err := imgs.LHCbDIRAC.ID(ctx)
 	if err != nil {
 		return r, err
 	}
-	r.Health, r.Log, _ = strings.Cut(out, "--- service output\n")
-	if code != 0 {
-		return r, fmt.Errorf("%s: health check %q failed (exit %d):\n%s", app.Service.Name, hc.Command, code, indent(out))
+	key := sha256.New()
+	fmt.Fprintf(key, "%s\x00%s\x00", app.JSON, imgID)
+	if o.Fresh {
+		fmt.Fprint(key, time.Now().UnixNano())
 	}
-	r.HealthPassed = true
-	pingStart := time.Now()
+	dir := fmt.Sprintf("%s/%x", smokeResultsPath, key.Sum(nil)[:12])
+	results := c.CacheVolume(smokeResults)
 
-	// (2) A ping through the pinger, over the Dagger network.
-	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: args})
+	// (1) The task, with its COMMAND health check beside it. Marathon's
+	// grace period bounds the wait (at most MaxGrace here: a smoke test
+	// should not take minutes to say a service never came up).
+	grace := min(max(hc.GracePeriodSeconds, 10), int(MaxGrace/time.Second))
+	svc := ctr.
+		WithMountedCache(smokeResultsPath, results).
+		WithEnvVariable("SMOKE_RESULT", dir).
+		WithEnvVariable("SMOKE_HEALTH", hc.Command).
+		WithEnvVariable("SMOKE_GRACE", strconv.Itoa(grace)).
+		WithEnvVariable("SMOKE_TIMEOUT", strconv.Itoa(max(hc.TimeoutSeconds, 1))).
+		AsService(dagger.ContainerAsServiceOpts{Args: append([]string{"/bin/sh", "-c", serviceScript, "smoke"}, args...)})
+
+	// (2) Once healthy, a ping of that instance through the pinger, over
+	// the Dagger network.
 	alias := Alias(app.Service.Name)
 	port := app.Service.Port
 	pingerSvc := imgs.Pinger.
@@ -230,24 +280,95 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 		what = "HTTPS ping"
 	}
 	get := fmt.Sprintf("http://pinger:%d/ping?%s", imgs.PingerPort, q.Encode())
-	client := imgs.Client.WithServiceBinding("pinger", pingerSvc)
-	if o.Fresh {
-		client = client.WithEnvVariable("SMOKE_RUN", strconv.FormatInt(time.Now().UnixNano(), 10))
-	}
-	// timeout(1), not wget -T: busybox wget -T segfaults in bookworm.
-	ping := client.WithExec([]string{"timeout", "60", "busybox", "wget", "-q", "-O", "-", get}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	pcode, err := ping.ExitCode(ctx)
+	out, err := imgs.Client.
+		WithServiceBinding("pinger", pingerSvc).
+		WithMountedCache(smokeResultsPath, results).
+		WithEnvVariable("SMOKE_RESULT", dir).
+		WithEnvVariable("SMOKE_WAIT", strconv.Itoa(grace+60)).
+		WithEnvVariable("SMOKE_PING", get).
+		WithExec([]string{"/bin/sh", "-c", clientScript}).
+		Stdout(ctx)
 	if err != nil {
-		return r, err
+		return r, fmt.Errorf("%s: running the task: %w", app.Service.Name, err)
 	}
-	r.Ping, _ = ping.Stdout(ctx)
-	r.PingTook = time.Since(pingStart)
-	if pcode != 0 || !strings.Contains(r.Ping, fmt.Sprintf("%q", app.Service.Name)) {
-		stderr, _ := ping.Stderr(ctx)
-		return r, fmt.Errorf("%s: %s through the pinger (GET %s) failed (exit %d): %s %s", app.Service.Name, what, get, pcode, r.Ping, stderr)
+	res := readSmokeOutput(out)
+	r.Health, r.Log, r.Ping = res.health, res.log, res.ping
+	r.HealthTook = res.checked
+	if r.HealthTook <= 0 {
+		r.HealthTook = time.Since(start)
+	}
+	if !res.healthy {
+		return r, fmt.Errorf("%s: health check %q failed:\n%s\n%s", app.Service.Name, hc.Command, indent(r.Health), indent(lastLines(r.Log, 40)))
+	}
+	r.HealthPassed = true
+	r.PingTook = max(time.Since(start)-r.HealthTook, 0)
+	if res.pingExit != 0 || !strings.Contains(r.Ping, fmt.Sprintf("%q", app.Service.Name)) {
+		return r, fmt.Errorf("%s: %s through the pinger (GET %s) failed (exit %d): %s", app.Service.Name, what, get, res.pingExit, r.Ping)
 	}
 	r.Elapsed = time.Since(start)
 	return r, nil
+}
+
+// smokeOutput is what clientScript printed, read back.
+type smokeOutput struct {
+	healthy      bool
+	checked      time.Duration // from the task's start to its check's outcome
+	health, ping string
+	pingExit     int
+	log          string
+}
+
+func readSmokeOutput(out string) smokeOutput {
+	var r smokeOutput
+	r.pingExit = -1
+	var section *string
+	var b strings.Builder
+	flush := func() {
+		if section != nil {
+			*section = strings.TrimRight(b.String(), "\n")
+		}
+		b.Reset()
+	}
+	for _, line := range strings.SplitAfter(out, "\n") {
+		head := strings.TrimRight(line, "\n")
+		switch f := strings.Fields(head); {
+		case section == &r.log:
+			b.WriteString(line) // the log is last: markers inside it are its own
+		case len(f) > 0 && f[0] == "@@@health":
+			flush()
+			section = &r.health
+			if len(f) == 4 {
+				r.healthy = f[1] == "0"
+				t0, e0 := strconv.ParseInt(f[2], 10, 64)
+				t1, e1 := strconv.ParseInt(f[3], 10, 64)
+				if e0 == nil && e1 == nil && t1 >= t0 {
+					r.checked = time.Duration(t1 - t0)
+				}
+			}
+		case len(f) > 0 && f[0] == "@@@ping":
+			flush()
+			section = &r.ping
+			if len(f) == 2 {
+				r.pingExit, _ = strconv.Atoi(f[1])
+			}
+		case head == "@@@log":
+			flush()
+			section = &r.log
+		default:
+			b.WriteString(line)
+		}
+	}
+	flush()
+	return r
+}
+
+// lastLines is s's last n lines.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func indent(s string) string {

@@ -529,9 +529,10 @@ func smokeCatalog(ctx context.Context, c *dagger.Client, imgs SmokeImages, apps 
 	return r.done()
 }
 
-// perService is the memory one service's smoke test takes at most: the
-// service (at most 125 MiB RSS measured on 12.0.21), its second run for
-// the ping, the pinger and the shells around them.
+// perService is the memory one service's smoke test is given: the service
+// (at most 125 MiB RSS measured on 12.0.21), its health checks (a Go
+// binary each), the pinger and the shells around them, with room to spare
+// (the engine measured below 4 GiB with 56 services, 8 at once).
 const perService = 512 << 20
 
 // AutoConcurrency is how many services are smoke-tested at once: as many

@@ -139,3 +139,11 @@ func TestEngineConfigBoundsTheCache(t *testing.T) {
 		t.Fatalf("bad value: %v", err)
 	}
 }
+
+func TestParseMiBReadsDockerStats(t *testing.T) {
+	for in, want := range map[string]float64{"1.5GiB": 1536, " 812.5MiB ": 812.5, "512KiB": 0.5, "1048576B": 1, "--": 0, "x MiB": 0} {
+		if got := ParseMiB(in); got != want {
+			t.Errorf("ParseMiB(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

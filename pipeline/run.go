@@ -109,6 +109,9 @@ func RunLockCheck(file string, out io.Writer) error {
 	return nil
 }
 
+// benchRepository is the benchmarks' repository in the session's registry.
+func benchRepository(s *Session) string { return s.Registry + "/lhcbdirac-pipeline-bench" }
+
 // RunBench is `mage bench`.
 func RunBench(ctx context.Context, st settings.Settings, out io.Writer) error {
 	p := progress.New(os.Stderr)
@@ -128,13 +131,15 @@ func RunBench(ctx context.Context, st settings.Settings, out io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	cfg, err := NewConfig(v, st.Release, s.Registry)
+	// The benchmark's images go to a repository of their own, under tags
+	// of their own: a release's tags never move for a benchmark. (Set
+	// before the configuration is made, so the apps name it too.)
+	rel := st.Release
+	rel.Repository = benchRepository(s)
+	cfg, err := NewConfig(v, rel, s.Registry)
 	if err != nil {
 		return err
 	}
-	// The benchmark's images go to a repository of their own, under tags
-	// of their own: a release's tags never move for a benchmark.
-	cfg.Repository = s.Registry + "/lhcbdirac-pipeline-bench"
 	quiet := *s
 	quiet.P, quiet.Out = progress.Discard(), io.Discard
 	_, err = Bench(ctx, &quiet, cfg, root, out)

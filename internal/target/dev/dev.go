@@ -30,3 +30,8 @@ func Test(ctx context.Context) error {
 	mg.CtxDeps(ctx, Lint)
 	return pipeline.RunTest(ctx, settings.Load())
 }
+
+// BenchSmoke measures the smoke stage at scale: the release with the first 6, 12, 24 and all services the image ships (services:all's list), each cold (every service started and pinged again) and warm (the same release again), with the engine's peak memory.
+func BenchSmoke(ctx context.Context) error {
+	return pipeline.RunBenchSmoke(ctx, settings.Load(), os.Stdout)
+}

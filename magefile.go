@@ -44,7 +44,7 @@ var magecliTargets = map[string]any{
 	"promote": release.Promote, "rollback": release.Rollback, "report": release.Report,
 	"lock": lock.Resolve, "lock:resolve": lock.Resolve, "lock:check": lock.Check,
 	"ci:plan": ci.Plan, "ci:release": ci.Release, "ci:login": ci.Login, "ci:testChanged": ci.TestChanged,
-	"bench": dev.Bench, "benchFresh": dev.BenchFresh, "smoke": dev.Smoke, "lint": dev.Lint, "test": dev.Test,
+	"bench": dev.Bench, "benchFresh": dev.BenchFresh, "benchSmoke": dev.BenchSmoke, "smoke": dev.Smoke, "lint": dev.Lint, "test": dev.Test,
 	"metrics:report": metrics.Report,
 	"services:all":   services.All,
 }

@@ -81,8 +81,8 @@ func TestIntegrationLayersGoFromLeastToMostChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(layers) != 6 {
-		t.Fatalf("%d layers, want the base and five", len(layers))
+	if len(layers) != 7 {
+		t.Fatalf("%d layers, want the base and six", len(layers))
 	}
 	files := func(l v1.Layer) []string {
 		rc, err := l.Uncompressed()
@@ -127,6 +127,7 @@ func TestIntegrationLayersGoFromLeastToMostChanged(t *testing.T) {
 		{"opt/dirac/bashrc", "opt/dirac/lhcbdirac.lock"},
 		{"usr/local/bin/dirac-discover"},
 		{"usr/local/bin/dirac-self-ping"},
+		{"usr/local/bin/dirac-tornado-service"},
 		{"opt/dirac/dockerEntrypoint.sh"},
 	}
 	for i, w := range want {
@@ -136,12 +137,12 @@ func TestIntegrationLayersGoFromLeastToMostChanged(t *testing.T) {
 			t.Errorf("layer %d holds %q, want %q", 2+i, got, w)
 		}
 	}
-	if s := size(layers[5]); s > 5<<20 {
+	if s := size(layers[6]); s > 5<<20 {
 		t.Errorf("the entrypoint's layer is %d bytes", s)
 	}
 	if s := size(layers[1]); s < 50<<20 {
 		t.Errorf("the tree's layer is only %d bytes", s)
 	}
-	t.Logf("layers (compressed): base %d, tree %d, config %d, dirac-discover %d, dirac-self-ping %d, entrypoint %d",
-		size(layers[0]), size(layers[1]), size(layers[2]), size(layers[3]), size(layers[4]), size(layers[5]))
+	t.Logf("layers (compressed): base %d, tree %d, config %d, dirac-discover %d, dirac-self-ping %d, dirac-tornado-service %d, entrypoint %d",
+		size(layers[0]), size(layers[1]), size(layers[2]), size(layers[3]), size(layers[4]), size(layers[5]), size(layers[6]))
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/hostimages"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/version"
@@ -245,17 +246,9 @@ func mageRelease(ctx context.Context, dir string, env []string, v string) (time.
 	out, err := cmd.CombinedOutput()
 	d := time.Since(start)
 	if err != nil {
-		return d, string(out), fmt.Errorf("%v: %s", err, tail(string(out), 15))
+		return d, string(out), fmt.Errorf("%v: %s", err, lines.Tail(string(out), 15))
 	}
 	return d, string(out), nil
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 var doneStep = regexp.MustCompile(`(?m)^  ✓ ((?:build|smoke|push|export|attest) [^(]+?) \((\d[^)]*)\)$`)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/python/pep440"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/report"
@@ -111,7 +112,7 @@ func (r *Release) Report(ctx context.Context) report.Release {
 	// Smoke tests.
 	if r.Smoked != nil {
 		for _, sv := range r.Smoked.Services() {
-			rs := report.Service{Name: sv.Service, Log: lastLinesOf(sv.Log, 20)}
+			rs := report.Service{Name: sv.Service, Log: lines.Last(sv.Log, 20)}
 			if sv.CannotRun != "" {
 				rs.Checks = []report.Check{{Name: images.CheckHealth + " & " + images.PingCheck(sv.App.Service.Protocol), Outcome: report.CannotRunHere,
 					Reason: strings.TrimPrefix(sv.CannotRun, services.CannotRunPrefix)}}
@@ -253,17 +254,6 @@ func pieceKind(t string) string {
 		return "smoke attestation"
 	}
 	return "signature"
-}
-
-func lastLinesOf(s string, n int) []string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) == 1 && lines[0] == "" {
-		return nil
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
 }
 
 // layers are an image's layers (with what made each, from its history)

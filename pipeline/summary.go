@@ -12,6 +12,7 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 )
 
 // The summary: printed and saved as dist/<version>/summary.txt, also on failure.
@@ -141,7 +142,7 @@ func (r *Release) WriteSummary(w io.Writer) {
 	// A service that did not start: the last lines of what it printed.
 	for _, s := range r.Smoked.Services() {
 		if s.Err != nil {
-			fmt.Fprintf(w, "\n%s did not pass its smoke test; the last lines of its log:\n%s\n", s.Service, lastLines(s.Log, 15))
+			fmt.Fprintf(w, "\n%s did not pass its smoke test; the last lines of its log:\n%s\n", s.Service, indentedTail(s.Log, 15))
 		}
 	}
 }
@@ -153,12 +154,10 @@ func (r *Release) lock() *lhcbdirac.Lock {
 	return r.Inputs.Lock
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
+// indentedTail is the last n lines of s, indented under the line that
+// names them.
+func indentedTail(s string, n int) string {
+	return "    " + strings.Join(lines.Last(s, n), "\n    ")
 }
 
 // saveSummary writes dist/<version>/summary.txt and the lock the release

@@ -23,6 +23,7 @@ import (
 	"dagger.io/dagger"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/catalog"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/render"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/runspec"
@@ -298,7 +299,7 @@ func Smoke(ctx context.Context, c *dagger.Client, imgs SmokeImages, app render.A
 		r.HealthTook = time.Since(start)
 	}
 	if !res.healthy {
-		return r, fmt.Errorf("%s: health check %q failed:\n%s\n%s", app.Service.Name, hc.Command, indent(r.Health), indent(lastLines(r.Log, 40)))
+		return r, fmt.Errorf("%s: health check %q failed:\n%s\n%s", app.Service.Name, hc.Command, indent(r.Health), indent(lines.Tail(r.Log, 40)))
 	}
 	r.HealthPassed = true
 	r.PingTook = max(time.Since(start)-r.HealthTook, 0)
@@ -363,14 +364,6 @@ func readSmokeOutput(out string) smokeOutput {
 }
 
 // lastLines is s's last n lines.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/releaseimage"
 
@@ -124,7 +125,7 @@ kill $svc; exit 1
 	err = cmd.Run()
 	svcLog, _ := os.ReadFile(logFile)
 	if err != nil {
-		t.Fatalf("the HTTPS ping of Framework/TornadoNotification did not pass (%v after %s):\n%s\n--- service log (last lines):\n%s", err, time.Since(start).Round(time.Second), lastLines(out.String(), 5), lastLines(string(svcLog), 25))
+		t.Fatalf("the HTTPS ping of Framework/TornadoNotification did not pass (%v after %s):\n%s\n--- service log (last lines):\n%s", err, time.Since(start).Round(time.Second), lines.Tail(out.String(), 5), lines.Tail(string(svcLog), 25))
 	}
 	want := fmt.Sprintf("https://localhost:%d/Framework/TornadoNotification OK: version ", port)
 	if !strings.Contains(out.String(), want) {
@@ -133,17 +134,9 @@ kill $svc; exit 1
 	// The service saw our host certificate: DIRAC logs each call with the
 	// caller it authenticated.
 	if !strings.Contains(string(svcLog), "Framework/TornadoNotification: ping") {
-		t.Fatalf("the service log does not show the ping:\n%s", lastLines(string(svcLog), 25))
+		t.Fatalf("the service log does not show the ping:\n%s", lines.Tail(string(svcLog), 25))
 	}
 	t.Logf("%s (%s)", strings.TrimSpace(out.String()), time.Since(start).Round(100*time.Millisecond))
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 // extractDIRAC writes the image's /opt/dirac under dst (dst/opt/dirac):

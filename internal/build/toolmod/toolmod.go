@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
@@ -199,7 +200,7 @@ func (m Module) build(ctx context.Context, bins []Binary, dir string) error {
 	}
 	outb, err := cmd.CombinedOutput()
 	if err != nil {
-		msg := lastLines(string(outb), 12)
+		msg := lines.Tail(string(outb), 12)
 		if FetchFailure(msg) {
 			return fmt.Errorf("building %s: a Go module could not be fetched. Make the Go module proxy reachable (GOPROXY), or pre-fill the module cache (GOMODCACHE) on a machine that can:\n%s", names(bins), msg)
 		}
@@ -222,14 +223,6 @@ func FetchFailure(msg string) bool {
 		}
 	}
 	return false
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // RepoRoot finds the repository root (the directory holding tools/) from

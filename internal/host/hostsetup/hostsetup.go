@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
@@ -199,7 +200,7 @@ func aptInstall(ctx context.Context, pkgs []string) error {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("apt-get %s: %v: %s", args[0], err, lastLines(out.String(), 15))
+			return fmt.Errorf("apt-get %s: %v: %s", args[0], err, lines.Tail(out.String(), 15))
 		}
 	}
 	return nil
@@ -243,13 +244,13 @@ func (h Host) startDockerd(ctx context.Context, p *progress.Reporter) error {
 		}
 		select {
 		case err := <-exited:
-			return step.Fail(fmt.Errorf("dockerd exited (%v) before it answered; the last lines of %s:\n%s", err, logPath, lastLines(readFile(logPath), 20)))
+			return step.Fail(fmt.Errorf("dockerd exited (%v) before it answered; the last lines of %s:\n%s", err, logPath, lines.Tail(readFile(logPath), 20)))
 		case <-ctx.Done():
 			return step.Fail(ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	return step.Fail(fmt.Errorf("dockerd was started but does not answer after %s (%v); the last lines of %s:\n%s", h.StartTimeout, last, logPath, lastLines(readFile(logPath), 20)))
+	return step.Fail(fmt.Errorf("dockerd was started but does not answer after %s (%v); the last lines of %s:\n%s", h.StartTimeout, last, logPath, lines.Tail(readFile(logPath), 20)))
 }
 
 func dockerAnswers(ctx context.Context) error {
@@ -257,7 +258,7 @@ func dockerAnswers(ctx context.Context) error {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s", lastLines(strings.TrimSpace(string(out))+" "+err.Error(), 1))
+		return fmt.Errorf("%s", lines.Tail(strings.TrimSpace(string(out))+" "+err.Error(), 1))
 	}
 	return nil
 }
@@ -265,12 +266,4 @@ func dockerAnswers(ctx context.Context) error {
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac/catalog"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/marathon/services"
 )
@@ -134,27 +132,8 @@ func PrintSmokeScale(out io.Writer, figs []SmokeScale) {
 // LHCBDIRAC_VERSION (else the newest LHCbDIRAC), in the benchmark's
 // repository under tags of its own.
 func RunBenchSmoke(ctx context.Context, st settings.Settings, out io.Writer) error {
-	p := progress.New(os.Stderr)
-	if err := st.Need(settings.AreaRelease); err != nil {
+	return withBenchSession(ctx, st, func(s *Session, cfg Config) error {
+		_, err := BenchSmoke(ctx, s, cfg, SmokeSizes, out)
 		return err
-	}
-	v, err := BenchVersion(ctx, p, st.Release)
-	if err != nil {
-		return err
-	}
-	s, err := Open(ctx, st, p, Needs{Engine: true, Registry: true})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	rel := st.Release
-	rel.Repository = benchRepository(s)
-	cfg, err := NewConfig(v, rel, s.Registry)
-	if err != nil {
-		return err
-	}
-	quiet := *s
-	quiet.P, quiet.Out = progress.Discard(), io.Discard
-	_, err = BenchSmoke(ctx, &quiet, cfg, SmokeSizes, out)
-	return err
+	})
 }

@@ -114,6 +114,24 @@ func benchRepository(s *Session) string { return s.Registry + "/lhcbdirac-pipeli
 
 // RunBench is `mage bench`.
 func RunBench(ctx context.Context, st settings.Settings, out io.Writer) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	return withBenchSession(ctx, st, func(s *Session, cfg Config) error {
+		_, err := Bench(ctx, s, cfg, root, out)
+		return err
+	})
+}
+
+// withBenchSession runs bench with what every benchmark stands on: the
+// version (LHCBDIRAC_VERSION, else the newest), a session, and a
+// configuration whose images go to the benchmarks' repository (set before
+// the configuration is made, so the apps name it too; bench then gives
+// them tags of its own, so a release's tags never move for a benchmark).
+// Bench's session is quiet: the benchmark prints its figures, not the
+// releases' progress.
+func withBenchSession(ctx context.Context, st settings.Settings, bench func(*Session, Config) error) error {
 	p := progress.New(os.Stderr)
 	if err := st.Need(settings.AreaRelease); err != nil {
 		return err
@@ -122,18 +140,11 @@ func RunBench(ctx context.Context, st settings.Settings, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	root, err := repoRoot()
-	if err != nil {
-		return err
-	}
 	s, err := Open(ctx, st, p, Needs{Engine: true, Registry: true})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	// The benchmark's images go to a repository of their own, under tags
-	// of their own: a release's tags never move for a benchmark. (Set
-	// before the configuration is made, so the apps name it too.)
 	rel := st.Release
 	rel.Repository = benchRepository(s)
 	cfg, err := NewConfig(v, rel, s.Registry)
@@ -142,6 +153,5 @@ func RunBench(ctx context.Context, st settings.Settings, out io.Writer) error {
 	}
 	quiet := *s
 	quiet.P, quiet.Out = progress.Discard(), io.Discard
-	_, err = Bench(ctx, &quiet, cfg, root, out)
-	return err
+	return bench(&quiet, cfg)
 }

@@ -385,11 +385,7 @@ func TestReplaceDirHoldsExactlyTheApps(t *testing.T) {
 // discovery section, valid for Marathon's own schema, run on host
 // networking with its /healthz checked, and no credential in it.
 func TestRegistratorApp(t *testing.T) {
-	f, err := services.Parse("services.yaml", []byte(`image: reg.example/lhcb/lhcbdirac
-pingerURL: http://lbdiracgw:1234
-environments:
-  production: {diracCfg: /etc/dirac/p.cfg, gridSecurity: /etc/grid-security, system: prod}
-services:
+	f, r, apps := renderProduction(t, `services:
   - {name: DataManagement/FileCatalog, port: 9197}
 discovery:
   marathon: http://marathon.example:8080
@@ -397,18 +393,8 @@ discovery:
   consul: http://localhost:8500
   envFile: /etc/lhcbdirac/registrator.env
   checkAllow: ["http://{host}:{port}/status", https://monitor.example/probe]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New("", nil, officialSchema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	apps, err := r.Render(f, "production", "v9.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+`, "v9.1")
+	var err error
 	if len(apps) != 2 || len(Services(apps)) != 1 || apps[1].Kind != KindRegistrator {
 		t.Fatalf("apps %+v", apps)
 	}
@@ -452,25 +438,10 @@ discovery:
 // health-checked with DIRAC's HTTPS ping and asks the pinger for one; the
 // DIPS one is what it always was. Both pass Marathon's own schema.
 func TestHTTPSServiceApp(t *testing.T) {
-	f, err := services.Parse("services.yaml", []byte(`image: reg.example/lhcb/lhcbdirac
-pingerURL: http://lbdiracgw:1234
-environments:
-  production: {diracCfg: /etc/dirac/p.cfg, gridSecurity: /etc/grid-security, system: prod}
-services:
+	_, _, apps := renderProduction(t, `services:
   - {name: Framework/Notification, port: 9154}
   - {name: Framework/TornadoNotification, port: 10154, protocol: https}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New("", nil, officialSchema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	apps, err := r.Render(f, "production", "v12.0.21")
-	if err != nil {
-		t.Fatal(err)
-	}
+`, "v12.0.21")
 	if len(apps) != 2 {
 		t.Fatalf("%d apps", len(apps))
 	}
@@ -503,4 +474,29 @@ services:
 			t.Errorf("%s:\n got %v\nwant %v", a.ID, got, want[i])
 		}
 	}
+}
+
+// renderProduction renders, for the production environment at version,
+// a services file of the given services (and discovery) with the image,
+// pinger and environment the app tests share, through a renderer that
+// checks Marathon's own schema.
+func renderProduction(t *testing.T, rest, version string) (*services.File, *Renderer, []App) {
+	t.Helper()
+	f, err := services.Parse("services.yaml", []byte(`image: reg.example/lhcb/lhcbdirac
+pingerURL: http://lbdiracgw:1234
+environments:
+  production: {diracCfg: /etc/dirac/p.cfg, gridSecurity: /etc/grid-security, system: prod}
+`+rest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New("", nil, officialSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := r.Render(f, "production", version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, r, apps
 }

@@ -65,15 +65,40 @@ if [ -z "${DIRACOS_INSTALLER:-}" ] && [ -s /in/sources.txt ]; then
   done
 fi
 phase download-sources
+
+# The environment first, then two things at once: uv installs the index's
+# distributions (mostly waiting on the network) while the source-only ones
+# compile (a compiler on a core). Nothing of one is read by the other: the
+# compile uses /opt/build's tools, uv writes /opt/dirac.
+if [ -n "${DIRACOS_INSTALLER:-}" ]; then
+  (cd /opt/dirac && bash "$DIRACOS_INSTALLER")
+  target=/opt/dirac/diracos/bin/python
+else
+  "$uv" venv -q --python /usr/bin/python3.11 /opt/dirac
+  target=/opt/dirac/bin/python
+fi
+"$uv" pip install -q --python "$target" --require-hashes --no-deps --no-build \
+  -r /in/runtime.txt -r /in/extra.txt >/tmp/install-index.log 2>&1 &
+index_install=$!
+
 for d in /src/* /in/src/*; do
   [ -d "$d" ] || continue
   echo "building $(basename "$d")"
   (cd "$d" && /opt/build/bin/pip wheel -q --no-deps --no-build-isolation . -w /wheels)
 done
 phase compile
-# LHCbDIRAC goes last (/in/last.txt, or its hotfix wheel): its console
-# scripts replace DIRAC's of the same names, as pip's dependency-first
-# order has them, instead of whichever uv's parallel install wrote last.
+if ! wait "$index_install"; then
+  cat /tmp/install-index.log >&2
+  echo "installing the lock's distributions from the index failed" >&2
+  exit 1
+fi
+cat /tmp/install-index.log
+phase install-index
+
+# What was built here, hashed before it is installed; LHCbDIRAC last
+# (/in/last.txt, or its hotfix wheel): its console scripts replace DIRAC's
+# of the same names, as pip's dependency-first order has them, instead of
+# whichever uv's parallel install wrote last.
 : >/tmp/built.txt
 cp /in/last.txt /tmp/last.txt
 for w in /wheels/*.whl; do
@@ -84,16 +109,9 @@ for w in /wheels/*.whl; do
     *) echo "$line" >>/tmp/built.txt ;;
   esac
 done
-
-if [ -n "${DIRACOS_INSTALLER:-}" ]; then
-  (cd /opt/dirac && bash "$DIRACOS_INSTALLER")
-  target=/opt/dirac/diracos/bin/python
-else
-  "$uv" venv -q --python /usr/bin/python3.11 /opt/dirac
-  target=/opt/dirac/bin/python
+if [ -s /tmp/built.txt ]; then
+  "$uv" pip install -q --python "$target" --require-hashes --no-deps --no-build -r /tmp/built.txt
 fi
-"$uv" pip install -q --python "$target" --require-hashes --no-deps --no-build \
-  -r /in/runtime.txt -r /in/extra.txt -r /tmp/built.txt
 if [ -s /tmp/last.txt ]; then
   "$uv" pip install -q --python "$target" --require-hashes --no-deps --no-build -r /tmp/last.txt
 fi

@@ -320,7 +320,8 @@ func lockInstall(c *dagger.Client, in Inputs) *dagger.Container {
 }
 
 // InstallTimes are the seconds each phase of the lock's install took
-// (install.sh: tools, download-sources, compile, install, check): what a
+// (install.sh: tools, download-sources, compile — the index's install
+// beside it —, install-index, install, check): what a
 // benchmark reads of a build.
 func InstallTimes(ctx context.Context, c *dagger.Client, b *gobuild.Builder, in Inputs) (map[string]float64, error) {
 	out, err := lockInstall(c, in).File("/in/times").Contents(ctx)

@@ -281,6 +281,24 @@ func runArgs(ep Endpoint, configPath, caDir string) []string {
 	return args
 }
 
+// engineArgs are dagger-engine's own flags for the engine in container.
+// Every engine runs on the host's network, where its containers' bridge
+// (dagger0) and the DNS server on it (port 53 of the bridge's address)
+// would be the same for two engines: a second engine (the benchmark's
+// fresh one, beside the user's) could not start. An engine of another
+// name gets a bridge and an address range of its own, both derived from
+// its name; the default engine keeps Dagger's defaults.
+func engineArgs(container string) []string {
+	if container == defaultName || container == "" {
+		return nil
+	}
+	h := sha256.Sum256([]byte(container))
+	return []string{
+		"--network-name", "dg" + hex.EncodeToString(h[:4]), // the bridge is <name>0: 11 of Linux's 15 characters
+		"--network-cidr", fmt.Sprintf("10.%d.0.0/16", 88+int(h[4])%100), // 10.88–10.187: never Dagger's 10.87
+	}
+}
+
 // HostCADir holds the CA certificates the host trusts beyond the system's
 // (Debian's update-ca-certificates reads them from here).
 var HostCADir = "/usr/local/share/ca-certificates"
@@ -359,7 +377,7 @@ func ensureContainer(ctx context.Context, p *progress.Reporter, ep Endpoint) err
 		return fmt.Errorf("the host's CA certificates: %w", err)
 	}
 	h := sha256.New()
-	fmt.Fprintln(h, ep.Image, strings.Join(runArgs(ep, configPath, caDir), " "))
+	fmt.Fprintln(h, ep.Image, strings.Join(append(runArgs(ep, configPath, caDir), engineArgs(ep.Container)...), " "))
 	h.Write(cfg)
 	spec := hex.EncodeToString(h.Sum(nil))[:16]
 
@@ -380,7 +398,7 @@ func ensureContainer(ctx context.Context, p *progress.Reporter, ep Endpoint) err
 	if err := os.WriteFile(configPath, cfg, 0o644); err != nil {
 		return step.Fail(err)
 	}
-	args := append(runArgs(ep, configPath, caDir), "--label", specLabel+"="+spec, ep.Image)
+	args := append(append(runArgs(ep, configPath, caDir), "--label", specLabel+"="+spec, ep.Image), engineArgs(ep.Container)...)
 	if _, err := dockercli.Run(ctx, args...); err != nil {
 		return step.Fail(fmt.Errorf("starting the engine container: %w", err))
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -61,6 +62,34 @@ func TestRunArgsAvoidPrivilegedAndKeepTheEngineContained(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("docker run lacks %q: %s", want, joined)
 		}
+	}
+}
+
+// Two engines on the host's network need bridges and address ranges of
+// their own: the default engine keeps Dagger's, another name gets its own,
+// the same each time, and a third name another again.
+func TestEnginesOfOtherNamesGetNetworksOfTheirOwn(t *testing.T) {
+	if a := engineArgs(defaultName); a != nil {
+		t.Errorf("the default engine gets %v, want Dagger's defaults", a)
+	}
+	fresh, other := engineArgs("lhcbdirac-fresh-engine"), engineArgs("another-engine")
+	if !slices.Equal(fresh, engineArgs("lhcbdirac-fresh-engine")) {
+		t.Errorf("not stable: %v", fresh)
+	}
+	if len(fresh) != 4 || fresh[0] != "--network-name" || fresh[2] != "--network-cidr" {
+		t.Fatalf("flags %v", fresh)
+	}
+	if len(fresh[1])+1 > 15 { // the bridge is <name>0, an interface name
+		t.Errorf("network name %q: the bridge's name would exceed Linux's 15 characters", fresh[1])
+	}
+	if fresh[1] == "dagger" || fresh[3] == "10.87.0.0/16" {
+		t.Errorf("%v shares the default engine's network", fresh)
+	}
+	if _, _, err := net.ParseCIDR(fresh[3]); err != nil {
+		t.Error(err)
+	}
+	if fresh[1] == other[1] {
+		t.Errorf("two engines, one network name %q", fresh[1])
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/dockercli"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/registry"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
@@ -65,6 +66,17 @@ func BenchFresh(ctx context.Context, st settings.Settings, v version.Version, ou
 		}
 		return st.Env(k)
 	})
+	// Two engines cannot run on the host's network at once (their DNS
+	// servers both want port 53): the user's engine is stopped while the
+	// fresh one runs, and started again after (its cache is kept).
+	st.Host.Apply()
+	userEngine := engine.ContainerName()
+	if c, err := dockercli.InspectContainer(ctx, userEngine); err == nil && c.Running {
+		if _, err := dockercli.Run(ctx, "stop", userEngine); err != nil {
+			return fig, fmt.Errorf("stopping the engine %s for the fresh one: %w", userEngine, err)
+		}
+		defer dockercli.Run(context.WithoutCancel(ctx), "start", userEngine)
+	}
 	oldGOCACHE := st.Env("GOCACHE")
 	os.Setenv("GOCACHE", filepath.Join(root, "gocache")) // for the go builds this process starts
 	defer func() {

@@ -1,12 +1,15 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -275,7 +278,7 @@ func smokeOf(sm *Smoked, imageName, commit string) (*smokeattest.Predicate, erro
 		if sv.CannotRun != "" {
 			continue // not run: nothing to attest
 		}
-		ss := smokeattest.Service{Name: sv.Service, App: smokeattest.App{ID: sv.App.ID, SHA256: sha(sv.App.JSON)}}
+		ss := smokeattest.Service{Name: sv.Service, App: smokeattest.App{ID: sv.App.ID, SHA256: sha(sv.App.JSON), Run: runSHA(sv.App.JSON)}}
 		for _, ch := range sv.Checks {
 			kind := map[string]string{images.CheckHealth: smokeattest.CheckCommandHealth, images.CheckPing: smokeattest.CheckDIPSPing, images.CheckHTTPSPing: smokeattest.CheckHTTPSPing}[ch.Name]
 			ping := kind == smokeattest.CheckDIPSPing || kind == smokeattest.CheckHTTPSPing
@@ -317,6 +320,35 @@ func detail(ch images.Check) string {
 		return ""
 	}
 	return "failed"
+}
+
+// runSHA is the sha256 of app as its task runs: the JSON with its image,
+// when pinned by digest, named by the digest alone ("repo:tag@sha256:…"
+// becomes "repo@sha256:…"; Docker runs the digest and ignores the tag).
+// An app whose image is not pinned, or that does not parse, keeps its
+// own bytes: nothing is reused for it that would not be for sha.
+func runSHA(app []byte) string {
+	var doc struct {
+		Container struct {
+			Docker struct {
+				Image string `json:"image"`
+			} `json:"docker"`
+		} `json:"container"`
+	}
+	if json.Unmarshal(app, &doc) != nil {
+		return sha(app)
+	}
+	img := doc.Container.Docker.Image
+	repoTag, digest, pinned := strings.Cut(img, "@")
+	if !pinned {
+		return sha(app)
+	}
+	repo := repoTag
+	if slash := strings.LastIndex(repoTag, "/"); strings.LastIndex(repoTag, ":") > slash {
+		repo = repoTag[:strings.LastIndex(repoTag, ":")]
+	}
+	quoted := func(s string) []byte { b, _ := json.Marshal(s); return b }
+	return sha(bytes.ReplaceAll(app, quoted(img), quoted(repo+"@"+digest)))
 }
 
 func sha(b []byte) string {

@@ -95,12 +95,20 @@ func attestedBefore(ctx context.Context, s *Session, e *Exported, apps []render.
 	if err != nil {
 		return services, own
 	}
-	appSHA := map[string]string{}
-	var registratorApp string
+	// An attested service ran from the same app when its app as it runs
+	// (the image by digest alone) is this one's, or, for attestations made
+	// before that was recorded, its whole app JSON is.
+	type appIDs struct{ sha, run string }
+	same := func(a smokeattest.App, ids appIDs) bool {
+		return ids.sha != "" && (a.SHA256 == ids.sha || a.Run != "" && a.Run == ids.run)
+	}
+	appOf := map[string]appIDs{}
+	var registratorApp appIDs
 	for _, a := range apps {
-		appSHA[a.Service.Name] = sha(a.JSON)
+		ids := appIDs{sha(a.JSON), runSHA(a.JSON)}
+		appOf[a.Service.Name] = ids
 		if a.Kind == render.KindRegistrator {
-			registratorApp = sha(a.JSON)
+			registratorApp = ids
 		}
 	}
 	for name, l := range e.Images {
@@ -121,7 +129,7 @@ func attestedBefore(ctx context.Context, s *Session, e *Exported, apps []render.
 		switch name {
 		case images.LHCbDIRAC:
 			for _, sv := range res.Smoke.Services {
-				if sv.Result == smokeattest.Passed && appSHA[sv.Name] == sv.App.SHA256 {
+				if sv.Result == smokeattest.Passed && same(sv.App, appOf[sv.Name]) {
 					services[sv.Name] = checksOf(sv)
 				}
 			}
@@ -133,7 +141,7 @@ func attestedBefore(ctx context.Context, s *Session, e *Exported, apps []render.
 			own[name] = checks
 		case images.Registrator:
 			for _, sv := range res.Smoke.Services {
-				if registratorApp != "" && sv.App.SHA256 == registratorApp {
+				if same(sv.App, registratorApp) {
 					own[name] = checksOf(sv)
 				}
 			}

@@ -45,6 +45,11 @@ type Check struct {
 type App struct {
 	ID     string `json:"id"`     // Marathon app id
 	SHA256 string `json:"sha256"` // of the rendered app JSON
+	// Run is the sha256 of the app as the task runs it: the same JSON with
+	// its image named by digest alone. A tag beside a digest is not what
+	// Docker runs, so a later release whose apps differ from these only in
+	// that tag (another version, the same image) ran this very test.
+	Run string `json:"run,omitempty"`
 }
 
 // Service is one service's checks.
@@ -120,6 +125,9 @@ func (p *Predicate) Validate() error {
 		seen[s.Name] = true
 		if !hex64.MatchString(s.App.SHA256) {
 			return fmt.Errorf("smoke: service %s: app sha256 %q is not 64 hex digits", s.Name, s.App.SHA256)
+		}
+		if s.App.Run != "" && !hex64.MatchString(s.App.Run) {
+			return fmt.Errorf("smoke: service %s: app run %q is not 64 hex digits", s.Name, s.App.Run)
 		}
 		for _, c := range s.Checks {
 			if c.Kind == "" || c.At.IsZero() {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -339,16 +338,12 @@ func runSHA(app []byte) string {
 		return sha(app)
 	}
 	img := doc.Container.Docker.Image
-	repoTag, digest, pinned := strings.Cut(img, "@")
-	if !pinned {
+	d, err := nameDigest(img)
+	if err != nil {
 		return sha(app)
 	}
-	repo := repoTag
-	if slash := strings.LastIndex(repoTag, "/"); strings.LastIndex(repoTag, ":") > slash {
-		repo = repoTag[:strings.LastIndex(repoTag, ":")]
-	}
 	quoted := func(s string) []byte { b, _ := json.Marshal(s); return b }
-	return sha(bytes.ReplaceAll(app, quoted(img), quoted(repo+"@"+digest)))
+	return sha(bytes.ReplaceAll(app, quoted(img), quoted(d.Context().Name()+"@"+d.DigestStr())))
 }
 
 func sha(b []byte) string {

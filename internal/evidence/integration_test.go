@@ -63,7 +63,7 @@ func realRegistry(t testing.TB) string {
 			return
 		}
 		realInst = registry.Instance{Name: fmt.Sprintf("lhcbdirac-registry-evidence-%d", os.Getpid()), Addr: fmt.Sprintf("127.0.0.1:%d", testproc.Ports(t, 1)[0]),
-			Volume: fmt.Sprintf("lhcbdirac-registry-evidence-%d", os.Getpid())}
+			Volume: fmt.Sprintf("lhcbdirac-registry-evidence-%d", os.Getpid()), Ephemeral: true}
 		if realErr = registry.Start(ctx, p, realInst, image); realErr == nil {
 			realAddr = realInst.Addr
 		}

@@ -135,7 +135,7 @@ func TestIntegrationRegistryCredentialsOnlyFromDockerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testproc.Ports(t, 1)[0])
-	in := registry.Instance{Name: "lhcbdirac-registry-auth-test", Addr: addr, Volume: "lhcbdirac-registry-auth-test",
+	in := registry.Instance{Name: "lhcbdirac-registry-auth-test", Addr: addr, Volume: "lhcbdirac-registry-auth-test", Ephemeral: true,
 		Extra: []string{"-v", authDir + ":/auth:ro", "-e", "REGISTRY_AUTH=htpasswd", "-e", "REGISTRY_AUTH_HTPASSWD_REALM=test", "-e", "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd"}}
 	_ = registry.Down(ctx, in, true)
 	t.Cleanup(func() { registry.Down(t.Context(), in, true) })

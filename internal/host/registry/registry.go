@@ -32,6 +32,10 @@ type Instance struct {
 	// Extra docker run arguments (e.g. -e/-v for an auth-enabled test
 	// instance); part of what makes a running instance "as asked".
 	Extra []string
+	// Ephemeral instances (a test's) are not restarted by the next
+	// dockerd: once the run that started them is gone (killed, say), they
+	// must not come back, maybe restarting forever on a removed mount.
+	Ephemeral bool
 }
 
 // Embedded is the registry the release uses by default.
@@ -80,7 +84,7 @@ func (in Instance) runArgs(image string) []string {
 	args := []string{
 		"run", "-d", "--name", in.Name,
 		"--network", "host",
-		"--restart", "unless-stopped",
+		"--restart", in.restartPolicy(),
 		"-v", in.Volume + ":/var/lib/docker-registry",
 		"-e", "REGISTRY_HTTP_ADDR=" + in.Addr,
 		"-e", "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/docker-registry",
@@ -88,6 +92,14 @@ func (in Instance) runArgs(image string) []string {
 		"--label", "org.lhcbdirac.pipeline.registry-addr=" + in.Addr,
 	}
 	return append(append(args, in.Extra...), image)
+}
+
+// restartPolicy: the user's registry comes back with Docker, a test's not.
+func (in Instance) restartPolicy() string {
+	if in.Ephemeral {
+		return "no"
+	}
+	return "unless-stopped"
 }
 
 // Start runs the instance from image unless it already runs as asked.

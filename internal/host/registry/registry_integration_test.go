@@ -27,7 +27,7 @@ func TestIntegrationRegistryKeepsImagesAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("INTEGRATION TEST CANNOT RUN: %v", err)
 	}
-	in := registry.Instance{Name: "lhcbdirac-registry-test", Addr: freeLoopbackAddr(t), Volume: "lhcbdirac-registry-test-data"}
+	in := registry.Instance{Name: "lhcbdirac-registry-test", Addr: freeLoopbackAddr(t), Volume: "lhcbdirac-registry-test-data", Ephemeral: true}
 	_ = registry.Down(ctx, in, true)
 	t.Cleanup(func() { _ = registry.Down(t.Context(), in, true) })
 	if err := registry.Start(ctx, p, in, image); err != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,7 +64,7 @@ func (in *Inputs) prepare(ctx context.Context, s *Session) error {
 		return err
 	}
 	var err error
-	if in.Go, err = gobuild.NewBuilder(ctx, s.Client, in.Bases.Tools, in.root, in.mods); err != nil {
+	if in.Go, err = gobuild.NewBuilder(ctx, s.Client, s.P, in.Bases.Tools, in.root, in.mods); err != nil {
 		return err
 	}
 	in.Go.Rerun = in.Build.Rerun
@@ -163,7 +164,15 @@ func inputs(ctx context.Context, s *Session, c Config, knobs BuildKnobs) (*Input
 		return nil, err
 	}
 	in.root, in.installer = root, installer
-	if in.mods, err = gobuild.PrepareModules(ctx, s.P, root); err != nil {
+	// The Go builds' toolchain image (made once per toolchain) beside the
+	// modules they read: the builder finds both ready.
+	toolchainErr := make(chan error, 1)
+	go func() {
+		_, err := gobuild.ToolchainImage(ctx, s.P, in.Bases.Tools)
+		toolchainErr <- err
+	}()
+	in.mods, err = gobuild.PrepareModules(ctx, s.P, root)
+	if err := errors.Join(err, <-toolchainErr); err != nil {
 		return nil, err
 	}
 	if in.Commit, in.Dirty, err = pipelineCommit(ctx, root); err != nil {

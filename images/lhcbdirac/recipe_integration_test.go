@@ -63,7 +63,7 @@ func TestIntegrationLayersGoFromLeastToMostChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := gobuild.NewBuilder(ctx, f.Client, bases[2], root, mods)
+	b, err := gobuild.NewBuilder(ctx, f.Client, p, bases[2], root, mods)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestIntegrationPingerImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := gobuild.NewBuilder(ctx, f.Client, base, root, mods)
+	b, err := gobuild.NewBuilder(ctx, f.Client, p, base, root, mods)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,7 @@ func buildVenv(t testing.TB) (string, error) {
 		if err != nil {
 			return err
 		}
-		b, err := gobuild.NewBuilder(ctx, f.Client, toolsBase, root, mods)
+		b, err := gobuild.NewBuilder(ctx, f.Client, p, toolsBase, root, mods)
 		if err != nil {
 			return err
 		}

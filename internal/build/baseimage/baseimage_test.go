@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -284,5 +285,36 @@ func TestBuildAllRefusesBadArgumentsBeforeBuilding(t *testing.T) {
 	}
 	if len(p.Steps()) != 0 {
 		t.Errorf("something was built: %+v", p.Steps())
+	}
+}
+
+// TestTreeLayerPlacesTheTreeAndLeavesOutWhatItIsTold: the tree lands under
+// its path with the parents as directories, hard links name the placed
+// path, and a skipped directory is absent with all below it.
+func TestTreeLayerPlacesTheTreeAndLeavesOutWhatItIsTold(t *testing.T) {
+	dir := t.TempDir()
+	for p, text := range map[string]string{"bin/go": "go", "src/fmt/print.go": "package fmt", "test/x.go": "skipped", "doc/a/b": "skipped"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(filepath.Join(dir, "bin/go"), filepath.Join(dir, "bin/go2")); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "layer.tar.gz")
+	if _, err := TreeLayer(dir, "/usr/local/go", []string{"test", "doc"}, out); err != nil {
+		t.Fatal(err)
+	}
+	entries := readLayer(t, out)
+	want := []string{"usr/", "usr/local/", "usr/local/go/", "usr/local/go/bin/", "usr/local/go/bin/go", "usr/local/go/bin/go2",
+		"usr/local/go/src/", "usr/local/go/src/fmt/", "usr/local/go/src/fmt/print.go"}
+	got := keys(entries)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("entries %q\nwant %q", got, want)
+	}
+	if h := entries["usr/local/go/bin/go2"]; h.Typeflag != tar.TypeLink || h.Linkname != "usr/local/go/bin/go" {
+		t.Errorf("hard link: type %c to %q", h.Typeflag, h.Linkname)
 	}
 }

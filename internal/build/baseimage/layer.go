@@ -7,7 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -39,6 +41,13 @@ type File struct {
 // provide those. Hard links are kept as links, so the layer is no bigger than
 // the tree.
 func DirLayer(dir, out string) (v1.Layer, error) {
+	return TreeLayer(dir, "", nil, out)
+}
+
+// TreeLayer is DirLayer with dir's tree placed at the path at inside the
+// image (its parents written as directories) and the entries skip names
+// (paths relative to dir) left out with everything below them.
+func TreeLayer(dir, at string, skip []string, out string) (v1.Layer, error) {
 	// Parallel test packages and targets build the same cached layer; the
 	// lock makes the second wait and reuse the first one's file.
 	unlock, err := cachedir.Lock(out + ".lock")
@@ -46,8 +55,19 @@ func DirLayer(dir, out string) (v1.Layer, error) {
 		return nil, err
 	}
 	defer unlock()
+	at = strings.Trim(filepath.ToSlash(filepath.Clean("/"+at)), "/")
 	if _, err := os.Stat(out); err != nil {
-		if err := writeGzipTar(out, func(tw *tar.Writer) error { return tarDir(tw, dir) }); err != nil {
+		err := writeGzipTar(out, func(tw *tar.Writer) error {
+			if at != "" {
+				for _, d := range append(parents(at), at) {
+					if err := tw.WriteHeader(dirHeader(d+"/", 0o755)); err != nil {
+						return err
+					}
+				}
+			}
+			return tarDir(tw, dir, at, skip)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("layer from %s: %w", dir, err)
 		}
 	}
@@ -167,13 +187,16 @@ func writeGzipTar(out string, fill func(*tar.Writer) error) error {
 // skipContents are directories whose contents a runtime mounts over.
 var skipContents = map[string]bool{"proc": true, "sys": true, "dev": true}
 
-func tarDir(tw *tar.Writer, root string) error {
+// tarDir writes root's tree, every name under prefix ("" for the image's
+// root), without the entries skip names.
+func tarDir(tw *tar.Writer, root, prefix string, skip []string) error {
 	links := map[[2]uint64]string{} // (dev, inode) -> first path, for hard links
-	return walkSorted(root, "", func(rel string, info fs.FileInfo) error {
+	return walkSorted(root, "", skip, func(rel string, info fs.FileInfo) error {
 		if rel == ".complete" {
 			return nil
 		}
 		full := filepath.Join(root, rel)
+		rel = path.Join(prefix, filepath.ToSlash(rel))
 		st, _ := info.Sys().(*syscall.Stat_t)
 		h := &tar.Header{Name: rel, Mode: int64(info.Mode().Perm()), ModTime: Epoch, Format: tar.FormatPAX}
 		if info.Mode()&fs.ModeSetuid != 0 {
@@ -225,8 +248,9 @@ func tarDir(tw *tar.Writer, root string) error {
 	})
 }
 
-// walkSorted visits every entry below root in lexical order, depth first.
-func walkSorted(root, rel string, visit func(rel string, info fs.FileInfo) error) error {
+// walkSorted visits every entry below root in lexical order, depth first,
+// but those skip names and what is below them.
+func walkSorted(root, rel string, skip []string, visit func(rel string, info fs.FileInfo) error) error {
 	entries, err := os.ReadDir(filepath.Join(root, rel))
 	if err != nil {
 		return err
@@ -234,6 +258,9 @@ func walkSorted(root, rel string, visit func(rel string, info fs.FileInfo) error
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
 		r := filepath.Join(rel, e.Name())
+		if slices.Contains(skip, filepath.ToSlash(r)) {
+			continue
+		}
 		info, err := os.Lstat(filepath.Join(root, r))
 		if err != nil {
 			return err
@@ -242,7 +269,7 @@ func walkSorted(root, rel string, visit func(rel string, info fs.FileInfo) error
 			return fmt.Errorf("%s: %w", r, err)
 		}
 		if info.IsDir() && !(rel == "" && skipContents[e.Name()]) {
-			if err := walkSorted(root, r, visit); err != nil {
+			if err := walkSorted(root, r, skip, visit); err != nil {
 				return err
 			}
 		}

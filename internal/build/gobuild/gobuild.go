@@ -2,15 +2,17 @@
 // Containers here cannot resolve the Go module proxy, so the modules are
 // prepared on the host — `go mod download` into a dedicated cache, which is
 // then handed to the container as a file:// GOPROXY — and the toolchain is
-// the host's own Go, handed in as a directory on a Debian base pinned by
-// digest. Builds are static (CGO_ENABLED=0), -trimpath, without build ids
+// the host's own Go, made once into an image on a Debian base pinned by
+// digest (ToolchainImage). Builds are static (CGO_ENABLED=0), -trimpath, without build ids
 // or timestamps, so the same sources give the same bytes.
 package gobuild
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"go/parser"
 	"go/token"
@@ -27,6 +29,7 @@ import (
 	"dagger.io/dagger"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
@@ -35,6 +38,9 @@ type Modules struct {
 	Dir string
 	Key string // hash of go.sum: what the directory holds
 }
+
+// cacheRoot is the module cache Dir is the download cache of.
+func (m Modules) cacheRoot() string { return filepath.Dir(filepath.Dir(m.Dir)) }
 
 // PrepareModules downloads every module of repoRoot's build list into a
 // cache directory of its own (reused while go.sum is unchanged). The host's
@@ -101,17 +107,19 @@ func goEnv(ctx context.Context, name string) (string, error) {
 
 // Builder builds Go commands in a container.
 type Builder struct {
-	c       *dagger.Client
+	c *dagger.Client
+	// base is the image the builds start from: Debian and the toolchain
+	// at GoRoot (ToolchainImage), pinned by digest.
 	base    string
-	goroot  string
 	version string
 	mods    Modules
+	root    string
 	src     *dagger.Directory
-	// programs are the images' programs (every main package under
-	// images/), built by one go build; by their ./-relative paths.
-	programs []string
-	once     sync.Once
-	all      *dagger.Directory
+	// plan says what each of the images' programs (every main package
+	// under images/) is built from.
+	plan plan
+	once sync.Once
+	deps *dagger.Container
 	// Rerun, when set, makes Dagger run the builds again instead of using
 	// its cache (reproducibility tests: the bytes must not change).
 	Rerun string
@@ -121,9 +129,10 @@ type Builder struct {
 	CacheVolume string
 }
 
-// NewBuilder: base is a Debian image pinned by digest; repoRoot the clone.
-func NewBuilder(ctx context.Context, c *dagger.Client, base, repoRoot string, mods Modules) (*Builder, error) {
-	goroot, err := goEnv(ctx, "GOROOT")
+// NewBuilder: base is a Debian image pinned by digest (the toolchain is
+// added to it: ToolchainImage, made once); repoRoot the clone.
+func NewBuilder(ctx context.Context, c *dagger.Client, p *progress.Reporter, base, repoRoot string, mods Modules) (*Builder, error) {
+	base, err := ToolchainImage(ctx, p, base)
 	if err != nil {
 		return nil, err
 	}
@@ -135,15 +144,19 @@ func NewBuilder(ctx context.Context, c *dagger.Client, base, repoRoot string, mo
 	if err != nil {
 		return nil, err
 	}
-	return &Builder{c: c, base: base, goroot: goroot, version: runtime.Version(), mods: mods, src: src, programs: programs}, nil
+	pl, err := planBuilds(ctx, repoRoot, mods, programs)
+	if err != nil {
+		return nil, err
+	}
+	return &Builder{c: c, base: base, version: runtime.Version(), mods: mods, root: repoRoot, src: src, plan: pl}, nil
 }
 
 // ProgramsDir is where the images' programs live, relative to the clone.
 const ProgramsDir = "images"
 
 // Programs are the main packages below repoRoot/images (testdata aside),
-// as ./-relative paths, sorted: what Builder.Binary builds together. Only
-// package clauses are read, so this costs milliseconds.
+// as ./-relative paths, sorted: what Builder.Binary builds each from its
+// own files. Only package clauses are read, so this costs milliseconds.
 func Programs(repoRoot string) ([]string, error) {
 	var out []string
 	fset := token.NewFileSet()
@@ -177,23 +190,25 @@ func Programs(repoRoot string) ([]string, error) {
 // GoVersion is the toolchain the builds use (the host's, recorded in labels).
 func (b *Builder) GoVersion() string { return b.version }
 
-// Container is the build container, before any command.
+// Container is the build container with the whole module's sources,
+// before any command.
 func (b *Builder) Container() *dagger.Container {
-	toolchain := b.c.Host().Directory(b.goroot, dagger.HostDirectoryOpts{Exclude: []string{"test", "doc", "api", "misc"}})
+	return b.toolchain().WithDirectory("/src", b.src).WithWorkdir("/src")
+}
+
+// toolchain is the build container without sources.
+func (b *Builder) toolchain() *dagger.Container {
 	return b.c.Container().From(b.base).
-		WithDirectory("/usr/local/go", toolchain).
 		WithDirectory("/goproxy", b.c.Host().Directory(b.mods.Dir)).
 		WithMountedCache("/root/go/pkg/mod", b.c.CacheVolume("lhcbdirac-gomod-"+b.mods.Key)).
 		WithMountedCache("/root/.cache/go-build", b.c.CacheVolume(b.cacheVolume())).
-		WithEnvVariable("PATH", "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
-		WithEnvVariable("GOROOT", "/usr/local/go").
+		WithEnvVariable("PATH", GoRoot+"/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
+		WithEnvVariable("GOROOT", GoRoot).
 		WithEnvVariable("GOPROXY", "file:///goproxy").
 		WithEnvVariable("GOSUMDB", "off"). // go.sum still verifies every module
 		WithEnvVariable("GOFLAGS", "-mod=readonly").
 		WithEnvVariable("GOTOOLCHAIN", "local").
 		WithEnvVariable("CGO_ENABLED", "0").
-		WithDirectory("/src", b.src).
-		WithWorkdir("/src").
 		WithEnvVariable("LHCBDIRAC_RERUN", b.Rerun)
 }
 
@@ -212,44 +227,154 @@ func (b *Builder) cacheVolume() string {
 var buildFlags = []string{"-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid="}
 
 // Binary builds one package (a path inside the module, e.g. ./images/pinger)
-// and returns the executable with a fixed timestamp. The images' programs
-// all come from one go build (Programs), which every recipe shares: the
-// packages they have in common (the standard library first) are compiled
-// once, not once per program at the same time on a cold cache.
+// and returns the executable with a fixed timestamp.
+//
+// One of the images' programs is built from its own files alone — the
+// packages of this module it imports, as the go command lists them — on
+// top of one step that compiled every package from outside the module
+// the programs need (the standard library first): so a change to one
+// program compiles and links that program and no other, and on a cold
+// cache the shared packages are compiled once, not by every program at
+// the same time. Any other package is built from the whole module.
 func (b *Builder) Binary(pkg string) *dagger.File {
 	pkg = "./" + path.Clean(strings.TrimPrefix(pkg, "./"))
-	if slices.Contains(b.programs, pkg) && unique(b.programs, path.Base(pkg)) {
-		return b.allPrograms().File(path.Base(pkg)).WithTimestamps(0)
-	}
 	out := "/out/" + path.Base(pkg)
-	return b.Container().
+	files, ok := b.plan.files[pkg]
+	if !ok {
+		return b.Container().
+			WithExec(append(append([]string{"go", "build"}, buildFlags...), "-o", out, pkg)).
+			File(out).
+			WithTimestamps(0)
+	}
+	own := b.c.Host().Directory(b.root, dagger.HostDirectoryOpts{Include: files})
+	return b.dependencies().
+		WithDirectory("/src", own).
 		WithExec(append(append([]string{"go", "build"}, buildFlags...), "-o", out, pkg)).
 		File(out).
 		WithTimestamps(0)
 }
 
-// allPrograms is the one build of every program whose name no other
-// shares (go build -o DIR/ names each after its directory).
-func (b *Builder) allPrograms() *dagger.Directory {
+// dependencies is the toolchain with every package from outside the
+// module the programs import compiled into the build cache. Its inputs
+// are go.mod, go.sum and that list: a change inside the module does not
+// run it again.
+func (b *Builder) dependencies() *dagger.Container {
 	b.once.Do(func() {
-		var pkgs []string
-		for _, p := range b.programs {
-			if unique(b.programs, path.Base(p)) {
-				pkgs = append(pkgs, p)
-			}
+		mod := b.c.Host().Directory(b.root, dagger.HostDirectoryOpts{Include: []string{"go.mod", "go.sum"}})
+		ctr := b.toolchain().WithDirectory("/src", mod).WithWorkdir("/src")
+		if len(b.plan.external) > 0 {
+			args := append(append([]string{"go", "build"}, buildFlags...), b.plan.external...)
+			ctr = ctr.WithExec(args)
 		}
-		args := append(append([]string{"go", "build"}, buildFlags...), "-o", "/out/")
-		b.all = b.Container().WithExec(append(args, pkgs...)).Directory("/out")
+		b.deps = ctr
 	})
-	return b.all
+	return b.deps
 }
 
-func unique(pkgs []string, name string) bool {
-	n := 0
+// plan is what the images' programs are built from, read from the go
+// command on the host (go list -deps: a fraction of a second) with the
+// build's own settings and the build's own module cache, offline.
+type plan struct {
+	// external are the packages from outside the module (the standard
+	// library's included) any program imports, sorted.
+	external []string
+	// files are, by program (./-relative), the module's files it is built
+	// from: go.mod, go.sum, and the Go and embedded files of every
+	// package of the module it imports, sorted.
+	files map[string][]string
+}
+
+// listedPackage is what planBuilds reads of `go list -json`.
+type listedPackage struct {
+	ImportPath string
+	Dir        string
+	Name       string
+	Module     *struct{ Main bool }
+	Deps       []string
+	GoFiles    []string
+	EmbedFiles []string
+	Error      *struct{ Err string }
+}
+
+func planBuilds(ctx context.Context, root string, mods Modules, programs []string) (plan, error) {
+	pl := plan{files: map[string][]string{}}
+	if len(programs) == 0 {
+		return pl, nil
+	}
+	pkgs, err := listDeps(ctx, root, mods, programs)
+	if err != nil {
+		return pl, err
+	}
+	byPath := map[string]listedPackage{}
 	for _, p := range pkgs {
-		if path.Base(p) == name {
-			n++
+		byPath[p.ImportPath] = p
+	}
+	external := map[string]bool{}
+	for _, p := range pkgs {
+		rel, err := filepath.Rel(root, p.Dir)
+		prog := "./" + filepath.ToSlash(rel)
+		if p.Name != "main" || err != nil || !slices.Contains(programs, prog) {
+			continue
+		}
+		files := []string{"go.mod", "go.sum"}
+		for _, dep := range append([]string{p.ImportPath}, p.Deps...) {
+			d, ok := byPath[dep]
+			switch {
+			case !ok:
+				return pl, fmt.Errorf("go list: %s imports %s, which it did not list", p.ImportPath, dep)
+			case d.Module == nil || !d.Module.Main:
+				external[d.ImportPath] = true
+				continue
+			}
+			rel, err := filepath.Rel(root, d.Dir)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				return pl, fmt.Errorf("go list: package %s is at %s, outside %s", d.ImportPath, d.Dir, root)
+			}
+			for _, f := range append(append([]string(nil), d.GoFiles...), d.EmbedFiles...) {
+				files = append(files, path.Join(filepath.ToSlash(rel), f))
+			}
+		}
+		slices.Sort(files)
+		pl.files[prog] = slices.Compact(files)
+	}
+	for _, prog := range programs {
+		if _, ok := pl.files[prog]; !ok {
+			return pl, fmt.Errorf("go list does not see %s as a main package", prog)
 		}
 	}
-	return n == 1
+	for p := range external {
+		pl.external = append(pl.external, p)
+	}
+	slices.Sort(pl.external)
+	return pl, nil
+}
+
+// listDeps lists the programs and every package they import, as the
+// build in the container sees them: linux on this machine's architecture,
+// no cgo, the build's module cache, no network.
+func listDeps(ctx context.Context, root string, mods Modules, programs []string) ([]listedPackage, error) {
+	args := append([]string{"list", "-deps", "-json=ImportPath,Dir,Name,Module,Deps,GoFiles,EmbedFiles,Error"}, programs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH, "GOFLAGS=-mod=readonly",
+		"GOTOOLCHAIN=local", "GOWORK=off", "GOPROXY=off", "GOMODCACHE="+mods.cacheRoot())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -deps of the images' programs (what each is built from): %w\n%s", err, lines.Tail(stderr.String(), 10))
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p listedPackage
+		if err := dec.Decode(&p); err != nil {
+			return nil, fmt.Errorf("go list -deps of the images' programs: %w", err)
+		}
+		if p.Error != nil {
+			return nil, fmt.Errorf("go list -deps of the images' programs: package %s: %s", p.ImportPath, p.Error.Err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
 }

@@ -48,7 +48,7 @@ func TestIntegrationProgramsAreReproducibleFromAnEmptyBuildCache(t *testing.T) {
 	}
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
 	build := func(run string) map[string]string {
-		b, err := gobuild.NewBuilder(ctx, f.Client, base, root, mods)
+		b, err := gobuild.NewBuilder(ctx, f.Client, p, base, root, mods)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images/lhcbdirac"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence/provenance"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence/sbom"
@@ -96,7 +97,11 @@ func attestations(ctx context.Context, p *Pushed, imageName string) ([]evidence.
 	if err != nil {
 		return nil, err
 	}
-	contents, err := sbom.ScanImage(img)
+	layers, err := cachedir.Sub("sbom-layers")
+	if err != nil {
+		return nil, err
+	}
+	contents, err := sbom.Scanner{Dir: layers}.Scan(img)
 	if err != nil {
 		return nil, fmt.Errorf("reading the image for its SBOM: %w", err)
 	}

@@ -251,6 +251,11 @@ func (l *knownLayer) DiffID() (v1.Hash, error)            { return l.k.diffID, n
 func (l *knownLayer) Size() (int64, error)                { return l.k.size, nil }
 func (l *knownLayer) MediaType() (types.MediaType, error) { return l.k.mediaType, nil }
 
+// SameFiles is the exported layer: the same files, their times not yet
+// zeroed — what reading the files (the SBOM's scan), not the layer's
+// bytes, needs, without rewriting the layer.
+func (l *knownLayer) SameFiles() v1.Layer { return l.exported }
+
 func (l *knownLayer) Compressed() (io.ReadCloser, error) {
 	if err := l.check(); err != nil {
 		return nil, err

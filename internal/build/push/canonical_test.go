@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"maps"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,4 +144,55 @@ func digestOf(t *testing.T, l v1.Layer) v1.Hash {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// TestARememberedLayerNamesTheExportForItsFiles: the SBOM's scan reads a
+// remembered canonical layer's files through SameFiles, the exported
+// layer, without the rewrite: it holds the same names and contents.
+func TestARememberedLayerNamesTheExportForItsFiles(t *testing.T) {
+	t.Cleanup(cachedir.Swap(t.TempDir()))
+	var n atomic.Int32
+	first := exportedImage(t, time.Unix(1700000000, 0), &n, "v1")
+	memo := newLayerMemo()
+	img, err := canonical(first, memo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := img.Digest(); err != nil {
+		t.Fatal(err)
+	}
+	memo.remember()
+	again, err := canonical(exportedImage(t, time.Unix(1700000000, 0), &n, "v1"), newLayerMemo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := again.Layers()
+	kl, ok := ls[0].(interface{ SameFiles() v1.Layer })
+	if !ok {
+		t.Fatalf("the remembered layer (%T) names no layer with its files", ls[0])
+	}
+	files := func(l v1.Layer) map[string]string {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		out := map[string]string{}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(tr)
+			out[h.Name] = string(b)
+		}
+	}
+	got, want := files(kl.SameFiles()), files(ls[0])
+	if !maps.Equal(got, want) || len(want) == 0 {
+		t.Errorf("SameFiles holds %v, the canonical layer %v", got, want)
+	}
 }

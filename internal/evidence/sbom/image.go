@@ -5,16 +5,18 @@ import (
 	"bufio"
 	"bytes"
 	"debug/buildinfo"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // dpkgStatusLimit bounds the dpkg status file read into memory (Debian's
@@ -34,14 +36,133 @@ type ImageContents struct {
 	Skipped []string
 }
 
-// ScanImage walks img's flattened filesystem once (mutate.Extract, which
-// applies whiteouts) and reads the dpkg status (and status.d, as
-// distroless images keep it) and the build info of every Go ELF binary.
-// Memory stays bounded: files stream past; an ELF file is copied to one
-// reused temporary file while its bytes are searched for the build-info
-// magic, and only a file that has it is parsed by debug/buildinfo.
-func ScanImage(img v1.Image) (*ImageContents, error) {
-	rc := mutate.Extract(img)
+// ScanImage reads img's dpkg status (and status.d, as distroless images
+// keep it) and the build info of every Go ELF binary in its filesystem as
+// the image runs it: layer by layer, a file removed or replaced by an
+// upper layer left out, exactly as go-containerregistry's mutate.Extract
+// flattens an image. It is Scanner{}.Scan: nothing remembered.
+func ScanImage(img v1.Image) (*ImageContents, error) { return Scanner{}.Scan(img) }
+
+// Scanner scans images layer by layer. With Dir set, what a layer holds
+// is remembered there by the layer's digest: an image rebuilt for one
+// changed program reads that program's layer alone (reading the
+// lhcbdirac image's 900 MB took 15 s; reading the same layers from a
+// just-canonicalized export, whose layers are compressed again on
+// reading, over a minute).
+type Scanner struct{ Dir string }
+
+// layerScanVersion names what a remembered layer scan holds; a change of
+// the scan or of the Go toolchain (debug/buildinfo) scans layers again.
+var layerScanVersion = "v1-" + runtime.Version()
+
+// SameFiles is implemented by a layer whose files can be read more
+// cheaply from another layer holding the same files, their times aside
+// (a canonical layer not yet rewritten from its export): the scan reads
+// files, not the layer's bytes.
+type SameFiles interface{ SameFiles() v1.Layer }
+
+// Scan reads img as ScanImage does, each layer from Dir when it was read
+// before.
+func (s Scanner) Scan(img v1.Image) (*ImageContents, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("sbom: the image's layers: %w", err)
+	}
+	scans := make([]*layerScan, len(layers))
+	for i, l := range layers {
+		if scans[i], err = s.layer(l); err != nil {
+			return nil, fmt.Errorf("sbom: layer %d: %w", i+1, err)
+		}
+	}
+	out := visible(scans)
+	sort.Slice(out.Debian, func(i, j int) bool { return out.Debian[i].Name < out.Debian[j].Name })
+	sort.Slice(out.Go, func(i, j int) bool { return out.Go[i].File < out.Go[j].File })
+	return out, nil
+}
+
+// layerScan is what one layer holds, for flattening: every entry as
+// mutate.Extract weighs it — a kind and a cleaned name: 'd' a directory,
+// 'f' any other entry, 'w' a whiteout (the name it removes), 'o' an opaque
+// marker (its directory) — and what was found in its regular files, by
+// entry.
+type layerScan struct {
+	Entries []string        `json:"entries"`
+	Found   map[int]finding `json:"found,omitempty"`
+}
+
+// finding is what one file is: a dpkg status, a Go binary, or an ELF file
+// with the build-info magic that debug/buildinfo refused (Skipped).
+type finding struct {
+	Debian  []DebPackage `json:"debian,omitempty"`
+	Go      *GoBinary    `json:"go,omitempty"`
+	Skipped bool         `json:"skipped,omitempty"`
+}
+
+// layer is l's scan, remembered or read.
+func (s Scanner) layer(l v1.Layer) (*layerScan, error) {
+	var memo string
+	if s.Dir != "" {
+		d, err := l.Digest()
+		if err != nil {
+			return nil, err
+		}
+		memo = filepath.Join(s.Dir, layerScanVersion, d.Algorithm+"-"+d.Hex+".json")
+		if b, err := os.ReadFile(memo); err == nil {
+			var ls layerScan
+			if json.Unmarshal(b, &ls) == nil {
+				return &ls, nil
+			}
+		}
+	}
+	read := l
+	if sf, ok := l.(SameFiles); ok && sf.SameFiles() != nil {
+		read = sf.SameFiles()
+	}
+	ls, err := scanLayer(read)
+	if err != nil || memo == "" {
+		return ls, err
+	}
+	return ls, writeAtomically(memo, ls)
+}
+
+func writeAtomically(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Names mutate.Extract gives meaning to.
+const (
+	whiteoutPrefix = ".wh."
+	opaqueWhiteout = ".wh..wh..opq"
+)
+
+// scanLayer reads one layer's entries and files. Memory stays bounded:
+// files stream past; an ELF file is copied to one reused temporary file
+// while its bytes are searched for the build-info magic, and only a file
+// that has it is parsed by debug/buildinfo.
+func scanLayer(l v1.Layer) (*layerScan, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, fmt.Errorf("reading the layer: %w", err)
+	}
 	defer rc.Close()
 	spool, err := os.CreateTemp("", "sbom-elf-*")
 	if err != nil {
@@ -50,7 +171,7 @@ func ScanImage(img v1.Image) (*ImageContents, error) {
 	defer os.Remove(spool.Name())
 	defer spool.Close()
 
-	out := &ImageContents{}
+	ls := &layerScan{Found: map[int]finding{}}
 	tr := tar.NewReader(rc)
 	head := make([]byte, 4)
 	for {
@@ -59,54 +180,162 @@ func ScanImage(img v1.Image) (*ImageContents, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sbom: reading the image's filesystem: %w", err)
+			return nil, fmt.Errorf("reading the layer's files: %w", err)
 		}
+		// As mutate.Extract: the cleaned name, unsafe paths refused,
+		// links out of the root skipped, whiteouts and opaque markers.
+		clean := path.Clean(h.Name)
+		if c := path.Clean(strings.ReplaceAll(clean, "\\", "/")); c == ".." || strings.HasPrefix(c, "../") || strings.HasPrefix(clean, "\\") {
+			return nil, fmt.Errorf("unsafe tar path %q", h.Name)
+		}
+		if (h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink) && escapes(clean, h.Linkname) {
+			continue
+		}
+		base, dir := path.Base(clean), path.Dir(clean)
+		switch {
+		case base == opaqueWhiteout:
+			ls.Entries = append(ls.Entries, "o"+dir)
+			continue
+		case strings.HasPrefix(base, whiteoutPrefix):
+			ls.Entries = append(ls.Entries, "w"+path.Join(dir, base[len(whiteoutPrefix):]))
+			continue
+		case h.Typeflag == tar.TypeDir:
+			ls.Entries = append(ls.Entries, "d"+clean)
+			continue
+		}
+		ls.Entries = append(ls.Entries, "f"+clean)
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
 		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		switch {
-		case name == "var/lib/dpkg/status" || strings.HasPrefix(name, "var/lib/dpkg/status.d/") && !strings.HasSuffix(name, ".md5sums"):
-			b, err := io.ReadAll(io.LimitReader(tr, dpkgStatusLimit+1))
-			if err != nil {
-				return nil, fmt.Errorf("sbom: reading /%s: %w", name, err)
-			}
-			if len(b) > dpkgStatusLimit {
-				return nil, fmt.Errorf("sbom: /%s is over %d MiB", name, dpkgStatusLimit>>20)
-			}
-			pkgs, err := ParseDpkgStatus(bytes.NewReader(b))
-			if err != nil {
-				return nil, fmt.Errorf("sbom: /%s: %w", name, err)
-			}
-			out.Debian = append(out.Debian, pkgs...)
-			continue
-		}
-		if h.Size < 64 {
-			continue
-		}
-		if _, err := io.ReadFull(tr, head); err != nil {
-			return nil, fmt.Errorf("sbom: reading /%s: %w", name, err)
-		}
-		if string(head) != "\x7fELF" {
-			continue
-		}
-		bin, ok, err := readGoELF(spool, head, tr)
+		f, ok, err := scanFile(name, h, tr, spool, head)
 		if err != nil {
-			return nil, fmt.Errorf("sbom: reading /%s: %w", name, err)
+			return nil, fmt.Errorf("reading /%s: %w", name, err)
 		}
-		if !ok {
-			continue
+		if ok {
+			ls.Found[len(ls.Entries)-1] = f
 		}
-		if bin == nil {
-			out.Skipped = append(out.Skipped, "/"+name)
-			continue
-		}
-		bin.File = name
-		out.Go = append(out.Go, *bin)
 	}
-	sort.Slice(out.Debian, func(i, j int) bool { return out.Debian[i].Name < out.Debian[j].Name })
-	sort.Slice(out.Go, func(i, j int) bool { return out.Go[i].File < out.Go[j].File })
-	return out, nil
+	return ls, nil
+}
+
+// escapes: a relative link whose target leaves the root (mutate.Extract
+// skips those).
+func escapes(name, target string) bool {
+	clean := path.Clean(strings.ReplaceAll(target, "\\", "/"))
+	if path.IsAbs(clean) {
+		return false
+	}
+	return strings.HasPrefix(path.Clean(path.Join(path.Dir(name), clean)), "..")
+}
+
+// scanFile reads one regular file: a dpkg status, or an ELF file with Go
+// build info.
+func scanFile(name string, h *tar.Header, r io.Reader, spool *os.File, head []byte) (finding, bool, error) {
+	if name == "var/lib/dpkg/status" || strings.HasPrefix(name, "var/lib/dpkg/status.d/") && !strings.HasSuffix(name, ".md5sums") {
+		b, err := io.ReadAll(io.LimitReader(r, dpkgStatusLimit+1))
+		if err != nil {
+			return finding{}, false, err
+		}
+		if len(b) > dpkgStatusLimit {
+			return finding{}, false, fmt.Errorf("over %d MiB", dpkgStatusLimit>>20)
+		}
+		pkgs, err := ParseDpkgStatus(bytes.NewReader(b))
+		if err != nil {
+			return finding{}, false, err
+		}
+		return finding{Debian: pkgs}, true, nil
+	}
+	if h.Size < 64 {
+		return finding{}, false, nil
+	}
+	if _, err := io.ReadFull(r, head); err != nil {
+		return finding{}, false, err
+	}
+	if string(head) != "\x7fELF" {
+		return finding{}, false, nil
+	}
+	bin, ok, err := readGoELF(spool, head, r)
+	switch {
+	case err != nil:
+		return finding{}, false, err
+	case !ok:
+		return finding{}, false, nil
+	case bin == nil:
+		return finding{Skipped: true}, true, nil
+	}
+	bin.File = name
+	return finding{Go: bin}, true, nil
+}
+
+// visible flattens the layers' scans (bottom first) as mutate.Extract
+// does — from the top layer down, a name seen above hides it below, as
+// does a whiteout of it or a non-directory at one of its parents, or an
+// opaque marker of a parent in a layer above — and gathers what was found
+// in the files that remain.
+func visible(scans []*layerScan) *ImageContents {
+	out := &ImageContents{}
+	seen := map[string]bool{} // name → whether it hides what is below it
+	opaque := map[string]bool{}
+	for i := len(scans) - 1; i >= 0; i-- {
+		layerOpaque := map[string]bool{}
+		for k, e := range scans[i].Entries {
+			kind, name := e[0], e[1:]
+			if kind == 'o' {
+				layerOpaque[name] = true
+				continue
+			}
+			tomb := kind == 'w'
+			if _, ok := seen[name]; ok && !tomb {
+				continue
+			}
+			if underHidden(seen, name) || underOpaque(opaque, name) {
+				continue
+			}
+			seen[name] = tomb || kind != 'd'
+			if f, ok := scans[i].Found[k]; ok && !tomb {
+				out.Debian = append(out.Debian, f.Debian...)
+				switch {
+				case f.Go != nil:
+					out.Go = append(out.Go, *f.Go)
+				case f.Skipped:
+					out.Skipped = append(out.Skipped, "/"+strings.TrimPrefix(name, "/"))
+				}
+			}
+		}
+		for d := range layerOpaque {
+			opaque[d] = true
+		}
+	}
+	return out
+}
+
+func underHidden(seen map[string]bool, name string) bool {
+	for name != "" {
+		dir := path.Dir(name)
+		if dir == name {
+			break
+		}
+		if seen[dir] {
+			return true
+		}
+		name = dir
+	}
+	return false
+}
+
+func underOpaque(opaque map[string]bool, name string) bool {
+	for name != "" {
+		dir := path.Dir(name)
+		if dir == name {
+			break
+		}
+		if opaque[dir] {
+			return true
+		}
+		name = dir
+	}
+	return false
 }
 
 // readGoELF copies one ELF file to spool, watching for the build-info

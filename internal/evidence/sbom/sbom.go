@@ -11,9 +11,10 @@
 //     purl is its main module's, with its module dependencies nested under
 //     it as libraries: pkg:golang/<module path>@<version>.
 //
-// ScanImage reads the last two from a go-containerregistry image in one
-// streaming pass over its flattened filesystem; the lock is the caller's
-// (the pipeline has it parsed already).
+// ScanImage reads the last two from a go-containerregistry image, layer by
+// layer, flattened as the image runs (a Scanner remembers each layer's
+// findings by its digest); the lock is the caller's (the pipeline has it
+// parsed already).
 package sbom
 
 import (

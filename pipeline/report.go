@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	purl "github.com/package-url/packageurl-go"
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/images"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/evidence"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lines"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
@@ -92,10 +96,8 @@ func (r *Release) Report(ctx context.Context) report.Release {
 	prev := previousVersion(ctx, c)
 	for _, row := range r.Rows() {
 		im := report.Image{Name: row.Name, Ref: row.Ref, Compressed: row.Size}
-		if r.Exported != nil && r.Exported.Images[row.Name] != nil {
-			if img, err := r.Exported.Images[row.Name].Image(ctx); err == nil {
-				im.Layers, im.Uncompressed = layers(img)
-			}
+		if img := r.reportImage(ctx, row.Name); img != nil {
+			im.Layers, im.Uncompressed = layers(img)
 		}
 		if prev != "" {
 			im.Previous = previousImage(ctx, c.ImageRepo(row.Name), prev)
@@ -256,8 +258,29 @@ func pieceKind(t string) string {
 	return "signature"
 }
 
+// reportImage is the named image to read layers from: as pushed when it
+// was (its layers read from the registry as they are), else as exported
+// (a layer remembered from an earlier export would be rewritten to be
+// read: seconds per hundred megabytes).
+func (r *Release) reportImage(ctx context.Context, imageName string) v1.Image {
+	if ref := r.Pushed.Ref(imageName); ref != "" {
+		if d, err := name.NewDigest(ref); err == nil {
+			if img, err := remote.Image(d, append(registryAuth(), remote.WithContext(ctx))...); err == nil {
+				return img
+			}
+		}
+	}
+	if r.Exported != nil && r.Exported.Images[imageName] != nil {
+		if img, err := r.Exported.Images[imageName].Image(ctx); err == nil {
+			return img
+		}
+	}
+	return nil
+}
+
 // layers are an image's layers (with what made each, from its history)
-// and its uncompressed size.
+// and its uncompressed size (each layer's remembered by its diffID: it is
+// the layer read whole once).
 func layers(img v1.Image) ([]report.Layer, int64) {
 	m, err := img.Manifest()
 	if err != nil {
@@ -282,11 +305,7 @@ func layers(img v1.Image) ([]report.Layer, int64) {
 		}
 		out = append(out, rl)
 		if i < len(ls) {
-			if rc, err := ls[i].Uncompressed(); err == nil {
-				n, _ := io.Copy(io.Discard, rc)
-				rc.Close()
-				total += n
-			}
+			total += uncompressedSize(ls[i])
 		}
 	}
 	return out, total
@@ -382,4 +401,34 @@ func sbomDistributions(bom *cdx.BOM) []report.Distribution {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// uncompressedSize is l's uncompressed size, remembered by its diffID
+// (0 when it cannot be read).
+func uncompressedSize(l v1.Layer) int64 {
+	id, err := l.DiffID()
+	if err != nil {
+		return 0
+	}
+	dir, err := cachedir.Sub("layer-sizes")
+	if err != nil {
+		return 0
+	}
+	memo := filepath.Join(dir, id.Algorithm+"-"+id.Hex)
+	if b, err := os.ReadFile(memo); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			return n
+		}
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return 0
+	}
+	defer rc.Close()
+	n, err := io.Copy(io.Discard, rc)
+	if err != nil {
+		return 0
+	}
+	_ = cachedir.WriteFile(memo, []byte(strconv.FormatInt(n, 10)))
+	return n
 }

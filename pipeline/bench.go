@@ -49,7 +49,9 @@ type Figures struct {
 	Changes []Change
 	Peer    *benchpeer.Figures
 	// Entrypoint is the project's one-line entrypoint change (build and
-	// push of the lhcbdirac image alone, as the peer's is measured).
+	// push of the lhcbdirac image alone, as the peer's is measured). Its
+	// build counts the export too: the image made, its digest known, as
+	// docker build leaves the peer's.
 	EntrypointBuild, EntrypointPush time.Duration
 	EntrypointBytes                 int64 // what that change pushed: the new layers
 }
@@ -153,7 +155,8 @@ func Bench(ctx context.Context, s *Session, cfg Config, root string, out io.Writ
 		fig.Peer = &pf
 		for _, c := range fig.Changes {
 			if c.What == benchChanges[0].what {
-				fig.EntrypointBuild, fig.EntrypointPush = stepTime(c, "build lhcbdirac"), stepTime(c, "push lhcbdirac")
+				fig.EntrypointBuild = stepTime(c, "build lhcbdirac") + stepTime(c, "export lhcbdirac")
+				fig.EntrypointPush = stepTime(c, "push lhcbdirac")
 				fig.EntrypointBytes = c.Pushed
 			}
 		}
@@ -342,7 +345,7 @@ func (fig Figures) Print(out io.Writer) {
 		fmt.Fprintf(out, "  against the peer (docker build of the same lock, multi-stage):\n")
 		fmt.Fprintf(out, "    cold build:            project %s, peer %s: %s (goal ≤ 0.8×)\n", d(fig.LHCbDIRACCold), d(p.Cold), ratio(fig.LHCbDIRACCold, p.Cold))
 		fmt.Fprintf(out, "    warm rebuild:          project (no-op release) %s, peer %s\n", d(fig.NoOpInProcess), d(p.Warm))
-		fmt.Fprintf(out, "    entrypoint change:     project build %s + push %s, peer build %s + push %s: %s (goal ≤ 1×)\n",
+		fmt.Fprintf(out, "    entrypoint change:     project build+export %s + push %s, peer build %s + push %s: %s (goal ≤ 1×)\n",
 			d(fig.EntrypointBuild), d(fig.EntrypointPush), d(p.EntrypointBuild), d(p.EntrypointPush), ratio(fig.EntrypointBuild+fig.EntrypointPush, p.EntrypointChange()))
 		fmt.Fprintf(out, "    pushed size:           project %s, peer %s: %.2f× (goal ≤ 1×)\n", mb(fig.Sizes[images.LHCbDIRAC]), mb(p.Size), float64(fig.Sizes[images.LHCbDIRAC])/float64(p.Size))
 	}

@@ -268,9 +268,27 @@ func lhcbdiracSmoke(ctx context.Context, s Smoke) (SmokeResult, error) {
 		res.Summary = NotRunSummary(res.NotRun)
 	default:
 		res.Passed = true
-		res.Summary = fmt.Sprintf("passed (%s: health check + %s%s)", plural(n, "service"), pings(res.Services), notHere)
+		res.Summary = fmt.Sprintf("passed (%s%s: health check + %s%s)", plural(n, "service"), attestedOf(res.Services, n), pings(res.Services), notHere)
 	}
 	return res, err
+}
+
+// attestedOf says how many of the n services passed were not run again
+// (their smoke attestation of this digest and app stands): "" for none.
+func attestedOf(svcs []ServiceResult, n int) string {
+	a := 0
+	for _, s := range svcs {
+		if s.Attested {
+			a++
+		}
+	}
+	switch {
+	case a == 0:
+		return ""
+	case a == n:
+		return ", all attested before"
+	}
+	return fmt.Sprintf(", %d attested before", a)
 }
 
 // pings says which pings the services that ran passed: "DIPS ping",

@@ -33,3 +33,20 @@ func TestPingsNameTheProtocolsThatRan(t *testing.T) {
 		t.Error("PingCheck names the wrong check")
 	}
 }
+
+// The summary says when the services passed were not run again.
+func TestTheSummarySaysWhichServicesWereAttestedBefore(t *testing.T) {
+	ran, reused := ServiceResult{}, ServiceResult{Attested: true}
+	for _, c := range []struct {
+		svcs []ServiceResult
+		want string
+	}{
+		{[]ServiceResult{ran, ran}, ""},
+		{[]ServiceResult{reused, reused}, ", all attested before"},
+		{[]ServiceResult{reused, ran, ran}, ", 1 attested before"},
+	} {
+		if got := attestedOf(c.svcs, len(c.svcs)); got != c.want {
+			t.Errorf("attestedOf(%d services): %q, want %q", len(c.svcs), got, c.want)
+		}
+	}
+}

@@ -254,7 +254,9 @@ func mageRelease(ctx context.Context, dir string, env []string, v string) (time.
 	return d, string(out), nil
 }
 
-var doneStep = regexp.MustCompile(`(?m)^  ✓ ((?:build|smoke|push|export|attest) [^(]+?) \((\d[^)]*)\)$`)
+// doneStep is a step line that did work: its name (which may end in a
+// parenthesis of its own, "export lhcbdirac (its digest)") and its time.
+var doneStep = regexp.MustCompile(`(?m)^  ✓ ((?:build|smoke|push|export|attest) .+?) \(([0-9][0-9.hmsµn]*)\)$`)
 
 // reran are the build, export, smoke, push and attest steps that did
 // work in a release's output (cached and skipped ones are left out).

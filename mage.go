@@ -19,28 +19,50 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/magefile/mage/mage"
 )
 
 func main() {
 	fp, stamp := fingerprint()
-	if fp != "" && os.Getenv("MAGEFILE_CACHE") == "" {
-		// A binary cache of this clone's own: a fast hash covers the
-		// magefile alone, and another clone's binary must never be taken.
-		os.Setenv("MAGEFILE_CACHE", filepath.Join(filepath.Dir(stamp), filepath.Base(stamp)+".bin"))
-	}
+	// A binary cache and a fast hash are this clone's own, decided here: a
+	// `go run mage.go` started by a target of another clone (the
+	// benchmark's, in its checkouts) inherits that clone's settings, and
+	// would run that clone's binary, built from other sources.
+	os.Unsetenv("MAGEFILE_HASHFAST")
 	if fp != "" {
+		os.Setenv("MAGEFILE_CACHE", filepath.Join(filepath.Dir(stamp), filepath.Base(stamp)+".bin"))
 		if b, err := os.ReadFile(stamp); err == nil && string(b) == fp {
 			os.Setenv("MAGEFILE_HASHFAST", "1")
 		}
 	}
 	code := mage.Main()
-	if code == 0 && fp != "" && os.Getenv("MAGEFILE_HASHFAST") == "" {
+	// The stamp says the cached binary was built from this tree: only a
+	// run of a target builds it (-l, -h and the like build nothing).
+	if code == 0 && fp != "" && os.Getenv("MAGEFILE_HASHFAST") == "" && runsTarget(os.Args[1:]) {
 		os.MkdirAll(filepath.Dir(stamp), 0o755)
 		os.WriteFile(stamp, []byte(fp), 0o644)
 	}
 	os.Exit(code)
+}
+
+// runsTarget: the arguments name a target to run (mage builds the binary
+// to run it), not a listing, help or another of mage's own commands.
+func runsTarget(args []string) bool {
+	valued := map[string]bool{"-d": true, "-w": true, "-t": true, "-gocmd": true, "-goos": true, "-goarch": true, "-ldflags": true}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-l" || a == "-h" || a == "-help" || a == "--help" || a == "-version" || a == "-init" || a == "-clean" || a == "-compile" || a == "-autocomplete" || strings.HasPrefix(a, "-install-completion"):
+			return false
+		case valued[a]:
+			i++
+		case !strings.HasPrefix(a, "-"):
+			return true
+		}
+	}
+	return false
 }
 
 // fingerprint is the tree's fingerprint and where the last one is kept

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"regexp"
 	"strings"
 	"syscall"
@@ -141,7 +142,9 @@ func clip(s string, n int) string {
 
 // Transient says whether an error is worth retrying, by its type: the
 // connection refused, reset, aborted or broken, the answer cut short
-// (EOF), a timeout, a temporary DNS failure; Marathon answering 502, 503
+// (EOF) or garbled (a header broken off mid-line: the connection was cut
+// while Marathon answered), a timeout, a temporary DNS failure; Marathon
+// answering 502, 503
 // or 504 — what it and the proxies in front of it do during a leader
 // election ("Could not determine the current leader") or under load; or
 // go-marathon giving up on its members after one of those. Not: a refused
@@ -154,6 +157,7 @@ func Transient(err error) bool {
 	var dns *net.DNSError
 	var ne net.Error
 	var oe *net.OpError
+	var pe textproto.ProtocolError
 	switch {
 	case err == nil, errors.As(err, &re), errors.Is(err, context.Canceled):
 		return false
@@ -165,7 +169,7 @@ func Transient(err error) bool {
 		return ge.ErrCode == marathon.ErrCodeServer
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &pe):
 		return true
 	case errors.As(err, &dns):
 		return dns.IsTemporary || dns.IsTimeout

@@ -54,7 +54,7 @@ func runsTarget(args []string) bool {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a == "-l" || a == "-h" || a == "-help" || a == "--help" || a == "-version" || a == "-init" || a == "-clean" || a == "-compile" || a == "-autocomplete" || strings.HasPrefix(a, "-install-completion"):
+		case a == "-l" || a == "-h" || a == "-help" || a == "--help" || a == "-version" || a == "-init" || a == "-clean" || a == "-compile" || a == "-autocomplete" || a == "-install":
 			return false
 		case valued[a]:
 			i++

@@ -354,10 +354,16 @@ func planBuilds(ctx context.Context, root string, mods Modules, programs []strin
 // no cgo, the build's module cache, no network.
 func listDeps(ctx context.Context, root string, mods Modules, programs []string) ([]listedPackage, error) {
 	args := append([]string{"list", "-deps", "-json=ImportPath,Dir,Name,Module,Deps,GoFiles,EmbedFiles,Error"}, programs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	// The go of the toolchain the container builds with (GOROOT), without
+	// the host's go env file: the lists must be the container's.
+	goroot, err := goEnv(ctx, "GOROOT")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(goroot, "bin", "go"), args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH, "GOFLAGS=-mod=readonly",
-		"GOTOOLCHAIN=local", "GOWORK=off", "GOPROXY=off", "GOMODCACHE="+mods.cacheRoot())
+		"GOTOOLCHAIN=local", "GOWORK=off", "GOPROXY=off", "GOENV=off", "GOMODCACHE="+mods.cacheRoot())
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

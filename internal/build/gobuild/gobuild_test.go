@@ -171,3 +171,11 @@ func TestAProgramsFilesHoldWhatItsPackagesEmbed(t *testing.T) {
 		t.Fatalf("files of ./images/a = %q, want %q", got, want)
 	}
 }
+
+func TestTheToolchainTagHoldsAnyGoVersion(t *testing.T) {
+	for v, want := range map[string]string{"go1.26.8": "go1.26.8", "devel go1.27-abc Tue Dec 1 10:00:00 2026 +0000": "devel_go1.27-abc_Tue_Dec_1_10_00_00_2026__0000", "go1.26.0 X:jsonv2": "go1.26.0_X_jsonv2"} {
+		if got := tagSafe(v); got != want {
+			t.Errorf("tagSafe(%q) = %q, want %q", v, got, want)
+		}
+	}
+}

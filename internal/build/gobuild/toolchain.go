@@ -47,7 +47,7 @@ func ToolchainImage(ctx context.Context, p *progress.Reporter, base string) (str
 	}
 	h := sha256.Sum256([]byte(goroot + "\x00" + goversion + "\x00" + b.DigestStr()))
 	key := hex.EncodeToString(h[:])[:16]
-	ref := b.Context().Tag(goversion + "-" + key).String()
+	ref := b.Context().Tag(tagSafe(goversion) + "-" + key).String()
 	dir, err := cachedir.Sub("gotoolchain")
 	if err != nil {
 		return "", err
@@ -80,4 +80,16 @@ func ToolchainImage(ctx context.Context, p *progress.Reporter, base string) (str
 	}
 	step.Done()
 	return pinned, os.WriteFile(memo, []byte(strings.TrimSpace(pinned)), 0o644)
+}
+
+// tagSafe is v as a tag may hold it: a development toolchain's version
+// ("devel go1.27-abc Tue …") has spaces and colons.
+func tagSafe(v string) string {
+	b := []byte(v)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b[:min(len(b), 100)])
 }

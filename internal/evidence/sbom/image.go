@@ -216,6 +216,12 @@ func scanLayer(l v1.Layer) (*layerScan, error) {
 			ls.Found[len(ls.Entries)-1] = f
 		}
 	}
+	// As mutate.Extract: the rest of the stream is read, so the layer's
+	// reader checks its digest; a layer that does not match it is
+	// neither scanned nor remembered under it.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return nil, fmt.Errorf("verifying the layer: %w", err)
+	}
 	return ls, nil
 }
 

@@ -185,3 +185,41 @@ func TestScannerRemembersLayersByDigest(t *testing.T) {
 		t.Errorf("through SameFiles %q, first %q", goFiles(third), goFiles(first))
 	}
 }
+
+// failingTail is a layer whose reader fails after the tar's end, as a
+// registry layer's verifying reader does when the blob does not match its
+// digest (it can only tell once the stream is read to its end).
+type failingTail struct{ v1.Layer }
+
+func (f failingTail) Uncompressed() (io.ReadCloser, error) {
+	rc, err := f.Layer.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(rc, errReader{}), rc}, nil
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("digest mismatch") }
+
+// TestALayerIsReadToItsEndSoItsDigestIsChecked: the scan reads past the
+// tar's end, so a layer that fails its check is refused, not remembered.
+func TestALayerIsReadToItsEndSoItsDigestIsChecked(t *testing.T) {
+	l := tarLayer(t, entry{"var/lib/dpkg/status", tar.TypeReg, []byte(status)})
+	img, err := mutate.AppendLayers(empty.Image, failingTail{l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := (sbom.Scanner{Dir: dir}).Scan(img); err == nil {
+		t.Fatal("a layer failing its check after the tar's end was scanned")
+	}
+	good, _ := mutate.AppendLayers(empty.Image, unreadable{l})
+	if _, err := (sbom.Scanner{Dir: dir}).Scan(good); err == nil {
+		t.Fatal("the refused layer was remembered")
+	}
+}

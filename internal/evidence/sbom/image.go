@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 )
 
 // dpkgStatusLimit bounds the dpkg status file read into memory (Debian's
@@ -122,30 +124,14 @@ func (s Scanner) layer(l v1.Layer) (*layerScan, error) {
 	if err != nil || memo == "" {
 		return ls, err
 	}
-	return ls, writeAtomically(memo, ls)
-}
-
-func writeAtomically(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	b, err := json.Marshal(ls)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(memo), 0o755)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+	if err == nil {
+		err = cachedir.WriteFile(memo, b)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return ls, err
 }
 
 // Names mutate.Extract gives meaning to.
@@ -295,7 +281,7 @@ func visible(scans []*layerScan) *ImageContents {
 			if _, ok := seen[name]; ok && !tomb {
 				continue
 			}
-			if underHidden(seen, name) || underOpaque(opaque, name) {
+			if underAny(seen, name) || underAny(opaque, name) {
 				continue
 			}
 			seen[name] = tomb || kind != 'd'
@@ -316,27 +302,15 @@ func visible(scans []*layerScan) *ImageContents {
 	return out
 }
 
-func underHidden(seen map[string]bool, name string) bool {
+// underAny: one of name's parent directories is true in m (a name that
+// hides what is below it, or an opaque directory).
+func underAny(m map[string]bool, name string) bool {
 	for name != "" {
 		dir := path.Dir(name)
 		if dir == name {
 			break
 		}
-		if seen[dir] {
-			return true
-		}
-		name = dir
-	}
-	return false
-}
-
-func underOpaque(opaque map[string]bool, name string) bool {
-	for name != "" {
-		dir := path.Dir(name)
-		if dir == name {
-			break
-		}
-		if opaque[dir] {
+		if m[dir] {
 			return true
 		}
 		name = dir

@@ -239,16 +239,11 @@ var buildFlags = []string{"-trimpath", "-buildvcs=false", "-ldflags", "-s -w -bu
 func (b *Builder) Binary(pkg string) *dagger.File {
 	pkg = "./" + path.Clean(strings.TrimPrefix(pkg, "./"))
 	out := "/out/" + path.Base(pkg)
-	files, ok := b.plan.files[pkg]
-	if !ok {
-		return b.Container().
-			WithExec(append(append([]string{"go", "build"}, buildFlags...), "-o", out, pkg)).
-			File(out).
-			WithTimestamps(0)
+	ctr := b.Container()
+	if files, ok := b.plan.files[pkg]; ok {
+		ctr = b.dependencies().WithDirectory("/src", b.c.Host().Directory(b.root, dagger.HostDirectoryOpts{Include: files}))
 	}
-	own := b.c.Host().Directory(b.root, dagger.HostDirectoryOpts{Include: files})
-	return b.dependencies().
-		WithDirectory("/src", own).
+	return ctr.
 		WithExec(append(append([]string{"go", "build"}, buildFlags...), "-o", out, pkg)).
 		File(out).
 		WithTimestamps(0)

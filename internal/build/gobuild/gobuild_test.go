@@ -54,13 +54,7 @@ func TestProgramsAreTheImagesMainPackages(t *testing.T) {
 
 func TestProgramsSkipTestdataAndTests(t *testing.T) {
 	root := t.TempDir()
-	write := func(p, text string) {
-		p = filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(p, text string) { writeFile(t, root, p, text) }
 	write("images/a/cmd/a/main.go", "package main\nfunc main() {}\n")
 	write("images/a/lib/lib.go", "package lib\n")
 	write("images/a/testdata/x/main.go", "package main\n")
@@ -144,13 +138,7 @@ func TestEachProgramBuildsFromItsOwnFilesAlone(t *testing.T) {
 // it does not import is not.
 func TestAProgramsFilesHoldWhatItsPackagesEmbed(t *testing.T) {
 	root := t.TempDir()
-	write := func(p, text string) {
-		p = filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(p, text string) { writeFile(t, root, p, text) }
 	write("go.mod", "module example.com/m\n\ngo 1.26\n")
 	write("go.sum", "")
 	write("images/a/main.go", "package main\nimport \"example.com/m/lib\"\nfunc main() { print(lib.T) }\n")
@@ -177,5 +165,15 @@ func TestTheToolchainTagHoldsAnyGoVersion(t *testing.T) {
 		if got := tagSafe(v); got != want {
 			t.Errorf("tagSafe(%q) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// writeFile writes text to root/p, making its directories.
+func writeFile(t *testing.T, root, p, text string) {
+	t.Helper()
+	p = filepath.Join(root, p)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,6 +34,21 @@ var toolchainSkip = []string{"test", "doc", "api", "misc"}
 // digest costs nothing once the engine has it. The image is made once per
 // toolchain (its version and place) and base, and remembered.
 func ToolchainImage(ctx context.Context, p *progress.Reporter, base string) (string, error) {
+	// The release asks in its inputs stage (beside the modules) and the
+	// builder again; the answer stands for the process.
+	if ref, ok := toolchainImages.Load(base); ok {
+		return ref.(string), nil
+	}
+	ref, err := toolchainImage(ctx, p, base)
+	if err == nil {
+		toolchainImages.Store(base, ref)
+	}
+	return ref, err
+}
+
+var toolchainImages sync.Map // base → the toolchain image made on it
+
+func toolchainImage(ctx context.Context, p *progress.Reporter, base string) (string, error) {
 	goroot, err := goEnv(ctx, "GOROOT")
 	if err != nil {
 		return "", err

@@ -189,8 +189,22 @@ func StartWatch(t testing.TB, c *Counter) *Watch {
 // Between bounds the CPU time the cgroup used from t0 to t1: the counter
 // only grows, so it lies between the readings taken before t0 and after t1
 // (most) and the readings taken after t0 and before t1 (least). It fails
-// when the readings do not cover the window.
+// when the readings do not cover the window. A window ending a moment ago
+// is waited for (up to coverWait): the watch reads every 50 ms, so the
+// reading begun after t1 may not have been taken yet when a test asks
+// straight after the last point it compares (a CI failure: the last reading
+// 5 ms before t1).
 func (w *Watch) Between(t0, t1 time.Time) (least, most time.Duration, err error) {
+	deadline := time.Now().Add(coverWait)
+	for {
+		w.mu.Lock()
+		covered := w.err != nil || len(w.read) > 0 && w.read[len(w.read)-1].After.After(t1)
+		w.mu.Unlock()
+		if covered || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
@@ -212,6 +226,10 @@ func (w *Watch) Between(t0, t1 time.Time) (least, most time.Duration, err error)
 	}
 	return least, most, nil
 }
+
+// coverWait is how long Between waits for a reading after its window: many
+// of the watch's 50 ms periods, as a loaded machine delays its goroutine.
+const coverWait = 2 * time.Second
 
 func first(r []Reading) Reading {
 	if len(r) == 0 {

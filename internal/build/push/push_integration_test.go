@@ -4,6 +4,7 @@ package push_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -138,7 +139,13 @@ func TestIntegrationRegistryCredentialsOnlyFromDockerConfig(t *testing.T) {
 	in := registry.Instance{Name: "lhcbdirac-registry-auth-test", Addr: addr, Volume: "lhcbdirac-registry-auth-test", Ephemeral: true,
 		Extra: []string{"-v", authDir + ":/auth:ro", "-e", "REGISTRY_AUTH=htpasswd", "-e", "REGISTRY_AUTH_HTPASSWD_REALM=test", "-e", "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd"}}
 	_ = registry.Down(ctx, in, true)
-	t.Cleanup(func() { registry.Down(t.Context(), in, true) })
+	// (Not t.Context(): it is cancelled before the cleanups run, and the
+	// registry would stay.)
+	t.Cleanup(func() {
+		if err := registry.Down(context.Background(), in, true); err != nil {
+			t.Errorf("removing the test registry: %v", err)
+		}
+	})
 	if err := registry.Start(ctx, testenv.Reporter(t), in, image); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@
 package registry_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -29,7 +30,13 @@ func TestIntegrationRegistryKeepsImagesAcrossRestart(t *testing.T) {
 	}
 	in := registry.Instance{Name: "lhcbdirac-registry-test", Addr: freeLoopbackAddr(t), Volume: "lhcbdirac-registry-test-data", Ephemeral: true}
 	_ = registry.Down(ctx, in, true)
-	t.Cleanup(func() { _ = registry.Down(t.Context(), in, true) })
+	// (Not t.Context(): it is cancelled before the cleanups run, and the
+	// registry would stay.)
+	t.Cleanup(func() {
+		if err := registry.Down(context.Background(), in, true); err != nil {
+			t.Errorf("removing the test registry: %v", err)
+		}
+	})
 	if err := registry.Start(ctx, p, in, image); err != nil {
 		t.Fatal(err)
 	}

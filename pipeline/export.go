@@ -9,6 +9,7 @@ import (
 
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/cachedir"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/push"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/host/engine"
 )
 
 // The export stage: every image out of Dagger in its canonical form, so
@@ -68,7 +69,13 @@ func export(ctx context.Context, s *Session, b *Built) (*Exported, error) {
 			defer wg.Done()
 			n := im.Image.Name
 			step := s.P.Start("export %s (its digest)", n)
-			l, err := push.Export(ctx, im.Container, n, c.ImageRepo(n), filepath.Join(work, n))
+			var l *push.Local
+			var err error
+			if staging := s.staging(); staging != "" {
+				l, err = push.ExportVia(ctx, im.Container, n, c.ImageRepo(n), staging+"/"+n)
+			} else {
+				l, err = push.Export(ctx, im.Container, n, c.ImageRepo(n), filepath.Join(work, n))
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -97,6 +104,19 @@ func export(ctx context.Context, s *Session, b *Built) (*Exported, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// staging is where the engine publishes the images for the export stage
+// to read (push.ExportVia): a repository of the project's own registry,
+// which the engine reaches over plain HTTP on the host's loopback. With an
+// external registry (LHCBDIRAC_REGISTRY) none runs, and the images leave
+// Dagger as tarballs (""): untested images are never sent to the registry
+// a release pushes to before their smoke tests.
+func (s *Session) staging() string {
+	if s.Registry == "" || s.Registry != engine.EmbeddedRegistryAddr() {
+		return ""
+	}
+	return s.Registry + "/lhcbdirac-pipeline-staging"
 }
 
 // releaseTags are the tags a run moves: the version's (push.Tags), or

@@ -4,8 +4,11 @@
 // the version tag (and devel for a -pre version, as the seed's CI did) is
 // moved to those digests and verified again.
 //
-// Images leave Dagger as OCI layouts and are pushed with
-// go-containerregistry, so the digest pushed is the digest Dagger computed.
+// Images leave Dagger through the project's own registry (the engine
+// publishes to a staging repository there: ExportVia) or, where that
+// registry does not run, as OCI layout tarballs (Export); their canonical
+// form is pushed with go-containerregistry, so the digest pushed is the
+// digest the release learned before its smoke tests.
 // Registry credentials come from the Docker config file (docker login, or
 // $DOCKER_CONFIG in CI), the way every registry client finds them: they are
 // never passed to containers, written into layers or printed.
@@ -136,22 +139,76 @@ func Export(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir
 		return fail(err)
 	}
 	l.cleanup = func() { cleanup(); removeTar() }
+	if err := l.canonicalOf(ctx, r, exported); err != nil {
+		return fail(err)
+	}
+	return l, nil
+}
+
+// ExportVia is Export through a registry instead of a tarball: the engine
+// publishes ctr to staging (a repository of the project's own registry,
+// which the engine reaches on the host's loopback), and the canonical
+// form is made from there. The engine's push sends only the blobs the
+// registry lacks, and the canonical step reads only the layers it has not
+// rewritten before (by their digests, from the manifest), so a one-line
+// change moves its one small layer, where the tarball route writes the
+// whole image to the host (280 MB for lhcbdirac) and unpacks it again. The
+// canonical digest is the same by either route: it depends on the files
+// and the config alone (a test compares them).
+func ExportVia(ctx context.Context, ctr *dagger.Container, imageName, repo, staging string) (*Local, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return nil, fmt.Errorf("repository %q: %w", repo, err)
+	}
+	st, err := name.NewTag(staging + ":exported")
+	if err != nil {
+		return nil, fmt.Errorf("staging repository %q: %w", staging, err)
+	}
+	fail := func(err error) (*Local, error) {
+		return nil, fmt.Errorf("exporting %s from Dagger through %s: %w", imageName, st.Context(), err)
+	}
+	ref, err := ctr.Publish(ctx, st.String(), dagger.ContainerPublishOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes})
+	if err != nil {
+		return fail(err)
+	}
+	_, dg, _ := strings.Cut(ref, "@")
+	l := &Local{Name: imageName, Repo: r.String()}
+	if l.from, err = v1.NewHash(dg); err != nil {
+		return fail(fmt.Errorf("the engine published %q: %w", ref, err))
+	}
+	if p, ok := remembered(ctx, r, l.from); ok {
+		l.Digest, l.Size, l.InRegistry = p.Digest, p.Size, true
+		return l, nil
+	}
+	exported, err := remote.Image(st.Context().Digest(dg), opts(ctx)...)
+	if err != nil {
+		return fail(err)
+	}
+	if err := l.canonicalOf(ctx, r, exported); err != nil {
+		return fail(err)
+	}
+	return l, nil
+}
+
+// canonicalOf makes l the canonical form of the exported image (whose
+// digest must be l.from) and learns whether r holds it already.
+func (l *Local) canonicalOf(ctx context.Context, r name.Repository, exported v1.Image) error {
 	if d, err := exported.Digest(); err != nil || d != l.from {
-		return fail(fmt.Errorf("the layout's image is %v, its index names %s (%v)", d, l.from, err))
+		return fmt.Errorf("the exported image is %v, its index names %s (%v)", d, l.from, err)
 	}
 	memo := newLayerMemo()
 	img, err := canonical(exported, memo)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	d, err := img.Digest()
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	memo.remember()
 	m, err := img.Manifest()
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	l.img, l.Digest, l.Size = img, d.String(), m.Config.Size
 	for _, layer := range m.Layers {
@@ -160,7 +217,7 @@ func Export(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir
 	if desc, err := remote.Head(r.Digest(l.Digest), opts(ctx)...); err == nil && desc.Digest == d {
 		l.InRegistry = true
 	}
-	return l, nil
+	return nil
 }
 
 // Push writes the image to its repository by digest (unless the registry

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"dagger.io/dagger"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -188,4 +189,44 @@ func TestIntegrationRegistryCredentialsOnlyFromDockerConfig(t *testing.T) {
 
 func image2(c *dagger.Client) *dagger.Container {
 	return c.Container().WithNewFile("/etc/motd", "auth test").WithEntrypoint([]string{"/bin/true"})
+}
+
+// TestIntegrationExportViaTheRegistryIsTheTarballsImage: the export through
+// the project's registry (the engine publishes, the canonical form is read
+// from there) gives the image the tarball route gives, to the digest, for a
+// new image and for the same image with one more layer; and it pushes.
+func TestIntegrationExportViaTheRegistryIsTheTarballsImage(t *testing.T) {
+	f := testengine.Foundation(t)
+	ctx := t.Context()
+	run := fmt.Sprint(time.Now().UnixNano())
+	repo := f.Registry + "/lhcbdirac-pipeline/export-via-test"
+	staging := f.Registry + "/lhcbdirac-pipeline-staging/export-via-test"
+	first := image(f.Client, "first "+run)
+	for _, ctr := range []*dagger.Container{first, first.WithNewFile("/etc/one-line", "changed "+run)} {
+		// Through the registry first: its new layers are rewritten from
+		// there (the tarball's then come from the layer memo).
+		via, err := push.ExportVia(ctx, ctr, "t", repo, staging)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byTar, err := push.Export(ctx, ctr, "t", repo, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		byTar.Close()
+		if via.Digest != byTar.Digest || via.Size != byTar.Size {
+			t.Fatalf("through the registry %s (%d bytes), as a tarball %s (%d bytes)", via.Digest, via.Size, byTar.Digest, byTar.Size)
+		}
+		p, err := via.Push(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := tagDigest(t, p.Ref()); !ok || d != byTar.Digest {
+			t.Fatalf("%s reads back as %q", p.Ref(), d)
+		}
+	}
+	// A staging repository that is no repository is refused by name.
+	if _, err := push.ExportVia(ctx, first, "t", repo, "127.0.0.1:5000/Not A Repo"); err == nil || !strings.Contains(err.Error(), "Not A Repo") {
+		t.Fatalf("a bad staging repository: %v", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/testtools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/lint"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/settings"
@@ -50,15 +51,35 @@ func RunLint(ctx context.Context) error {
 // RunTest is `mage test`: the host set up for the tests (Docker,
 // debootstrap, etcd, InfluxDB, Chromium… when missing), the engine and the
 // registry provisioned, then every test with the integration tag. The
-// timeout is per package: the pipeline's runs real releases one after
-// another, the release of every service 12.0.21 ships among them.
+// timeout is per package: the pipeline's runs real releases, the release
+// of every service 12.0.21 ships among them.
+//
+// Three packages' tests run at once (`go test -p 3`, where go test's
+// default is one per core): most of their time is spent waiting on
+// containers, the engine and servers, not on the cores. The pipeline's
+// package, the longest, is listed first so that it starts first (go runs
+// packages in the order they are listed), and the tools the tests build
+// from Go modules (Consul, cAdvisor, cosign: minutes when cold) are built
+// in the background meanwhile, so no test holds a slot waiting for one.
 func RunTest(ctx context.Context, st settings.Settings) error {
 	p := progress.New(nil)
 	if _, err := Open(ctx, st, p, Needs{Registry: true, ExportEngine: true, Tests: true}); err != nil {
 		return err
 	}
 	p.Summary("provisioning")
-	cmd := exec.CommandContext(ctx, "go", "test", "-tags", "integration", "-count=1", "-timeout", "60m", "-v", "./...")
+	tools := make(chan error, 1)
+	go func() { tools <- testtools.BuildAll(ctx, p) }()
+	cmd := exec.CommandContext(ctx, "go", testArgs()...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	return cmd.Run()
+	err := cmd.Run()
+	if terr := <-tools; terr != nil {
+		// The tests that need a tool failed on it already, with its error.
+		fmt.Fprintf(os.Stderr, "building the test tools in the background: %v\n", terr)
+	}
+	return err
+}
+
+// testArgs are the go test command line of RunTest.
+func testArgs() []string {
+	return []string{"test", "-tags", "integration", "-count=1", "-timeout", "60m", "-p", "3", "-v", "./pipeline", "./..."}
 }

@@ -6,36 +6,20 @@ package cadvisortest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/testtools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 )
 
-// Version is the cAdvisor release tools/cadvisor pins: the last whose
-// command the module proxy serves. Go 1.21's flag package refuses its
-// start-up code (a flag set before klog defines it), so it is built with
-// Go 1.20's toolchain, which the module proxy serves too.
-const (
-	Version   = "v0.36.0"
-	Toolchain = "go1.20.14"
-)
+// Version is the cAdvisor release tools/cadvisor pins (testtools.CAdvisor).
+var Version = testtools.CAdvisor.Version
 
-// Build compiles cAdvisor (once per tools module) and returns its path.
+// Build compiles it (once per tools module; testtools.CAdvisor) and returns its path.
 func Build(ctx context.Context, p *progress.Reporter) (string, error) {
-	root, err := toolmod.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	m := toolmod.Module{Dir: filepath.Join(root, "tools", "cadvisor"), Cache: "cadvisor", Version: Version, LDFlags: "-s -w", Toolchain: Toolchain}
-	dir, err := m.Build(ctx, p, toolmod.Binary{Name: "cadvisor", Package: "github.com/google/cadvisor"})
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "cadvisor"), nil
+	return testtools.CAdvisor.Build(ctx, p)
 }
 
 // CAdvisor is one running cAdvisor.

@@ -8,30 +8,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/testtools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 )
 
 // Version is the Consul release tools/consul pins.
-const Version = "v1.22.6"
+var Version = testtools.Consul.Version
 
-// Build compiles the agent (once per tools module) and returns its path.
+// Build compiles it (once per tools module; testtools.Consul) and returns its path.
 func Build(ctx context.Context, p *progress.Reporter) (string, error) {
-	root, err := toolmod.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	m := toolmod.Module{Dir: filepath.Join(root, "tools", "consul"), Cache: "consul", Version: Version, LDFlags: "-s -w"}
-	dir, err := m.Build(ctx, p, toolmod.Binary{Name: "consul", Package: "github.com/hashicorp/consul"})
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "consul"), nil
+	return testtools.Consul.Build(ctx, p)
 }
 
 // Agent is one running dev agent.

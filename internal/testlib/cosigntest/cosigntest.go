@@ -13,25 +13,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/toolmod"
+	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/build/testtools"
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
 // Version is the cosign release tools/cosign pins.
-const Version = "v3.1.3"
+var Version = testtools.Cosign.Version
 
-// Build compiles cosign (once per tools module) and returns its path.
+// Build compiles it (once per tools module; testtools.Cosign) and returns its path.
 func Build(ctx context.Context, p *progress.Reporter) (string, error) {
-	root, err := toolmod.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	m := toolmod.Module{Dir: filepath.Join(root, "tools", "cosign"), Cache: "cosign", Version: Version, LDFlags: "-s -w"}
-	dir, err := m.Build(ctx, p, toolmod.Binary{Name: "cosign", Package: "github.com/sigstore/cosign/v3/cmd/cosign"})
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "cosign"), nil
+	return testtools.Cosign.Build(ctx, p)
 }
 
 // Cosign is the built CLI with a home of its own.

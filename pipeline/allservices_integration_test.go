@@ -69,6 +69,7 @@ func allServicesFile(t *testing.T) (string, int) {
 // and the engine's peak memory. Then services:all, run against the image
 // the release pushed, writes what the catalog's golden says.
 func TestIntegrationReleaseAllServicesRealLHCbDIRAC(t *testing.T) {
+	t.Parallel() // (see plantCredentials)
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	dist := t.TempDir()

@@ -353,6 +353,7 @@ func (w *promoteWorld) allRun(d name.Digest) bool {
 // every app back; and every kind of tampered evidence is refused before
 // any request reaches Marathon. Marathon is the STAND-IN marathontest.
 func TestIntegrationPromoteCanaryRollbackAndTampering(t *testing.T) {
+	t.Parallel() // (see plantCredentials)
 	w := newPromoteWorld(t)
 	v1 := w.release("v12.0.20", fullEvidence)
 	v2 := w.release("v12.0.21", fullEvidence)

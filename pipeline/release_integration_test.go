@@ -43,6 +43,13 @@ func settingsOf(env map[string]string) settings.Settings {
 // planted is a credential that must never reach output, files or layers.
 const planted = "PLANTED-s3cr3t-7f1d"
 
+// plantCredentials sets the credentials in the environment the release
+// reads (t.Setenv), so the tests that call it run alone, before the rest.
+// The other release tests run in parallel (t.Parallel: two at a time, one
+// per core): each has its own repository, dist directory and Dagger
+// session, and the engine does the builds they share once. They spend most
+// of their time waiting on containers, so the package's 15 minutes in
+// series were mostly idle cores.
 func plantCredentials(t *testing.T, registry string) {
 	dir := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte("robot:" + planted))
@@ -282,6 +289,7 @@ func hotfixRepos(t *testing.T) fixture.Repos {
 // a hotfix branch (DIRAC_REPO/DIRAC_BRANCH, resolved at build time) whose
 // service dies: the smoke test fails, and nothing is pushed or tagged.
 func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
+	t.Parallel() // (see plantCredentials)
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	repos := hotfixRepos(t)
@@ -332,6 +340,7 @@ func TestIntegrationHotfixBuildWhoseSmokeFailsPushesNothing(t *testing.T) {
 // Then the image is started with DIRAC_REPO/DIRAC_BRANCH, as the seed
 // allowed, and runs the hotfix's code — applied once, not per health check.
 func TestIntegrationTestServiceAndHotfixAtStart(t *testing.T) {
+	t.Parallel() // (see plantCredentials)
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	cfg, err := configFor("v0.0", f.Registry, map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_REPOSITORY": f.Registry + "/itest-testservice", "LHCBDIRAC_DIST": t.TempDir()})
@@ -388,6 +397,7 @@ func TestIntegrationTestServiceAndHotfixAtStart(t *testing.T) {
 
 // TestIntegrationBaseThatCannotBePulledFailsEarly: nothing is built.
 func TestIntegrationBaseThatCannotBePulledFailsEarly(t *testing.T) {
+	t.Parallel() // (see plantCredentials)
 	f := testengine.Foundation(t)
 	base := f.Registry + "/itest/nope@sha256:" + strings.Repeat("0", 64)
 	cfg, err := configFor("v0.9", f.Registry, map[string]string{"LHCBDIRAC_SOURCES": "fixture", "LHCBDIRAC_BASE_LHCBDIRAC": base, "LHCBDIRAC_DIST": t.TempDir()})

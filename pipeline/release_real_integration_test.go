@@ -110,6 +110,7 @@ func remoteImage(t *testing.T, ref string) v1.Image {
 // — Dagger's cache bypassed, uv's download cache empty — and must have the
 // same digest.
 func TestIntegrationReleaseRealLHCbDIRAC(t *testing.T) {
+	t.Parallel() // (see plantCredentials)
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	dist := t.TempDir()
@@ -330,6 +331,7 @@ func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
 // installed DIRAC does not have exits at start; the release stops before
 // pushing anything, and the summary shows the last lines of its log.
 func TestIntegrationServiceThatDoesNotStartFailsTheRelease(t *testing.T) {
+	t.Parallel() // (see plantCredentials)
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	dist := t.TempDir()
@@ -374,6 +376,7 @@ func TestIntegrationServiceThatDoesNotStartFailsTheRelease(t *testing.T) {
 // fail naming the index, with the token in no output, error, file in dist/
 // or command line.
 func TestIntegrationIndexCredentialsReachTheIndexOnly(t *testing.T) {
+	t.Parallel() // (see plantCredentials)
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	// The tools come from the default index (the fake one has none).

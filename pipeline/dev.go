@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -58,9 +60,14 @@ func RunLint(ctx context.Context) error {
 // default is one per core): most of their time is spent waiting on
 // containers, the engine and servers, not on the cores. The pipeline's
 // package, the longest, is listed first so that it starts first (go runs
-// packages in the order they are listed), and the tools the tests build
-// from Go modules (Consul, cAdvisor, cosign: minutes when cold) are built
-// in the background meanwhile, so no test holds a slot waiting for one.
+// packages in the order they are listed); its tests that set the process's
+// environment (named TestIntegrationAlone…: a test that calls t.Setenv
+// cannot run beside the others of its process, and go runs the parallel
+// ones only after every one in series) run in a second go test process,
+// beside the first, their output printed when it ends. The tools the tests
+// build from Go modules (Consul, cAdvisor, cosign: minutes when cold) are
+// built in the background meanwhile, so no test holds a slot waiting for
+// one.
 func RunTest(ctx context.Context, st settings.Settings) error {
 	p := progress.New(nil)
 	if _, err := Open(ctx, st, p, Needs{Registry: true, ExportEngine: true, Tests: true}); err != nil {
@@ -69,17 +76,39 @@ func RunTest(ctx context.Context, st settings.Settings) error {
 	p.Summary("provisioning")
 	tools := make(chan error, 1)
 	go func() { tools <- testtools.BuildAll(ctx, p) }()
-	cmd := exec.CommandContext(ctx, "go", testArgs()...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	err := cmd.Run()
+	var aloneOut bytes.Buffer
+	alone := exec.CommandContext(ctx, "go", testArgs(true)...)
+	alone.Stdout, alone.Stderr = &aloneOut, &aloneOut
+	aloneDone := make(chan error, 1)
+	if err := alone.Start(); err != nil {
+		return fmt.Errorf("go %s: %w", strings.Join(testArgs(true), " "), err)
+	}
+	go func() { aloneDone <- alone.Wait() }()
+	rest := exec.CommandContext(ctx, "go", testArgs(false)...)
+	rest.Stdout, rest.Stderr = os.Stdout, os.Stderr
+	err := rest.Run()
+	aerr := <-aloneDone
+	fmt.Printf("=== the pipeline's tests that set the environment, in a process of their own (go %s):\n", strings.Join(testArgs(true), " "))
+	os.Stdout.Write(aloneOut.Bytes())
 	if terr := <-tools; terr != nil {
 		// The tests that need a tool failed on it already, with its error.
 		fmt.Fprintf(os.Stderr, "building the test tools in the background: %v\n", terr)
 	}
+	if aerr != nil {
+		err = errors.Join(err, fmt.Errorf("the pipeline's TestIntegrationAlone… tests: %w", aerr))
+	}
 	return err
 }
 
-// testArgs are the go test command line of RunTest.
-func testArgs() []string {
-	return []string{"test", "-tags", "integration", "-count=1", "-timeout", "60m", "-p", "3", "-v", "./pipeline", "./..."}
+// aloneTests are the tests that set the process's environment.
+const aloneTests = "^TestIntegrationAlone"
+
+// testArgs are RunTest's go test command lines: the tests that set the
+// environment (alone), or every other test.
+func testArgs(alone bool) []string {
+	args := []string{"test", "-tags", "integration", "-count=1", "-timeout", "60m", "-v"}
+	if alone {
+		return append(args, "-run", aloneTests, "./pipeline")
+	}
+	return append(args, "-p", "3", "-skip", aloneTests, "./pipeline", "./...")
 }

@@ -44,12 +44,14 @@ func settingsOf(env map[string]string) settings.Settings {
 const planted = "PLANTED-s3cr3t-7f1d"
 
 // plantCredentials sets the credentials in the environment the release
-// reads (t.Setenv), so the tests that call it run alone, before the rest.
-// The other release tests run in parallel (t.Parallel: two at a time, one
-// per core): each has its own repository, dist directory and Dagger
-// session, and the engine does the builds they share once. They spend most
-// of their time waiting on containers, so the package's 15 minutes in
-// series were mostly idle cores.
+// reads (t.Setenv), so the tests that call it cannot run beside others of
+// their process: they are named TestIntegrationAlone…, and the test
+// command runs them in a go test process of their own, beside the rest
+// (pipeline.RunTest). The other release tests run in parallel (t.Parallel:
+// two at a time, one per core): each has its own repository, dist
+// directory and Dagger session, and the engine does the builds they share
+// once. They spend most of their time waiting on containers, so the
+// package's 15 minutes in series were mostly idle cores.
 func plantCredentials(t *testing.T, registry string) {
 	dir := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte("robot:" + planted))
@@ -61,14 +63,14 @@ func plantCredentials(t *testing.T, registry string) {
 	t.Setenv("MARATHON_PASSWORD", planted)
 }
 
-// TestIntegrationReleaseWithFixtureSources runs the whole release on the
+// TestIntegrationAloneReleaseWithFixtureSources runs the whole release on the
 // offline defaults — FIXTURE DIRAC/LHCbDIRAC sources from local git
 // repositories, debootstrap bases, the local registry — for a -pre version:
 // three images built, six services smoke-tested as Marathon would run them,
 // pushed by digest, tagged v…-pre1 and devel, apps rendered, deploy skipped.
 // Then it rebuilds every image without Dagger's cache and requires the same
 // digests, and scans output, files and layers for a planted credential.
-func TestIntegrationReleaseWithFixtureSources(t *testing.T) {
+func TestIntegrationAloneReleaseWithFixtureSources(t *testing.T) {
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	plantCredentials(t, f.Registry)

@@ -248,14 +248,14 @@ func hotfixDIRAC(t *testing.T, lock *lhcbdirac.Lock) (string, string) {
 	return repos, marker
 }
 
-// TestIntegrationHotfixOnRealDIRAC builds the image with DIRAC from a git
+// TestIntegrationAloneHotfixOnRealDIRAC builds the image with DIRAC from a git
 // repository holding the real DIRAC source tree with one change, served
 // over authenticated HTTP with the token in DIRAC_REPO: the rest of the
 // tree from the lock, the image provably runs the hotfixed DIRAC (and a
 // real service starts on it), the commit is in the labels and the summary
 // — and the token is in no output, file in dist/, layer or config of the
 // pushed images, nor on any command line while the release runs.
-func TestIntegrationHotfixOnRealDIRAC(t *testing.T) {
+func TestIntegrationAloneHotfixOnRealDIRAC(t *testing.T) {
 	f := testengine.Foundation(t)
 	ctx := t.Context()
 	plantCredentials(t, f.Registry)

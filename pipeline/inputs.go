@@ -107,11 +107,7 @@ func inputs(ctx context.Context, s *Session, c Config, knobs BuildKnobs) (*Input
 	specs := []sources.Spec{c.DIRAC, c.LHCbDIRAC}
 	installer := c.Installer
 	if c.Fixture() {
-		dir, err := cachedir.Sub("fixture-repos")
-		if err != nil {
-			return nil, err
-		}
-		repos, err := fixture.Create(ctx, dir)
+		repos, err := fixtureRepos(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("creating the FIXTURE repositories: %w", err)
 		}
@@ -296,4 +292,40 @@ func ResolveLock(ctx context.Context, p *progress.Reporter, c Config) (*lhcbdira
 		return nil, err
 	}
 	return lhcbdirac.ResolveAndRemember(ctx, p, tools, c.Version, c.PipIndexURL)
+}
+
+// fixtureRepos are the FIXTURE repositories in the cache, made once for
+// each content of the fixture. They are never replaced in place: releases
+// running at once (the tests run several) read them while another starts,
+// and a release that removed and wrote them again broke the one reading
+// (a CI failure: "unlinkat …/fixture-repos: directory not empty"). Each is
+// made in a directory of its own and renamed into place; a release that
+// finds it there, or loses the rename to another, uses that one.
+func fixtureRepos(ctx context.Context) (fixture.Repos, error) {
+	key, err := fixture.Key()
+	if err != nil {
+		return fixture.Repos{}, err
+	}
+	parent, err := cachedir.Sub("fixture-repos")
+	if err != nil {
+		return fixture.Repos{}, err
+	}
+	dir := filepath.Join(parent, key)
+	if _, err := os.Stat(dir); err == nil {
+		return fixture.At(dir), nil
+	}
+	tmp, err := os.MkdirTemp(parent, ".new-")
+	if err != nil {
+		return fixture.Repos{}, err
+	}
+	defer os.RemoveAll(tmp) // gone once renamed
+	if _, err := fixture.Create(ctx, tmp); err != nil {
+		return fixture.Repos{}, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(dir); serr != nil {
+			return fixture.Repos{}, err
+		}
+	}
+	return fixture.At(dir), nil
 }

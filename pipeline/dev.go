@@ -77,18 +77,19 @@ func RunTest(ctx context.Context, st settings.Settings) error {
 	tools := make(chan error, 1)
 	go func() { tools <- testtools.BuildAll(ctx, p) }()
 	var aloneOut bytes.Buffer
-	alone := exec.CommandContext(ctx, "go", testArgs(true)...)
+	aloneArgs := testArgs(true)
+	alone := exec.CommandContext(ctx, "go", aloneArgs...)
 	alone.Stdout, alone.Stderr = &aloneOut, &aloneOut
 	aloneDone := make(chan error, 1)
 	if err := alone.Start(); err != nil {
-		return fmt.Errorf("go %s: %w", strings.Join(testArgs(true), " "), err)
+		return fmt.Errorf("go %s: %w", strings.Join(aloneArgs, " "), err)
 	}
 	go func() { aloneDone <- alone.Wait() }()
 	rest := exec.CommandContext(ctx, "go", testArgs(false)...)
 	rest.Stdout, rest.Stderr = os.Stdout, os.Stderr
 	err := rest.Run()
 	aerr := <-aloneDone
-	fmt.Printf("=== the pipeline's tests that set the environment, in a process of their own (go %s):\n", strings.Join(testArgs(true), " "))
+	fmt.Printf("=== the pipeline's tests that set the environment, in a process of their own (go %s):\n", strings.Join(aloneArgs, " "))
 	os.Stdout.Write(aloneOut.Bytes())
 	if terr := <-tools; terr != nil {
 		// The tests that need a tool failed on it already, with its error.

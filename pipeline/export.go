@@ -113,7 +113,7 @@ func export(ctx context.Context, s *Session, b *Built) (*Exported, error) {
 // Dagger as tarballs (""): untested images are never sent to the registry
 // a release pushes to before their smoke tests.
 func (s *Session) staging() string {
-	if s.Registry == "" || s.Registry != engine.EmbeddedRegistryAddr() {
+	if s.Registry != engine.EmbeddedRegistryAddr() {
 		return ""
 	}
 	return s.Registry + "/lhcbdirac-pipeline-staging"

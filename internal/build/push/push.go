@@ -130,8 +130,7 @@ func Export(ctx context.Context, ctr *dagger.Container, imageName, repo, workDir
 	if l.from, err = exportedDigest(tarPath); err != nil {
 		return fail(err)
 	}
-	if p, ok := remembered(ctx, r, l.from); ok {
-		l.Digest, l.Size, l.InRegistry = p.Digest, p.Size, true
+	if l.remembered(ctx, r) {
 		return l, nil
 	}
 	exported, cleanup, err := openLayout(tarPath, workDir)
@@ -176,8 +175,7 @@ func ExportVia(ctx context.Context, ctr *dagger.Container, imageName, repo, stag
 	if l.from, err = v1.NewHash(dg); err != nil {
 		return fail(fmt.Errorf("the engine published %q: %w", ref, err))
 	}
-	if p, ok := remembered(ctx, r, l.from); ok {
-		l.Digest, l.Size, l.InRegistry = p.Digest, p.Size, true
+	if l.remembered(ctx, r) {
 		return l, nil
 	}
 	exported, err := remote.Image(st.Context().Digest(dg), opts(ctx)...)
@@ -188,6 +186,16 @@ func ExportVia(ctx context.Context, ctr *dagger.Container, imageName, repo, stag
 		return fail(err)
 	}
 	return l, nil
+}
+
+// remembered takes l's canonical digest from the memo of its exported
+// digest, when the memo knows it and r holds it: nothing need be read.
+func (l *Local) remembered(ctx context.Context, r name.Repository) bool {
+	p, ok := remembered(ctx, r, l.from)
+	if ok {
+		l.Digest, l.Size, l.InRegistry = p.Digest, p.Size, true
+	}
+	return ok
 }
 
 // canonicalOf makes l the canonical form of the exported image (whose

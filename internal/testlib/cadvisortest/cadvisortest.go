@@ -14,9 +14,6 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 )
 
-// Version is the cAdvisor release tools/cadvisor pins (testtools.CAdvisor).
-var Version = testtools.CAdvisor.Version
-
 // Build compiles it (once per tools module; testtools.CAdvisor) and returns its path.
 func Build(ctx context.Context, p *progress.Reporter) (string, error) {
 	return testtools.CAdvisor.Build(ctx, p)

@@ -16,9 +16,6 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/testlib/testproc"
 )
 
-// Version is the Consul release tools/consul pins.
-var Version = testtools.Consul.Version
-
 // Build compiles it (once per tools module; testtools.Consul) and returns its path.
 func Build(ctx context.Context, p *progress.Reporter) (string, error) {
 	return testtools.Consul.Build(ctx, p)

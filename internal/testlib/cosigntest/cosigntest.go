@@ -17,9 +17,6 @@ import (
 	"github.com/lhcbdirac/lhcbdirac-pipeline/internal/progress"
 )
 
-// Version is the cosign release tools/cosign pins.
-var Version = testtools.Cosign.Version
-
 // Build compiles it (once per tools module; testtools.Cosign) and returns its path.
 func Build(ctx context.Context, p *progress.Reporter) (string, error) {
 	return testtools.Cosign.Build(ctx, p)
